@@ -1,0 +1,259 @@
+"""A real HTTP server speaking the reference vendor job API v1 (vendor-api.md), on loopback.
+
+Jobs take realistic time on the shared clock (so a compressed local cloud compresses them too),
+and switches make it fail jobs, answer flakily (429/503) or demand an API key. It remembers when
+each job truly finished, so the local cloud can measure how late pollbridge noticed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from pollbridge import clock
+
+WORDS = "the quick brown fox jumps over the lazy dog while engines poll patiently".split()
+
+
+@dataclass
+class SimJob:
+    id: str
+    created_ms: int
+    queued_ms: int
+    duration_ms: int
+    outcome: str  # "completed" | "failed"
+    error_code: str = "internal"
+    media_duration_ms: int = 30_000
+    canceled_at_ms: int | None = None
+    eta_skew: float = 1.0
+
+    @property
+    def completes_at_ms(self) -> int:
+        return self.created_ms + self.queued_ms + self.duration_ms
+
+    def status(self, now_ms: int) -> str:
+        if self.canceled_at_ms is not None and self.canceled_at_ms < self.completes_at_ms:
+            return "canceled"
+        if now_ms < self.created_ms + self.queued_ms:
+            return "queued"
+        if now_ms < self.completes_at_ms:
+            return "processing"
+        return self.outcome
+
+
+@dataclass
+class SimConfig:
+    api_key: str | None = None
+    seed: int = 7
+    duration_s: tuple[float, float] = (60.0, 900.0)  # processing time, uniform in this range
+    queue_s: tuple[float, float] = (0.0, 30.0)
+    failure_rate: float = 0.0  # share of jobs that end `failed`
+    flaky_rate: float = 0.0  # share of requests answered 429/503
+    max_upload_bytes: int = 50 * 1024 * 1024
+    stats: dict[str, int] = field(default_factory=dict)
+
+
+class VendorSimulator:
+    def __init__(self, config: SimConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.config = config or SimConfig()
+        self.jobs: dict[str, SimJob] = {}
+        self.uploads: dict[str, bytes] = {}
+        self._ids = itertools.count(1)
+        self._random = random.Random(self.config.seed)
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> VendorSimulator:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="vendor-simulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> VendorSimulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def count(self, key: str) -> None:
+        with self._lock:
+            self.config.stats[key] = self.config.stats.get(key, 0) + 1
+
+    # --- the API's behaviour, independent of HTTP -------------------------------------------
+
+    def create_job(self, options: dict[str, Any]) -> SimJob:
+        sim = options.get("simulate") if isinstance(options.get("simulate"), dict) else {}
+        with self._lock:
+            rnd = self._random
+            job_id = f"j_{next(self._ids):06d}"
+            duration_s = sim.get("durationSeconds", rnd.uniform(*self.config.duration_s))
+            failed = sim.get("outcome") == "failed" or (
+                "outcome" not in sim and rnd.random() < self.config.failure_rate
+            )
+            job = SimJob(
+                id=job_id,
+                created_ms=clock.now_ms(),
+                queued_ms=int(sim.get("queueSeconds", rnd.uniform(*self.config.queue_s)) * 1000),
+                duration_ms=int(float(duration_s) * 1000),
+                outcome="failed" if failed else "completed",
+                error_code=str(sim.get("errorCode", "unsupported_media")),
+                media_duration_ms=int(sim.get("mediaDurationMs", 30_000)),
+                eta_skew=rnd.uniform(0.9, 1.1),
+            )
+            self.jobs[job_id] = job
+        return job
+
+    def job_body(self, job: SimJob) -> dict[str, Any]:
+        now = clock.now_ms()
+        status = job.status(now)
+        body: dict[str, Any] = {"id": job.id, "status": status, "createdAt": _iso(job.created_ms)}
+        if status in ("queued", "processing"):
+            started = job.created_ms + job.queued_ms
+            body["progress"] = round(min(max((now - started) / max(job.duration_ms, 1), 0.0), 1.0), 3)
+            remaining = (job.completes_at_ms - now) * job.eta_skew
+            body["estimatedCompletionAt"] = _iso(now + int(remaining))
+        if status == "failed":
+            body["error"] = {"code": job.error_code, "message": "the simulated engine could not process the media"}
+        return body
+
+    def result_body(self, job: SimJob) -> dict[str, Any]:
+        rnd = random.Random(job.id)
+        words, t = [], 0
+        while t + 300 <= job.media_duration_ms:
+            length = rnd.randint(200, 600)
+            words.append({"text": rnd.choice(WORDS), "startMs": t, "endMs": min(t + length, job.media_duration_ms),
+                          "confidence": round(rnd.uniform(0.6, 0.99), 2)})  # fmt: skip
+            t += length + rnd.randint(50, 400)
+        return {"language": "en-US", "durationMs": job.media_duration_ms, "words": words}
+
+    def flaky_answer(self) -> int | None:
+        """429 or 503 for a share `flaky_rate` of requests, else None."""
+        with self._lock:
+            if self.config.flaky_rate <= 0 or self._random.random() >= self.config.flaky_rate:
+                return None
+            return self._random.choice((429, 503))
+
+
+def _iso(epoch_ms: int) -> str:
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _handler_for(sim: VendorSimulator) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet server
+            pass
+
+        def _send(self, code: int, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> None:
+            raw = json.dumps(body).encode() if body is not None else b""
+            self.send_response(code)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            if body is not None:
+                self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def _error(self, code: int, err: str, message: str, headers: dict[str, str] | None = None) -> None:
+            sim.count(f"http_{code}")
+            self._send(code, {"error": {"code": err, "message": message}}, headers)
+
+        def _body(self) -> bytes:
+            length = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(length) if length else b""
+
+        def _gate(self) -> bool:
+            """Authentication and flakiness, before any route runs; True when the request may go on."""
+            if sim.config.api_key and self.headers.get("Authorization") != f"Bearer {sim.config.api_key}":
+                self._body()
+                self._error(401, "unauthorized", "missing or wrong API key")
+                return False
+            flaky = sim.flaky_answer()
+            if flaky is not None:
+                self._body()
+                if flaky == 429:
+                    self._error(429, "rate_limited", "slow down", {"Retry-After": "30"})
+                else:
+                    self._error(503, "unavailable", "try again later")
+                return False
+            return True
+
+        def do_POST(self) -> None:  # noqa: N802
+            if not self._gate():
+                return
+            if self.path == "/v1/uploads":
+                body = self._body()
+                if len(body) > sim.config.max_upload_bytes:
+                    return self._error(413, "too_large", "upload is over the limit")
+                with sim._lock:
+                    upload_id = f"u_{next(sim._ids):06d}"
+                    sim.uploads[upload_id] = body
+                sim.count("uploads")
+                return self._send(201, {"uploadId": upload_id, "url": f"{sim.url}/v1/uploads/{upload_id}"})
+            if self.path == "/v1/jobs":
+                try:
+                    request = json.loads(self._body() or b"null")
+                    media_url, options = request["mediaUrl"], request.get("options") or {}
+                    if not isinstance(media_url, str) or not isinstance(options, dict):
+                        raise TypeError
+                except (ValueError, KeyError, TypeError):
+                    return self._error(400, "bad_request", "body needs mediaUrl (string) and options (object)")
+                job = sim.create_job(options)
+                sim.count("jobs")
+                return self._send(201, {"id": job.id, "status": "queued", "createdAt": _iso(job.created_ms)})
+            self._body()
+            return self._error(404, "not_found", f"no route {self.path}")
+
+        def _job(self) -> SimJob | None:
+            parts = self.path.strip("/").split("/")
+            job = sim.jobs.get(parts[2]) if len(parts) >= 3 and parts[:2] == ["v1", "jobs"] else None
+            if job is None:
+                self._error(404, "not_found", "unknown job")
+            return job
+
+        def do_GET(self) -> None:  # noqa: N802
+            if not self._gate():
+                return
+            job = self._job()
+            if job is None:
+                return
+            sim.count("status" if not self.path.endswith("/result") else "results")
+            if self.path.endswith("/result"):
+                if job.status(clock.now_ms()) != "completed":
+                    return self._error(409, "not_completed", "the job is not completed")
+                return self._send(200, sim.result_body(job))
+            return self._send(200, sim.job_body(job))
+
+        def do_DELETE(self) -> None:  # noqa: N802
+            if not self._gate():
+                return
+            job = self._job()
+            if job is None:
+                return
+            with sim._lock:
+                if job.status(clock.now_ms()) in ("queued", "processing"):
+                    job.canceled_at_ms = clock.now_ms()
+            sim.count("cancels")
+            return self._send(204)
+
+    return Handler

@@ -1,0 +1,1 @@
+"""Implementations of the ports: AWS services and third-party vendors. Adapters never decide."""

@@ -1,0 +1,35 @@
+"""The one clock every component reads time through.
+
+In Lambda it is the system clock. Only the local cloud replaces it (with a compressed clock), so
+that handlers, the scheduler emulator and the vendor simulator all agree on what time it is.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now_ms(self) -> int:
+        """Current UTC time in epoch milliseconds; never goes backwards."""
+        ...
+
+
+class SystemClock:
+    def now_ms(self) -> int:
+        return time.time_ns() // 1_000_000
+
+
+_current: Clock = SystemClock()
+
+
+def now_ms() -> int:
+    return _current.now_ms()
+
+
+def install(clock: Clock) -> Clock:
+    """Replace the process-wide clock (local cloud only); returns the previous one."""
+    global _current
+    previous, _current = _current, clock
+    return previous

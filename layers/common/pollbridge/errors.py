@@ -1,0 +1,31 @@
+"""Errors that cross module boundaries; each says which field or setting is at fault."""
+
+from __future__ import annotations
+
+
+class PollbridgeError(Exception):
+    """Base class for every error pollbridge raises on purpose."""
+
+
+class InvalidEventError(PollbridgeError, ValueError):
+    """The incoming event does not match its model; nothing was done."""
+
+
+class ConfigurationError(PollbridgeError):
+    """A setting is missing or malformed; names the environment variable."""
+
+
+class TransientError(PollbridgeError):
+    """Worth retrying later: timeouts, connection errors, 429 and 5xx."""
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class PermanentError(PollbridgeError):
+    """Retrying the same request will not help; carries an aiWARE TaskFailureReason."""
+
+    def __init__(self, message: str, reason: str = "api_error") -> None:
+        super().__init__(message)
+        self.reason = reason

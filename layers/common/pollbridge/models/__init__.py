@@ -1,0 +1,29 @@
+"""The contract: every message, payload, record and document pollbridge reads or writes."""
+
+from pollbridge.models.job import JobState, JobStatus, TimedWord, TranscriptResult
+from pollbridge.models.parsing import parse_event
+from pollbridge.models.poll import PollEvent, PollPayload, SchedulePollTask, SchedulerContext
+from pollbridge.models.record import TaskFailureReason, TaskRecord
+from pollbridge.models.segment import MediaChunk, PolledChunk, SegmentEvent, parse_segment
+from pollbridge.models.vtn import VtnDocument, VtnSeriesItem, VtnWord
+
+__all__ = [
+    "JobState",
+    "JobStatus",
+    "MediaChunk",
+    "PollEvent",
+    "PollPayload",
+    "PolledChunk",
+    "SchedulePollTask",
+    "SchedulerContext",
+    "SegmentEvent",
+    "TaskFailureReason",
+    "TaskRecord",
+    "TimedWord",
+    "TranscriptResult",
+    "VtnDocument",
+    "VtnSeriesItem",
+    "VtnWord",
+    "parse_event",
+    "parse_segment",
+]

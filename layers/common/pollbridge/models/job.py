@@ -1,0 +1,45 @@
+"""What a third-party job looks like, whichever vendor runs it."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from pollbridge.models.common import EpochMs
+
+
+class JobStatus(StrEnum):
+    """The seed's job statuses; providers map their own onto these."""
+
+    PENDING = "Pending"
+    QUEUED = "Queued"
+    RUNNING = "Running"
+    COMPLETE = "Complete"
+    CANCELED = "Canceled"
+    FAILED = "Failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobStatus.COMPLETE, JobStatus.CANCELED, JobStatus.FAILED)
+
+
+class JobState(BaseModel):
+    status: JobStatus
+    progress: float | None = Field(default=None, ge=0, le=1)
+    estimated_completion_utc: EpochMs | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+class TimedWord(BaseModel):
+    text: str
+    start_ms: int = Field(ge=0)
+    end_ms: int = Field(ge=0)
+    confidence: float | None = Field(default=None, ge=0, le=1)
+
+
+class TranscriptResult(BaseModel):
+    language: str | None = None
+    duration_ms: int | None = Field(default=None, ge=0)
+    words: list[TimedWord] = Field(default_factory=list)

@@ -1,0 +1,39 @@
+"""The task record written back for origTaskId, shaped like aiWARE's updateTask input."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from pollbridge.models.common import EpochMs, NonEmptyStr
+
+TaskFailureReason = Literal[
+    "internal_error", "unknown", "url_not_found", "url_not_allowed", "url_timeout",
+    "url_connection_refused", "url_error", "invalid_data", "rate_limited", "api_not_allowed",
+    "api_authentication_error", "api_not_found", "api_error", "file_write_error",
+    "system_dependency_missing", "system_error", "other",
+]  # fmt: skip
+
+
+class TaskRecord(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    taskId: NonEmptyStr
+    jobId: NonEmptyStr
+    tdoId: NonEmptyStr
+    status: Literal["complete", "failed", "cancelled"]
+    output: dict[str, Any] | None = None
+    failureReason: TaskFailureReason | None = None
+    failureMessage: str | None = None
+    workId: str | None = None
+    polls: int
+    completedAtUTC: EpochMs
+
+    @model_validator(mode="after")
+    def _status_matches_fields(self) -> Self:
+        if self.status == "complete" and self.output is None:
+            raise ValueError("a complete record needs output")
+        if self.status == "failed" and not (self.failureReason and self.failureMessage):
+            raise ValueError("a failed record needs failureReason and failureMessage")
+        return self

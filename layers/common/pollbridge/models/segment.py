@@ -1,0 +1,79 @@
+"""The segment side: aiWARE's media_chunk message, new work or a poll routed back as a segment."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Self
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+
+from pollbridge.models.common import EpochMs, NonEmptyStr
+from pollbridge.models.parsing import parse_event
+from pollbridge.models.poll import PollPayload
+
+MEDIA_SCHEMES = ("https", "http", "s3")
+
+
+class _ChunkBase(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    type: Literal["media_chunk"]
+    taskId: NonEmptyStr
+    tdoId: NonEmptyStr
+    jobId: NonEmptyStr
+    mimeType: NonEmptyStr
+    timestampUTC: EpochMs | None = None
+    chunkUUID: str | None = None
+    chunkIndex: StrictInt | None = Field(default=None, ge=0)
+    startOffsetMs: StrictInt = Field(default=0, ge=0)
+    endOffsetMs: StrictInt | None = Field(default=None, ge=0)
+
+    @property
+    def origTaskId(self) -> str:
+        """The task results are reported against."""
+        payload = getattr(self, "taskPayload", None)
+        return payload.origTaskId if isinstance(payload, PollPayload) else self.taskId
+
+
+class MediaChunk(_ChunkBase):
+    """A new segment to hand to the third party: media by `cacheURI`, or text in `content`."""
+
+    cacheURI: str | None = None
+    content: str | None = None
+    taskPayload: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("cacheURI")
+    @classmethod
+    def _known_scheme(cls, uri: str | None) -> str | None:
+        if uri is None:
+            return None
+        parts = urlsplit(uri)
+        if parts.scheme not in MEDIA_SCHEMES or not parts.netloc:
+            raise ValueError(f"must be an {', '.join(s + '://' for s in MEDIA_SCHEMES)} URI")
+        if parts.scheme == "s3" and not parts.path.strip("/"):
+            raise ValueError("an s3:// URI needs a key: s3://bucket/key")
+        return uri
+
+    @model_validator(mode="after")
+    def _has_media(self) -> Self:
+        if not self.cacheURI and self.content is None:
+            raise ValueError("cacheURI or content is required")
+        return self
+
+
+class PolledChunk(_ChunkBase):
+    """A scheduled poll that aiWARE routed back to the engine as a new segment."""
+
+    taskPayload: PollPayload
+
+
+type SegmentEvent = MediaChunk | PolledChunk
+
+
+def parse_segment(event: Any) -> SegmentEvent:
+    """Pick the model by `taskPayload.isPollTask`, then validate strictly against it."""
+    if isinstance(event, dict):
+        payload = event.get("taskPayload")
+        if isinstance(payload, dict) and payload.get("isPollTask") is True:
+            return parse_event(event, PolledChunk, "poll segment")
+    return parse_event(event, MediaChunk, "media_chunk")

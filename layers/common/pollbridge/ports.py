@@ -1,0 +1,67 @@
+"""The interfaces core needs; adapters implement them, tests fake them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pollbridge.models import JobState, MediaChunk, PollPayload, TaskRecord, TranscriptResult
+
+
+@dataclass(frozen=True)
+class Media:
+    body: bytes
+    media_type: str
+
+
+@dataclass(frozen=True)
+class ScheduledPoll:
+    name: str
+    at_ms: int
+    payload: PollPayload
+
+
+class MediaSource(Protocol):
+    def fetch(self, chunk: MediaChunk) -> Media:
+        """The chunk's bytes; raises TransientError or PermanentError (with a url_* reason)."""
+        ...
+
+
+class Provider(Protocol):
+    """A third-party job service. Raises TransientError or PermanentError."""
+
+    name: str
+
+    def submit(self, media: Media, options: dict[str, Any]) -> str:
+        """Upload the media and start the job; returns the vendor's job id (workId)."""
+        ...
+
+    def status(self, work_id: str) -> JobState: ...
+
+    def result(self, work_id: str) -> TranscriptResult: ...
+
+    def cancel(self, work_id: str) -> None: ...
+
+
+class PollScheduler(Protocol):
+    def schedule(self, payload: PollPayload, at_ms: int) -> bool:
+        """Create the one-time schedule for payload.pollNumber; False when it already existed."""
+        ...
+
+    def find(self, orig_task_id: str, poll_number: int) -> ScheduledPoll | None: ...
+
+    def unschedule(self, name: str) -> bool:
+        """Delete a pending schedule; False when there was none."""
+        ...
+
+    def pending(self) -> list[ScheduledPoll]:
+        """Every schedule still waiting in the group (operations; not on the hot path)."""
+        ...
+
+
+class RecordSink(Protocol):
+    def write_once(self, record: TaskRecord) -> TaskRecord:
+        """Store the record unless one exists for its taskId; returns the stored record."""
+        ...
+
+    def read(self, task_id: str) -> TaskRecord | None: ...
