@@ -1,0 +1,211 @@
+"""The project's development cloud: moto on loopback, the stack from template.yaml, the vendor
+simulator, the real handlers, and the scheduler emulator that fires what they schedule.
+
+Everything shares one clock, installed as pollbridge's clock, so the cloud can run compressed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from devtools.clocks import CompressedClock, ManualClock
+from devtools.lambda_host import Invocation, LocalFunction
+from devtools.scheduler_emulator import Delivery, SchedulerEmulator
+from devtools.template_stack import REGION, StackPlan
+from devtools.vendor_simulator import SimConfig, VendorSimulator
+from pollbridge import clock as shared_clock
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "template.yaml"
+
+# What a developer's machine adds to the template's environment: fake credentials, the endpoint
+# of the local AWS, no X-Ray daemon.
+LOCAL_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",  # noqa: S105 - moto accepts anything
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}
+
+
+def start_moto() -> tuple[ThreadedMotoServer, str]:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    return server, f"http://{host}:{port}"
+
+
+@dataclass
+class LocalCloud:
+    """Start with `with LocalCloud(...) as cloud:`; everything binds 127.0.0.1 on OS-chosen ports."""
+
+    speed: float = 600.0
+    sim_config: SimConfig = field(default_factory=SimConfig)
+    duplicate_rate: float = 0.0
+    manual_clock: bool = False
+    stack_name: str = "pollbridge-local"
+    template: Path = TEMPLATE
+    on_delivery: Any = None
+
+    def __post_init__(self) -> None:
+        self.clock: CompressedClock | ManualClock = ManualClock() if self.manual_clock else CompressedClock(self.speed)
+        self._saved_env: dict[str, str | None] = {}
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def __enter__(self) -> LocalCloud:
+        self._previous_clock = shared_clock.install(self.clock)
+        self.moto, self.endpoint = start_moto()
+        try:
+            self.simulator = VendorSimulator(self.sim_config).start()
+            self.plan = StackPlan.from_template(self.template, self.stack_name, ProviderUrl=self.simulator.url)
+            self._set_env({**LOCAL_ENVIRONMENT, "AWS_ENDPOINT_URL": self.endpoint})
+            self.clients = {name: boto3.client(name, endpoint_url=self.endpoint) for name in ("s3", "scheduler", "sqs")}
+            self._create_resources()
+            self.specs = self.plan.functions()
+            self._set_env(self._function_environment())
+            self.functions = {lid: LocalFunction(spec) for lid, spec in self.specs.items()}
+            self.emulator = SchedulerEmulator(
+                self.clients["scheduler"],
+                self.clients["sqs"],
+                self.schedule_group,
+                {fn.spec.arn: fn for fn in self.functions.values()},
+                self.clock,
+                duplicate_rate=self.duplicate_rate,
+                on_delivery=self.on_delivery,
+            )
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        emulator = getattr(self, "emulator", None)
+        if emulator is not None:
+            emulator.stop()
+        simulator = getattr(self, "simulator", None)
+        if simulator is not None:
+            simulator.stop()
+        self.moto.stop()
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        shared_clock.install(self._previous_clock)
+        _forget_cached_wiring()
+
+    def _set_env(self, values: dict[str, str]) -> None:
+        for name, value in values.items():
+            self._saved_env.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+        _forget_cached_wiring()
+
+    def _function_environment(self) -> dict[str, str]:
+        """One process hosts both functions: their template environments must agree."""
+        merged: dict[str, str] = {}
+        for spec in self.specs.values():
+            for name, value in spec.environment.items():
+                if merged.setdefault(name, value) != value:
+                    raise ValueError(f"functions disagree on {name}; the local cloud hosts them in one process")
+        return merged
+
+    def _create_resources(self) -> None:
+        for lid in self.plan.of_type("AWS::Scheduler::ScheduleGroup"):
+            self.clients["scheduler"].create_schedule_group(Name=self.plan.physical[lid])
+        for lid in self.plan.of_type("AWS::S3::Bucket"):
+            self.clients["s3"].create_bucket(Bucket=self.plan.physical[lid])
+        for lid, resource in self.plan.of_type("AWS::SQS::Queue").items():
+            props = self.plan.resolve(resource.get("Properties") or {})
+            attributes = {"MessageRetentionPeriod": str(props.get("MessageRetentionPeriod", 345600))}
+            self.clients["sqs"].create_queue(QueueName=self.plan.physical[lid], Attributes=attributes)
+
+    # --- what tools and tests use ---------------------------------------------------------------
+
+    @property
+    def schedule_group(self) -> str:
+        (lid,) = self.plan.of_type("AWS::Scheduler::ScheduleGroup")
+        return self.plan.physical[lid]
+
+    @property
+    def results_bucket(self) -> str:
+        return self.plan.physical["ResultsBucket"]
+
+    @property
+    def dead_letter_queue(self) -> str:
+        return self.plan.physical["PollDeadLetterQueue"]
+
+    def invoke(self, logical_id: str, event: Any) -> Invocation:
+        return self.functions[logical_id].invoke(event)
+
+    def pending_schedules(self) -> list[str]:
+        names = []
+        paginator = self.clients["scheduler"].get_paginator("list_schedules")
+        for page in paginator.paginate(GroupName=self.schedule_group):
+            names += [s["Name"] for s in page.get("Schedules", [])]
+        return names
+
+    def records(self) -> dict[str, dict[str, Any]]:
+        import json
+
+        found = {}
+        paginator = self.clients["s3"].get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.results_bucket, Prefix="results/"):
+            for obj in page.get("Contents", []):
+                body = self.clients["s3"].get_object(Bucket=self.results_bucket, Key=obj["Key"])["Body"].read()
+                record = json.loads(body)
+                found[record["taskId"]] = record
+        return found
+
+    def record_versions(self, task_id: str) -> int:
+        """How many times the record's key was written (the bucket is versioned in the template too)."""
+        from pollbridge.adapters.sinks.s3 import record_key
+
+        listing = self.clients["s3"].list_object_versions(Bucket=self.results_bucket, Prefix=record_key(task_id))
+        return len(listing.get("Versions", []))
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        url = self.clients["sqs"].get_queue_url(QueueName=self.dead_letter_queue)["QueueUrl"]
+        attributes = self.clients["sqs"].get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+        return [{"count": int(attributes["Attributes"]["ApproximateNumberOfMessages"])}]
+
+    def run_until_idle(self, max_virtual_ms: int = 7 * 86_400_000) -> None:
+        """Manual clock: jump to each next firing time and fire, until no schedule is left."""
+        if not isinstance(self.clock, ManualClock):
+            raise TypeError("run_until_idle drives a manual clock; a compressed cloud runs by itself")
+        limit = self.clock.now_ms() + max_virtual_ms
+        while True:
+            self.emulator.refresh()
+            upcoming = self.emulator.next_fire_ms()
+            if upcoming is None or upcoming > limit:
+                return
+            self.clock.advance_to(upcoming)
+            self.emulator.fire_due()
+
+
+def _forget_cached_wiring() -> None:
+    """Settings and adapters are cached per process, as in a Lambda container; a new cloud is a new container."""
+    from pollbridge import settings, wiring
+
+    settings.load_settings.cache_clear()
+    wiring.ports.cache_clear()
+
+
+@contextmanager
+def local_cloud(**options: Any) -> Iterator[LocalCloud]:
+    with LocalCloud(**options) as cloud:
+        yield cloud
+
+
+__all__ = ["Delivery", "LocalCloud", "local_cloud"]

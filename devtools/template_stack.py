@@ -1,0 +1,222 @@
+"""Read template.yaml the way CloudFormation would, enough to lay the stack out locally.
+
+Resolves Ref, Fn::Sub, Fn::GetAtt, Fn::If, Fn::Join and conditions against parameter values, so
+the local cloud creates the same schedule group, buckets and queues and gives each function the
+environment the template gives it: nothing is repeated by hand.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ACCOUNT_ID = "123456789012"
+REGION = "us-east-1"
+PARTITION = "aws"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    pass
+
+
+def _construct_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+def load_template(path: Path) -> dict[str, Any]:
+    with path.open() as handle:
+        return yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    name: str
+    arn: str
+    code_dir: Path
+    handler: str
+    layer_dirs: tuple[Path, ...]
+    environment: dict[str, str]
+    timeout_s: int
+    memory_mb: int
+
+
+@dataclass
+class StackPlan:
+    """The stack as the local cloud builds it."""
+
+    root: Path
+    template: dict[str, Any]
+    stack_name: str
+    parameters: dict[str, str]
+    physical: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_template(cls, path: Path, stack_name: str = "pollbridge-local", **overrides: str) -> StackPlan:
+        template = load_template(path)
+        params = {
+            name: str(spec.get("Default", "")) for name, spec in (template.get("Parameters") or {}).items()
+        }
+        unknown = set(overrides) - set(params)
+        if unknown:
+            raise ValueError(f"template has no parameters {sorted(unknown)}")
+        params.update(overrides)
+        missing = [name for name, value in params.items() if value == "" and "Default" not in template["Parameters"][name]]
+        if missing:
+            raise ValueError(f"parameters without a value: {missing}")
+        plan = cls(path.parent, template, stack_name, params)
+        plan.physical = {lid: plan._physical_name(lid, res) for lid, res in plan.resources.items()}
+        return plan
+
+    @property
+    def resources(self) -> dict[str, Any]:
+        return dict(self.template["Resources"])
+
+    def of_type(self, cfn_type: str) -> dict[str, dict[str, Any]]:
+        return {lid: res for lid, res in self.resources.items() if res["Type"] == cfn_type}
+
+    # --- intrinsic functions ---------------------------------------------------------------
+
+    def _pseudo(self) -> dict[str, str]:
+        return {
+            "AWS::StackName": self.stack_name,
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT_ID,
+            "AWS::Partition": PARTITION,
+            "AWS::URLSuffix": "amazonaws.com",
+        }
+
+    def _physical_name(self, logical_id: str, resource: dict[str, Any]) -> str:
+        props = resource.get("Properties") or {}
+        for key in ("Name", "QueueName", "BucketName", "FunctionName", "RoleName", "LayerName", "LogGroupName"):
+            if key in props:
+                return str(self.resolve(props[key]))
+        return f"{self.stack_name}-{logical_id}".lower()[:63]
+
+    def arn(self, logical_id: str) -> str:
+        resource = self.resources[logical_id]
+        name = self.physical[logical_id]
+        kind = resource["Type"]
+        return {
+            "AWS::Serverless::Function": f"arn:{PARTITION}:lambda:{REGION}:{ACCOUNT_ID}:function:{name}",
+            "AWS::SQS::Queue": f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT_ID}:{name}",
+            "AWS::S3::Bucket": f"arn:{PARTITION}:s3:::{name}",
+            "AWS::IAM::Role": f"arn:{PARTITION}:iam::{ACCOUNT_ID}:role/{name}",
+            "AWS::Scheduler::ScheduleGroup": f"arn:{PARTITION}:scheduler:{REGION}:{ACCOUNT_ID}:schedule-group/{name}",
+            "AWS::Serverless::LayerVersion": f"arn:{PARTITION}:lambda:{REGION}:{ACCOUNT_ID}:layer:{name}:1",
+        }.get(kind, f"arn:{PARTITION}:local:{REGION}:{ACCOUNT_ID}:{name}")
+
+    def ref(self, name: str) -> str:
+        if name in self.parameters:
+            return self.parameters[name]
+        if name in self._pseudo():
+            return self._pseudo()[name]
+        if name in self.resources:
+            kind = self.resources[name]["Type"]
+            if kind == "AWS::SQS::Queue":
+                return f"http://local/{ACCOUNT_ID}/{self.physical[name]}"
+            if kind in ("AWS::IAM::Role", "AWS::S3::Bucket", "AWS::Scheduler::ScheduleGroup", "AWS::Logs::LogGroup"):
+                return self.physical[name]
+            return self.arn(name) if kind == "AWS::Serverless::LayerVersion" else self.physical[name]
+        raise KeyError(f"Ref to unknown name {name!r}")
+
+    def get_att(self, logical_id: str, attribute: str) -> str:
+        if attribute == "Arn":
+            return self.arn(logical_id)
+        if attribute in ("QueueName", "Name"):
+            return self.physical[logical_id]
+        raise KeyError(f"unsupported Fn::GetAtt {logical_id}.{attribute}")
+
+    def condition(self, name: str) -> bool:
+        return bool(self.resolve(self.template["Conditions"][name]))
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [r for r in (self.resolve(v) for v in value) if r is not _NO_VALUE]
+        if not isinstance(value, dict):
+            return value
+        if len(value) != 1:
+            return {k: r for k, r in ((k, self.resolve(v)) for k, v in value.items()) if r is not _NO_VALUE}
+        (key, arg), = value.items()
+        match key:
+            case "Ref":
+                return _NO_VALUE if arg == "AWS::NoValue" else self.ref(arg)
+            case "Fn::GetAtt":
+                return self.get_att(*(arg if isinstance(arg, list) else arg.split(".", 1)))
+            case "Fn::Sub":
+                text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
+                return re.sub(r"\$\{([^}]+)\}", lambda m: self._sub_var(m.group(1), extra), text)
+            case "Fn::If":
+                name, yes, no = arg
+                return self.resolve(yes if self.condition(name) else no)
+            case "Fn::Equals":
+                return self.resolve(arg[0]) == self.resolve(arg[1])
+            case "Fn::Not":
+                return not self.resolve(arg[0])
+            case "Fn::Join":
+                return str(arg[0]).join(str(v) for v in self.resolve(arg[1]))
+            case "Condition":
+                return self.condition(arg)
+        return {key: self.resolve(arg)}
+
+    def _sub_var(self, name: str, extra: dict[str, Any]) -> str:
+        if name in extra:
+            return str(extra[name])
+        if "." in name:
+            return self.get_att(*name.split(".", 1))
+        return self.ref(name)
+
+    # --- what the local cloud needs ---------------------------------------------------------
+
+    def functions(self) -> dict[str, FunctionSpec]:
+        defaults = (self.template.get("Globals") or {}).get("Function") or {}
+        specs = {}
+        for lid, res in self.of_type("AWS::Serverless::Function").items():
+            props = {**defaults, **(res.get("Properties") or {})}
+            env = {
+                **((defaults.get("Environment") or {}).get("Variables") or {}),
+                **(((res.get("Properties") or {}).get("Environment") or {}).get("Variables") or {}),
+            }
+            layers = tuple(
+                self.root / self.resources[layer["Ref"]]["Properties"]["ContentUri"]
+                for layer in props.get("Layers", [])
+                if isinstance(layer, dict) and "Ref" in layer
+            )
+            specs[lid] = FunctionSpec(
+                logical_id=lid,
+                name=self.physical[lid],
+                arn=self.arn(lid),
+                code_dir=self.root / props["CodeUri"],
+                handler=props["Handler"],
+                layer_dirs=layers,
+                environment={k: str(v) for k, v in self.resolve(env).items()},
+                timeout_s=int(props.get("Timeout", 3)),
+                memory_mb=int(props.get("MemorySize", 128)),
+            )
+        return specs
+
+    def outputs(self) -> dict[str, str]:
+        return {name: str(self.resolve(out["Value"])) for name, out in (self.template.get("Outputs") or {}).items()}
+
+
+class _NoValue:
+    pass
+
+
+_NO_VALUE = _NoValue()
