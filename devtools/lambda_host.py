@@ -9,9 +9,10 @@ import sys
 import traceback
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from devtools.template_stack import FunctionSpec
 
@@ -63,9 +64,14 @@ def import_handler(code_dir: Path, handler: str, layer_dirs: tuple[Path, ...], u
     return getattr(module, function_name)  # type: ignore[no-any-return]
 
 
+class _Clock(Protocol):
+    def real_time(self) -> AbstractContextManager[None]: ...
+
+
 class LocalFunction:
-    def __init__(self, spec: FunctionSpec) -> None:
+    def __init__(self, spec: FunctionSpec, clock: _Clock | None = None) -> None:
         self.spec = spec
+        self._clock = clock
         self._handler = import_handler(spec.code_dir, spec.handler, spec.layer_dirs, spec.logical_id)
         self.invocations = 0
 
@@ -80,7 +86,8 @@ class LocalFunction:
             log_group_name=f"/aws/lambda/{self.spec.name}",
         )
         try:
-            value = self._handler(payload, context)
+            with self._clock.real_time() if self._clock else nullcontext():
+                value = self._handler(payload, context)
         except Exception as error:  # noqa: BLE001 - reported as Lambda reports a function error
             return Invocation(False, None, type(error).__name__, str(error), traceback.format_exc())
         return Invocation(True, json.loads(json.dumps(value)))

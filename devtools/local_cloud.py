@@ -75,7 +75,7 @@ class LocalCloud:
             self._create_resources()
             self.specs = self.plan.functions()
             self._set_env(self._function_environment())
-            self.functions = {lid: LocalFunction(spec) for lid, spec in self.specs.items()}
+            self.functions = {lid: LocalFunction(spec, self.clock) for lid, spec in self.specs.items()}
             self.emulator = SchedulerEmulator(
                 self.clients["scheduler"],
                 self.clients["sqs"],
@@ -124,8 +124,13 @@ class LocalCloud:
     def _create_resources(self) -> None:
         for lid in self.plan.of_type("AWS::Scheduler::ScheduleGroup"):
             self.clients["scheduler"].create_schedule_group(Name=self.plan.physical[lid])
-        for lid in self.plan.of_type("AWS::S3::Bucket"):
+        for lid, resource in self.plan.of_type("AWS::S3::Bucket").items():
             self.clients["s3"].create_bucket(Bucket=self.plan.physical[lid])
+            props = self.plan.resolve(resource.get("Properties") or {})
+            if (props.get("VersioningConfiguration") or {}).get("Status") == "Enabled":
+                self.clients["s3"].put_bucket_versioning(
+                    Bucket=self.plan.physical[lid], VersioningConfiguration={"Status": "Enabled"}
+                )
         for lid, resource in self.plan.of_type("AWS::SQS::Queue").items():
             props = self.plan.resolve(resource.get("Properties") or {})
             attributes = {"MessageRetentionPeriod": str(props.get("MessageRetentionPeriod", 345600))}
@@ -175,10 +180,10 @@ class LocalCloud:
         listing = self.clients["s3"].list_object_versions(Bucket=self.results_bucket, Prefix=record_key(task_id))
         return len(listing.get("Versions", []))
 
-    def dead_letters(self) -> list[dict[str, Any]]:
+    def dead_letter_count(self) -> int:
         url = self.clients["sqs"].get_queue_url(QueueName=self.dead_letter_queue)["QueueUrl"]
         attributes = self.clients["sqs"].get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
-        return [{"count": int(attributes["Attributes"]["ApproximateNumberOfMessages"])}]
+        return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
 
     def run_until_idle(self, max_virtual_ms: int = 7 * 86_400_000) -> None:
         """Manual clock: jump to each next firing time and fire, until no schedule is left."""

@@ -44,9 +44,11 @@ def lambda_handler[E](
         try:
             outcome = use_case(parsed, ports())
         except PollbridgeError:
+            metrics.add_metric(name="FailedInvocations", unit=MetricUnit.Count, value=1)
             logger.exception("task step failed; the invoker will retry")
             raise
         except (KeyError, TypeError, AttributeError, IndexError) as error:
+            metrics.add_metric(name="FailedInvocations", unit=MetricUnit.Count, value=1)
             logger.exception("unexpected internal error")
             raise InternalError(f"internal error: {type(error).__name__}: {error}") from error
         _observe(outcome)

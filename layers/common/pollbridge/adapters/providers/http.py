@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import socket
 import urllib.error
+import time
 import urllib.request
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -40,19 +42,34 @@ _PERMANENT_REASONS = {
 class HttpJobProvider:
     name = "http"
 
-    def __init__(self, base_url: str, api_key: str | None, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, base_url: str, api_key: str | None, timeout_s: float = 10.0, submit_attempts: int = 3
+    ) -> None:
         self._base = base_url.rstrip("/")
         self._api_key = api_key
         self._timeout_s = timeout_s
+        self._submit_attempts = submit_attempts
 
     def submit(self, media: Media, options: dict[str, Any]) -> str:
-        upload = self._call("POST", "/v1/uploads", media.body, media.media_type)
-        job = self._call(
-            "POST",
-            "/v1/jobs",
-            json.dumps({"mediaUrl": upload["url"], "mediaType": media.media_type, "options": options}).encode(),
-        )
-        return str(job["id"])
+        """Retried briefly in place: a segment has no schedule to fall back on yet. A poll never
+        retries in place; it just polls again later."""
+        upload = self._with_retries(lambda: self._call("POST", "/v1/uploads", media.body, media.media_type))
+        request = json.dumps({"mediaUrl": upload["url"], "mediaType": media.media_type, "options": options}).encode()
+        job = self._with_retries(lambda: self._call("POST", "/v1/jobs", request))
+        try:
+            return str(job["id"])
+        except (KeyError, TypeError):
+            raise PermanentError("vendor created a job but returned no id", "api_error") from None
+
+    def _with_retries(self, call: Callable[[], Any]) -> Any:
+        for attempt in range(1, self._submit_attempts + 1):
+            try:
+                return call()
+            except TransientError as error:
+                if attempt == self._submit_attempts:
+                    raise
+                time.sleep(min(error.retry_after_s or 0.0, 1.0) or 0.2 * 2**attempt)
+        raise AssertionError("unreachable")
 
     def status(self, work_id: str) -> JobState:
         body = self._call("GET", f"/v1/jobs/{quote(work_id, safe='')}")

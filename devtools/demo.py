@@ -1,0 +1,153 @@
+"""The main job: N tasks through the real handlers on the local cloud, in compressed time.
+
+    python -m devtools.demo                 # a handful of tasks, every step printed
+    python -m devtools.demo --tasks 1000    # load: progress view and summary table
+
+Exit status 0 when every task ended with exactly one record and no schedule was left over.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from devtools.local_cloud import ROOT, LocalCloud
+from devtools.scheduler_emulator import Delivery
+from devtools.vendor_simulator import SimConfig
+from devtools.workload import Progress, Report, classify, make_tasks, run_workload
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m devtools.demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", type=int, default=5, help="how many tasks (default 5)")
+    parser.add_argument("--speed", type=float, default=600.0, help="virtual seconds per real second (default 600)")
+    parser.add_argument("--arrival-minutes", type=float, default=10.0, help="tasks arrive spread over this (virtual)")
+    parser.add_argument("--failure-rate", type=float, default=0.1, help="share of vendor jobs that fail")
+    parser.add_argument("--flaky-rate", type=float, default=0.05, help="share of vendor answers that are 429/503")
+    parser.add_argument("--duplicate-rate", type=float, default=0.1, help="share of polls delivered twice")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--steps", action=argparse.BooleanOptionalAction, default=None,
+                        help="print every step (default: on for up to 5 tasks)")  # fmt: skip
+    parser.add_argument("--log-file", type=Path, default=ROOT / ".localcloud" / "demo.log",
+                        help="where the handlers' JSON logs and EMF metrics go")  # fmt: skip
+    args = parser.parse_args(argv)
+    for name in ("failure_rate", "flaky_rate", "duplicate_rate"):
+        if not 0 <= getattr(args, name) <= 1:
+            parser.error(f"--{name.replace('_', '-')} must be between 0 and 1")
+    if args.tasks < 1 or args.speed <= 0:
+        parser.error("--tasks must be >= 1 and --speed > 0")
+    return args
+
+
+class Console:
+    def __init__(self, out: TextIO, cloud_start_ms: int) -> None:
+        self.out = out
+        self.start_ms = cloud_start_ms
+        self.live = out.isatty()
+
+    def stamp(self, epoch_ms: int) -> str:
+        offset = max(epoch_ms - self.start_ms, 0) // 1000
+        return f"+{offset // 3600:02d}:{offset % 3600 // 60:02d}:{offset % 60:02d}"
+
+    def line(self, text: str) -> None:
+        print(("\r\033[K" if self.live else "") + text, file=self.out, flush=True)
+
+    def step(self, cloud: LocalCloud, what: str, reply: Any, ok: bool, error: str | None) -> None:
+        now = cloud.clock.now_ms()
+        if not ok:
+            self.line(f"{self.stamp(now)}  {what}: ERROR {error}")
+            return
+        kind = classify(reply)
+        if kind == "scheduled":
+            payload = reply["taskPayload"]
+            job = cloud.simulator.jobs.get(payload["workId"])
+            vendor = job.status(now) if job else "?"
+            self.line(
+                f"{self.stamp(now)}  {what}: task {payload['origTaskId']} vendor job {payload['workId']} is {vendor}"
+                f" -> schedule_poll_task, poll {payload['pollNumber']} at {self.stamp(reply['nextPollTimeUTC'])}"
+                f" (schedules pending: {len(cloud.pending_schedules())})"
+                + ("  [repeated delivery: already scheduled]" if reply.get("alreadyScheduled") else "")
+            )
+        elif kind == "complete":
+            words = sum(len(item["words"]) for item in reply["series"])
+            self.line(f"{self.stamp(now)}  {what}: task {reply['taskId']} complete -> vtn-standard ({words} words), record written")
+        else:
+            self.line(f"{self.stamp(now)}  {what}: task {reply.get('taskId')} {kind}: {reply.get('failureMessage', '')}")
+
+    def progress(self, progress: Progress, cloud: LocalCloud, total: int) -> None:
+        running = progress.submitted - progress.settled()
+        text = (
+            f"{self.stamp(cloud.clock.now_ms())}  queued {total - progress.submitted:>5}  running {running:>5}"
+            f"  complete {progress.complete:>5}  failed {progress.failed:>4}  cancelled {progress.cancelled:>3}"
+            f"  | polls {progress.polls:>6}  schedules pending {len(cloud.emulator.pending()):>5}"
+            f"  dead letters {cloud.emulator.stats.dead_letters}"
+        )
+        if self.live:
+            print("\r\033[K" + text, end="", file=self.out, flush=True)
+        else:
+            print(text, file=self.out, flush=True)
+
+
+def print_summary(report: Report, out: TextIO, args: argparse.Namespace) -> None:
+    print("", file=out)
+    print(f"Summary  ({report.tasks} tasks, speed x{args.speed:g}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC)", file=out)
+    width = max(len(name) for name, _ in report.rows())
+    for name, value in report.rows():
+        print(f"  {name.ljust(width)}  {value}", file=out)
+    verdict = "OK: every task has exactly one record and no schedule is left" if report.healthy else "PROBLEM"
+    print(f"  {verdict}", file=out)
+    if report.missing_records:
+        print(f"  tasks without a record: {', '.join(report.missing_records[:10])}", file=out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    steps = args.steps if args.steps is not None else args.tasks <= 5
+    console_out = sys.stdout
+    args.log_file.parent.mkdir(parents=True, exist_ok=True)
+    sim = SimConfig(seed=args.seed, failure_rate=args.failure_rate, flaky_rate=args.flaky_rate)
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    with args.log_file.open("w") as log, contextlib.redirect_stdout(log):
+        cloud = LocalCloud(speed=args.speed, sim_config=sim, duplicate_rate=args.duplicate_rate)
+        with cloud:
+            console = Console(console_out, cloud.clock.now_ms())
+            if steps:
+                cloud.emulator._on_delivery = lambda d: _show_delivery(console, cloud, d)
+            console.line(
+                f"local cloud up: AWS (moto) {cloud.endpoint}, vendor simulator {cloud.simulator.url}, "
+                f"schedule group {cloud.schedule_group}, x{args.speed:g} time; handler logs -> {args.log_file}"
+            )
+            tasks = make_tasks(args.tasks, arrival_window_ms=int(args.arrival_minutes * 60_000))
+            original_invoke = cloud.invoke
+
+            def invoke(logical_id: str, event: Any) -> Any:
+                result = original_invoke(logical_id, event)
+                if steps:
+                    console.step(cloud, f"segment {event['taskId']}", result.value, result.ok, result.error_message)
+                return result
+
+            cloud.invoke = invoke  # type: ignore[method-assign]
+            report = run_workload(
+                cloud, tasks, on_tick=None if steps else lambda p, c: console.progress(p, c, args.tasks)
+            )
+            if steps:
+                for task_id, record in sorted(cloud.records().items())[:5]:
+                    shown = {k: v for k, v in record.items() if k != "output"}
+                    console.line(f"record results/{task_id}.json: {shown}")
+            print_summary(report, console_out, args)
+    return 0 if report.healthy else 1
+
+
+def _show_delivery(console: Console, cloud: LocalCloud, delivery: Delivery) -> None:
+    tag = "duplicate of " if delivery.duplicate else ""
+    what = f"{tag}schedule {delivery.schedule} (attempt {delivery.attempt})"
+    console.step(cloud, what, delivery.result.value, delivery.result.ok, delivery.result.error_message)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

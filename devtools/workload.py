@@ -1,0 +1,238 @@
+"""Drive N tasks through the local cloud: arrivals and scheduled polls in one Lambda-like worker.
+
+One worker runs every invocation in the order of the shared clock, as one warm container would,
+so logs and correlation ids never interleave. The result is a report the demo prints and the
+end-to-end tests assert on.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devtools.local_cloud import ROOT, LocalCloud
+
+SEGMENT_EVENT = ROOT / "events" / "segment.json"
+SEGMENT_RETRIES = 2  # Lambda's default for asynchronous invocations
+
+
+def make_tasks(count: int, template: Path = SEGMENT_EVENT, arrival_window_ms: int = 600_000) -> list[tuple[int, dict[str, Any]]]:
+    """(arrival offset ms, media_chunk) pairs: the first is events/segment.json as is; the others
+    are copies with their own ids whose durations the vendor simulator draws."""
+    base = json.loads(template.read_text())
+    tasks = [(0, base)]
+    for index in range(1, count):
+        chunk = copy.deepcopy(base)
+        chunk["taskId"] = f"{base['taskId']}-{index:05d}"
+        chunk["jobId"] = f"{base['jobId']}-{index // 50:03d}"
+        chunk["chunkIndex"] = index
+        chunk["chunkUUID"] = f"00000000-0000-4000-8000-{index:012d}"
+        chunk["taskPayload"] = {k: v for k, v in chunk.get("taskPayload", {}).items() if k != "simulate"}
+        tasks.append((arrival_window_ms * index // max(count - 1, 1), chunk))
+    return tasks
+
+
+def percentile(values: list[float], share: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
+
+
+@dataclass
+class Report:
+    tasks: int
+    statuses: dict[str, int]
+    polls_mean: float
+    polls_p95: float
+    lag_mean_s: float
+    lag_p95_s: float
+    leftover_schedules: int
+    records: int
+    records_written_twice: int
+    missing_records: list[str]
+    dead_letters: int
+    duplicates_delivered: int
+    invocations: int
+    retries: int
+    wall_s: float
+    virtual_s: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def healthy(self) -> bool:
+        return (
+            self.leftover_schedules == 0
+            and not self.missing_records
+            and self.records == self.tasks
+            and self.records_written_twice == 0
+            and self.dead_letters == 0
+        )
+
+    def rows(self) -> list[tuple[str, str]]:
+        status = ", ".join(f"{k} {v}" for k, v in sorted(self.statuses.items())) or "-"
+        return [
+            ("tasks", str(self.tasks)),
+            ("records by status", status),
+            ("records written (one per task)", f"{self.records} ({self.records_written_twice} written twice)"),
+            ("missing records", str(len(self.missing_records))),
+            ("polls per task (mean / p95)", f"{self.polls_mean:.2f} / {self.polls_p95:.0f}"),
+            ("detection lag s (mean / p95)", f"{self.lag_mean_s:.1f} / {self.lag_p95_s:.1f}"),
+            ("schedules left over", str(self.leftover_schedules)),
+            ("dead letters", str(self.dead_letters)),
+            ("duplicate deliveries made", str(self.duplicates_delivered)),
+            ("scheduler retries", str(self.retries)),
+            ("invocations", str(self.invocations)),
+            ("virtual time", _duration(self.virtual_s)),
+            ("wall time", f"{self.wall_s:.1f} s"),
+        ]
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600:d}h{seconds % 3600 // 60:02d}m{seconds % 60:02d}s"
+
+
+@dataclass
+class Progress:
+    submitted: int = 0
+    polls: int = 0
+    errors: int = 0
+    segment_retries: int = 0
+    outcomes: dict[str, str] = field(default_factory=dict)  # origTaskId -> final status
+
+    def settle(self, reply: Any) -> None:
+        kind = classify(reply)
+        if kind in ("complete", "failed", "cancelled"):
+            self.outcomes.setdefault(str(reply.get("taskId")), kind)
+
+    def _count(self, kind: str) -> int:
+        return sum(1 for status in self.outcomes.values() if status == kind)
+
+    @property
+    def complete(self) -> int:
+        return self._count("complete")
+
+    @property
+    def failed(self) -> int:
+        return self._count("failed")
+
+    @property
+    def cancelled(self) -> int:
+        return self._count("cancelled")
+
+    def settled(self) -> int:
+        return len(self.outcomes)
+
+
+def classify(reply: Any) -> str:
+    """What a handler's reply says about its task."""
+    if not isinstance(reply, dict):
+        return "error"
+    if reply.get("type") == "schedule_poll_task":
+        return "scheduled"
+    if "validationContracts" in reply:
+        return "complete"
+    return str(reply.get("status", "error"))
+
+
+def run_workload(
+    cloud: LocalCloud,
+    tasks: list[tuple[int, dict[str, Any]]],
+    on_tick: Callable[[Progress, LocalCloud], None] | None = None,
+    tick_real_s: float = 0.5,
+    max_virtual_ms: int = 3 * 86_400_000,
+) -> Report:
+    progress = Progress()
+    started_real, started_virtual = time.monotonic(), cloud.clock.now_ms()
+    # (due ms, attempt, chunk): a failed segment invocation is retried as Lambda retries an
+    # asynchronous one (twice, a minute then two minutes later).
+    arrivals = sorted(((started_virtual + offset, 1, chunk) for offset, chunk in tasks), key=lambda a: a[0])
+    expected = {chunk["taskId"] for _, _, chunk in arrivals}
+
+    def observe(delivery: Any) -> None:
+        progress.polls += 1
+        if not delivery.result.ok:
+            progress.errors += 1
+        else:
+            progress.settle(delivery.result.value)
+
+    previous = cloud.emulator._on_delivery
+    cloud.emulator._on_delivery = (lambda d: (observe(d), previous(d))) if previous else observe
+    last_tick = 0.0
+    manual = cloud.manual_clock
+    try:
+        while True:
+            now = cloud.clock.now_ms()
+            while arrivals and arrivals[0][0] <= now:
+                _, attempt, chunk = arrivals.pop(0)
+                result = cloud.invoke("SegmentFunction", chunk)
+                progress.submitted += attempt == 1
+                if result.ok:
+                    progress.settle(result.value)
+                elif attempt <= SEGMENT_RETRIES:
+                    progress.segment_retries += 1
+                    arrivals.append((now + 60_000 * attempt, attempt + 1, chunk))
+                    arrivals.sort(key=lambda a: a[0])
+                else:
+                    progress.errors += 1
+            cloud.emulator.fire_due()
+            if on_tick and time.monotonic() - last_tick >= tick_real_s:
+                on_tick(progress, cloud)
+                last_tick = time.monotonic()
+            if not arrivals and not cloud.emulator.refresh():
+                break  # nothing left to happen: every task settled or lost (the report tells which)
+            if cloud.clock.now_ms() - started_virtual > max_virtual_ms:
+                break
+            if manual:
+                upcoming = [t for t in (cloud.emulator.next_fire_ms(), arrivals[0][0] if arrivals else None) if t]
+                cloud.clock.advance_to(min(upcoming)) if upcoming else None  # type: ignore[attr-defined]
+            else:
+                time.sleep(0.01)
+    finally:
+        cloud.emulator._on_delivery = previous
+    if on_tick:
+        on_tick(progress, cloud)
+    report = build_report(cloud, expected, started_real, started_virtual)
+    report.extra["segment_retries"] = progress.segment_retries
+    report.extra["failed_invocations"] = progress.errors
+    return report
+
+
+def build_report(cloud: LocalCloud, expected: set[str], started_real: float, started_virtual: int) -> Report:
+    records = cloud.records()
+    statuses: dict[str, int] = {}
+    polls, lags = [], []
+    for task_id, record in records.items():
+        statuses[record["status"]] = statuses.get(record["status"], 0) + 1
+        polls.append(float(record["polls"]))
+        job = cloud.simulator.jobs.get(record.get("workId") or "")
+        if job is not None and record["status"] in ("complete", "failed"):
+            lags.append(max(record["completedAtUTC"] - job.completes_at_ms, 0) / 1000)
+    twice = sum(1 for task_id in records if cloud.record_versions(task_id) > 1)
+    stats = cloud.emulator.stats
+    return Report(
+        tasks=len(expected),
+        statuses=statuses,
+        polls_mean=statistics.fmean(polls) if polls else 0.0,
+        polls_p95=percentile(polls, 0.95),
+        lag_mean_s=statistics.fmean(lags) if lags else 0.0,
+        lag_p95_s=percentile(lags, 0.95),
+        leftover_schedules=len(cloud.pending_schedules()),
+        records=len(records),
+        records_written_twice=twice,
+        missing_records=sorted(expected - set(records)),
+        dead_letters=cloud.dead_letter_count(),
+        duplicates_delivered=stats.duplicates,
+        invocations=sum(fn.invocations for fn in cloud.functions.values()),
+        retries=stats.retries,
+        wall_s=time.monotonic() - started_real,
+        virtual_s=(cloud.clock.now_ms() - started_virtual) / 1000,
+        extra={"vendor": dict(cloud.simulator.config.stats)},
+    )
