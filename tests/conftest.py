@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft7Validator
+from referencing import Registry
+from referencing.jsonschema import DRAFT7
+
+from devtools.clocks import ManualClock
+from pollbridge import clock
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMAS = ROOT / "schemas" / "vtn-standard"
+
+
+@pytest.fixture
+def manual_clock() -> Iterator[ManualClock]:
+    fixed = ManualClock()
+    previous = clock.install(fixed)
+    yield fixed
+    clock.install(previous)
+
+
+@pytest.fixture(scope="session")
+def segment_event() -> dict[str, Any]:
+    return json.loads((ROOT / "events" / "segment.json").read_text())
+
+
+@pytest.fixture
+def chunk(segment_event: dict[str, Any]) -> dict[str, Any]:
+    return copy.deepcopy(segment_event)
+
+
+@pytest.fixture(scope="session")
+def vtn_validator() -> Draft7Validator:
+    """The official transcript schema, resolved offline from the vendored copies by $id."""
+    resources = []
+    for path in SCHEMAS.rglob("*.json"):
+        schema = json.loads(path.read_text())
+        # The sub-schemas name master.json as their $schema, which no library knows: read as draft-07.
+        resources.append((schema["$id"], DRAFT7.create_resource(schema)))
+    registry = Registry().with_resources(resources)
+    transcript = json.loads((SCHEMAS / "transcript" / "transcript.json").read_text())
+    return Draft7Validator(transcript, registry=registry)
+
+
+@pytest.fixture
+def poll_event() -> dict[str, Any]:
+    return json.loads((ROOT / "events" / "poll.json").read_text())

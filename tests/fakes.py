@@ -1,0 +1,117 @@
+"""In-memory implementations of the ports, for tests of core without AWS or a vendor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pollbridge.core import Ports
+from pollbridge.errors import PermanentError, TransientError
+from pollbridge.models import JobState, JobStatus, MediaChunk, PollPayload, TaskRecord, TimedWord, TranscriptResult
+from pollbridge.naming import schedule_name
+from pollbridge.ports import Media, ScheduledPoll
+from pollbridge.timing import PollPolicy
+
+
+class FakeProvider:
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.submitted: list[tuple[Media, dict[str, Any]]] = []
+        self.cancelled: list[str] = []
+        self.states: list[JobState | Exception] = []  # answers to status(), in order; last repeats
+        self.result_answer: TranscriptResult | Exception = TranscriptResult(
+            language="en-US", words=[TimedWord(text="hello", start_ms=0, end_ms=300, confidence=0.9)]
+        )
+        self.submit_error: Exception | None = None
+        self.status_calls = 0
+
+    def submit(self, media: Media, options: dict[str, Any]) -> str:
+        if self.submit_error:
+            raise self.submit_error
+        self.submitted.append((media, options))
+        return f"work-{len(self.submitted)}"
+
+    def status(self, work_id: str) -> JobState:
+        self.status_calls += 1
+        answer = self.states.pop(0) if len(self.states) > 1 else self.states[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def result(self, work_id: str) -> TranscriptResult:
+        if isinstance(self.result_answer, Exception):
+            raise self.result_answer
+        return self.result_answer
+
+    def cancel(self, work_id: str) -> None:
+        self.cancelled.append(work_id)
+
+
+class FakeScheduler:
+    def __init__(self) -> None:
+        self.schedules: dict[str, ScheduledPoll] = {}
+        self.create_calls = 0
+
+    def schedule(self, payload: PollPayload, at_ms: int) -> bool:
+        self.create_calls += 1
+        name = schedule_name(payload.origTaskId, payload.pollNumber)
+        if name in self.schedules:
+            return False
+        self.schedules[name] = ScheduledPoll(name, at_ms, payload)
+        return True
+
+    def find(self, orig_task_id: str, poll_number: int) -> ScheduledPoll | None:
+        return self.schedules.get(schedule_name(orig_task_id, poll_number))
+
+    def unschedule(self, name: str) -> bool:
+        return self.schedules.pop(name, None) is not None
+
+    def pending(self) -> list[ScheduledPoll]:
+        return list(self.schedules.values())
+
+
+class MemorySink:
+    def __init__(self) -> None:
+        self.records: dict[str, TaskRecord] = {}
+        self.write_calls = 0
+
+    def write_once(self, record: TaskRecord) -> TaskRecord:
+        self.write_calls += 1
+        return self.records.setdefault(record.taskId, record)
+
+    def read(self, task_id: str) -> TaskRecord | None:
+        return self.records.get(task_id)
+
+
+class StaticMedia:
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+        self.fetched: list[str] = []
+
+    def fetch(self, chunk: MediaChunk) -> Media:
+        if self.error:
+            raise self.error
+        self.fetched.append(chunk.taskId)
+        return Media(b"media-bytes", chunk.mimeType)
+
+
+@dataclass
+class World:
+    provider: FakeProvider = field(default_factory=FakeProvider)
+    scheduler: FakeScheduler = field(default_factory=FakeScheduler)
+    sink: MemorySink = field(default_factory=MemorySink)
+    media: StaticMedia = field(default_factory=StaticMedia)
+
+    @property
+    def ports(self) -> Ports:
+        return Ports(self.provider, self.scheduler, self.sink, self.media, PollPolicy(), 86_400_000, "pollbridge")
+
+
+def running(eta_ms: int | None = None) -> JobState:
+    return JobState(status=JobStatus.RUNNING, progress=0.5, estimated_completion_utc=eta_ms)
+
+
+COMPLETE = JobState(status=JobStatus.COMPLETE)
+TRANSIENT = TransientError("vendor answered 503", retry_after_s=None)
+PERMANENT = PermanentError("vendor answered 404 not_found", "api_not_found")

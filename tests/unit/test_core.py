@@ -1,0 +1,189 @@
+"""The use cases over in-memory ports: what gets submitted, scheduled and written."""
+
+from typing import Any
+
+import pytest
+
+from devtools.clocks import ManualClock
+from pollbridge import core
+from pollbridge.errors import PermanentError, TransientError
+from pollbridge.models import JobState, JobStatus, SchedulePollTask, TaskRecord, VtnDocument, parse_segment
+from tests.fakes import COMPLETE, PERMANENT, TRANSIENT, World, running
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+def start(world: World, chunk: dict[str, Any]) -> core.Outcome:
+    return core.handle_segment(parse_segment(chunk), world.ports)
+
+
+def test_start_submits_and_schedules_the_first_poll(world: World, chunk: dict[str, Any], manual_clock: ManualClock) -> None:
+    outcome = start(world, chunk)
+    message = outcome.response
+    assert isinstance(message, SchedulePollTask)
+    assert message.timestampUTC == manual_clock.now_ms()
+    assert message.nextPollTimeUTC - message.timestampUTC >= 60_000
+    payload = message.taskPayload
+    assert (payload.workId, payload.origTaskId, payload.origTdoId, payload.origJobId) == (
+        "work-1", chunk["taskId"], chunk["tdoId"], chunk["jobId"]
+    )
+    assert payload.isPollTask is True and payload.pollNumber == 1
+    assert payload.engineConfig == chunk["taskPayload"]
+    assert payload.provider == "fake"
+    assert payload.origCallTimeUTC == chunk["timestampUTC"]
+    assert payload.deadlineUTC == manual_clock.now_ms() + 86_400_000
+    [scheduled] = world.scheduler.pending()
+    assert (scheduled.at_ms, scheduled.payload) == (message.nextPollTimeUTC, payload)
+    assert world.provider.submitted[0][1] == chunk["taskPayload"]
+    assert world.sink.records == {}
+
+
+def test_a_repeated_segment_is_answered_from_the_schedule_without_a_second_job(world: World, chunk: dict[str, Any], manual_clock: ManualClock) -> None:
+    first = start(world, chunk)
+    manual_clock.advance(5_000)
+    again = start(world, chunk)
+    assert again.repeated
+    assert again.response.taskPayload == first.response.taskPayload  # type: ignore[attr-defined]
+    assert len(world.provider.submitted) == 1
+    assert len(world.scheduler.schedules) == 1
+
+
+def test_a_concurrent_duplicate_cancels_its_own_vendor_job(world: World, chunk: dict[str, Any], manual_clock: ManualClock) -> None:
+    start(world, chunk)
+    original_find = world.scheduler.find
+    looks: list[int] = []
+
+    def find_missing_first_time(task_id: str, poll_number: int) -> Any:
+        looks.append(poll_number)  # the race: this delivery looked before the other one created
+        return None if len(looks) == 1 else original_find(task_id, poll_number)
+
+    world.scheduler.find = find_missing_first_time  # type: ignore[method-assign]
+    outcome = core.start_task(parse_segment(chunk), world.ports)  # type: ignore[arg-type]
+    assert outcome.repeated
+    assert world.provider.cancelled == ["work-2"]
+    assert len(world.scheduler.schedules) == 1
+
+
+def test_media_that_cannot_be_fetched_fails_the_task_without_a_schedule(world: World, chunk: dict[str, Any], manual_clock: ManualClock) -> None:
+    world.media.error = PermanentError("cacheURI answered 404", "url_not_found")
+    outcome = start(world, chunk)
+    assert outcome.kind == "failed"
+    record = world.sink.records[chunk["taskId"]]
+    assert record.failureReason == "url_not_found" and "404" in (record.failureMessage or "")
+    assert record.workId is None and record.polls == 0
+    assert world.scheduler.schedules == {} and world.provider.submitted == []
+
+
+def test_a_transient_submit_error_propagates_for_the_invoker_to_retry(world: World, chunk: dict[str, Any], manual_clock: ManualClock) -> None:
+    world.provider.submit_error = TransientError("503")
+    with pytest.raises(TransientError):
+        start(world, chunk)
+    assert world.scheduler.schedules == {} and world.sink.records == {}
+
+
+def poll_payload(world: World, chunk: dict[str, Any]) -> Any:
+    return start(world, chunk).response.taskPayload  # type: ignore[attr-defined]
+
+
+def test_running_job_schedules_the_next_poll(world: World, chunk: dict[str, Any], manual_clock: ManualClock) -> None:
+    payload = poll_payload(world, chunk)
+    manual_clock.advance(60_000)
+    world.provider.states = [running(eta_ms=manual_clock.now_ms() + 300_000)]
+    outcome = core.poll(payload, world.ports)
+    message = outcome.response
+    assert isinstance(message, SchedulePollTask)
+    assert message.taskPayload.pollNumber == 2
+    assert message.taskId == f"{chunk['taskId']}-p1"
+    assert message.nextPollTimeUTC >= manual_clock.now_ms() + 300_000
+    assert len(world.scheduler.schedules) == 2  # p1 is deleted by the scheduler after it ran, not by us
+
+
+def test_complete_job_writes_one_record_and_returns_vtn(world: World, chunk: dict[str, Any], manual_clock: ManualClock, vtn_validator: Any) -> None:
+    payload = poll_payload(world, chunk)
+    world.provider.states = [COMPLETE]
+    outcome = core.poll(payload, world.ports)
+    assert isinstance(outcome.response, VtnDocument)
+    reply = outcome.reply()
+    vtn_validator.validate(reply)
+    assert reply["taskId"] == chunk["taskId"]
+    record = world.sink.records[chunk["taskId"]]
+    assert (record.status, record.output, record.polls, record.workId) == ("complete", reply, 1, "work-1")
+    assert (record.jobId, record.tdoId) == (chunk["jobId"], chunk["tdoId"])
+
+
+def test_a_repeated_completing_poll_returns_the_stored_result(world: World, chunk: dict[str, Any], manual_clock: ManualClock) -> None:
+    payload = poll_payload(world, chunk)
+    world.provider.states = [COMPLETE]
+    first = core.poll(payload, world.ports)
+    manual_clock.advance(1_000)
+    second = core.poll(payload, world.ports)
+    assert second.repeated and not first.repeated
+    assert second.reply() == first.reply()
+    assert len(world.sink.records) == 1
+
+
+def test_vendor_failure_writes_a_failed_record(world: World, chunk: dict[str, Any], manual_clock: ManualClock) -> None:
+    payload = poll_payload(world, chunk)
+    world.provider.states = [JobState(status=JobStatus.FAILED, error_code="unsupported_media", error_message="codec")]
+    outcome = core.poll(payload, world.ports)
+    assert isinstance(outcome.response, TaskRecord)
+    assert outcome.response.status == "failed" and outcome.response.failureReason == "invalid_data"
+    assert len(world.scheduler.schedules) == 1  # no new schedule
+
+
+def test_transient_status_error_polls_again(world: World, chunk: dict[str, Any], manual_clock: ManualClock) -> None:
+    payload = poll_payload(world, chunk)
+    world.provider.states = [TRANSIENT]
+    outcome = core.poll(payload, world.ports)
+    assert outcome.kind == "scheduled"
+    assert outcome.response.taskPayload.transientErrors == 1  # type: ignore[attr-defined]
+    assert world.sink.records == {}
+
+
+def test_transient_result_error_polls_again_and_permanent_one_fails(world: World, chunk: dict[str, Any], manual_clock: ManualClock) -> None:
+    payload = poll_payload(world, chunk)
+    world.provider.states = [COMPLETE]
+    world.provider.result_answer = TRANSIENT
+    assert core.poll(payload, world.ports).kind == "scheduled"
+    world.provider.result_answer = PERMANENT
+    outcome = core.poll(payload, world.ports)
+    assert outcome.kind == "failed"
+    assert world.sink.records[chunk["taskId"]].failureReason == "api_not_found"
+
+
+def test_permanent_status_error_fails_the_task(world: World, chunk: dict[str, Any], manual_clock: ManualClock) -> None:
+    payload = poll_payload(world, chunk)
+    world.provider.states = [PERMANENT]
+    assert core.poll(payload, world.ports).kind == "failed"
+
+
+def test_the_deadline_cancels_the_vendor_job(world: World, chunk: dict[str, Any], manual_clock: ManualClock) -> None:
+    payload = poll_payload(world, chunk)
+    manual_clock.advance_to(payload.deadlineUTC)
+    world.provider.states = [running()]
+    outcome = core.poll(payload, world.ports)
+    assert outcome.kind == "failed"
+    assert world.provider.cancelled == ["work-1"]
+
+
+def test_a_poll_routed_back_as_a_segment_polls_instead_of_submitting(world: World, chunk: dict[str, Any], manual_clock: ManualClock) -> None:
+    payload = poll_payload(world, chunk)
+    routed = {**chunk, "taskId": "aiware-poll-task-2", "taskPayload": payload.model_dump(mode="json")}
+    world.provider.states = [running()]
+    outcome = start(world, routed)
+    assert outcome.kind == "scheduled"
+    assert outcome.response.taskId == "aiware-poll-task-2"  # type: ignore[attr-defined]
+    assert len(world.provider.submitted) == 1
+
+
+def test_cancel_deletes_the_schedule_cancels_the_job_and_records_it(world: World, chunk: dict[str, Any], manual_clock: ManualClock) -> None:
+    poll_payload(world, chunk)
+    outcome = core.cancel(chunk["taskId"], world.ports)
+    assert outcome is not None and outcome.kind == "cancelled"
+    assert world.scheduler.schedules == {}
+    assert world.provider.cancelled == ["work-1"]
+    assert world.sink.records[chunk["taskId"]].status == "cancelled"
+    assert core.cancel(chunk["taskId"], world.ports) is None
