@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,12 +39,15 @@ LOCAL_ENVIRONMENT = {
 }
 
 
-def start_moto() -> tuple[ThreadedMotoServer, str]:
+def start_moto(port: int = 0) -> tuple[ThreadedMotoServer, str]:
+    """moto in server mode on loopback. Its state is per process, so start from a clean slate."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    host, port = server.get_host_and_port()
-    return server, f"http://{host}:{port}"
+    host, bound = server.get_host_and_port()
+    endpoint = f"http://{host}:{bound}"
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")).close()  # noqa: S310
+    return server, endpoint
 
 
 @dataclass
@@ -74,7 +78,8 @@ class LocalCloud:
             self.clients = {name: boto3.client(name, endpoint_url=self.endpoint) for name in ("s3", "scheduler", "sqs")}
             self._create_resources()
             self.specs = self.plan.functions()
-            self._set_env(self._function_environment())
+            # The template's environment, then the local endpoint (as an env-vars file would set it).
+            self._set_env({**self._function_environment(), "AWS_ENDPOINT_URL": self.endpoint})
             self.functions = {lid: LocalFunction(spec, self.clock) for lid, spec in self.specs.items()}
             self.emulator = SchedulerEmulator(
                 self.clients["scheduler"],

@@ -77,7 +77,9 @@ class VendorSimulator:
         return f"http://{host}:{port}"
 
     def start(self) -> VendorSimulator:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="vendor-simulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="vendor-simulator", daemon=True
+        )
         self._thread.start()
         return self
 

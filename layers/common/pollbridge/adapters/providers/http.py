@@ -68,7 +68,7 @@ class HttpJobProvider:
             except TransientError as error:
                 if attempt == self._submit_attempts:
                     raise
-                time.sleep(min(error.retry_after_s or 0.0, 1.0) or 0.2 * 2**attempt)
+                time.sleep(min(error.retry_after_s or 0.2 * 2**attempt, 1.0))  # a Lambda must not idle long
         raise AssertionError("unreachable")
 
     def status(self, work_id: str) -> JobState:

@@ -1,0 +1,123 @@
+"""The real handlers on the local cloud (moto server, vendor simulator), driven by a manual clock."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from devtools.local_cloud import LocalCloud
+from devtools.vendor_simulator import SimConfig
+
+
+@pytest.fixture
+def cloud() -> Iterator[LocalCloud]:
+    with LocalCloud(manual_clock=True, sim_config=SimConfig(duration_s=(200, 200), queue_s=(0, 0))) as running:
+        yield running
+
+
+def nothing_left(cloud: LocalCloud) -> None:
+    assert cloud.pending_schedules() == []
+    assert cloud.records() == {}
+    assert cloud.simulator.jobs == {}
+
+
+def test_one_task_segment_poll_poll_record(cloud: LocalCloud, chunk: dict[str, Any], vtn_validator: Any) -> None:
+    started = cloud.invoke("SegmentFunction", chunk)
+    assert started.ok, started.error_message
+    assert started.value["type"] == "schedule_poll_task"
+    assert cloud.pending_schedules() == [f"{chunk['taskId']}-p1"]
+    cloud.run_until_idle()
+    polls = [d for d in cloud.emulator.deliveries if not d.duplicate]
+    assert len(polls) >= 2  # the job takes 240 s: at least one poll finds it running
+    assert all(d.fired_at_ms >= d.due_at_ms for d in polls)
+    assert polls[-1].result.value["taskId"] == chunk["taskId"]
+    vtn_validator.validate(polls[-1].result.value)
+    record = cloud.records()[chunk["taskId"]]
+    assert record["status"] == "complete" and record["polls"] == len(polls)
+    assert record["output"] == polls[-1].result.value
+    assert cloud.pending_schedules() == []
+    assert cloud.record_versions(chunk["taskId"]) == 1
+
+
+def test_every_event_delivered_twice_changes_nothing(chunk: dict[str, Any]) -> None:
+    with LocalCloud(manual_clock=True, duplicate_rate=1.0) as cloud:
+        first = cloud.invoke("SegmentFunction", chunk)
+        second = cloud.invoke("SegmentFunction", chunk)
+        assert second.value["alreadyScheduled"] is True
+        assert second.value["taskPayload"] == first.value["taskPayload"]
+        assert len(cloud.simulator.jobs) == 1
+        cloud.run_until_idle()
+        duplicates = [d for d in cloud.emulator.deliveries if d.duplicate]
+        assert duplicates and all(d.result.ok for d in duplicates)
+        assert cloud.pending_schedules() == []
+        assert list(cloud.records()) == [chunk["taskId"]]
+        assert cloud.record_versions(chunk["taskId"]) == 1
+        # and once more, long after the task finished: still one record
+        final = next(d for d in reversed(cloud.emulator.deliveries) if not d.duplicate)
+        late = cloud.invoke("PollFunction", final.event)
+        assert late.ok and late.value == final.result.value
+        assert cloud.record_versions(chunk["taskId"]) == 1
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        None,
+        [],
+        "{not json",
+        {"type": "media_chunk"},
+        {"type": "media_chunk", "taskId": "t", "tdoId": "d", "jobId": "j", "mimeType": "audio/wav"},
+        {"type": "media_chunk", "taskId": "t", "tdoId": "d", "jobId": "j", "mimeType": "audio/wav", "cacheURI": "file:///etc/passwd"},
+        {"type": "media_chunk", "taskId": 7, "tdoId": "d", "jobId": "j", "mimeType": "audio/wav", "content": "x"},
+    ],
+)
+def test_bad_segment_events_get_a_clear_error_and_leave_nothing(cloud: LocalCloud, event: Any) -> None:
+    result = cloud.invoke("SegmentFunction", event)
+    assert not result.ok
+    assert result.error_type == "InvalidEventError"
+    assert "invalid media_chunk" in (result.error_message or "")
+    nothing_left(cloud)
+
+
+def test_bad_poll_events_name_the_field_and_leave_nothing(cloud: LocalCloud, poll_event: dict[str, Any]) -> None:
+    for field, value in (("origTaskId", None), ("workId", 5), ("isPollTask", "yes")):
+        event = copy.deepcopy(poll_event)
+        event[field] = value
+        result = cloud.invoke("PollFunction", event)
+        assert (result.ok, result.error_type) == (False, "InvalidEventError")
+        assert field in (result.error_message or "")
+    missing = {k: v for k, v in poll_event.items() if k != "origTaskId"}
+    result = cloud.invoke("PollFunction", missing)
+    assert "origTaskId: Field required" in (result.error_message or "")
+    nothing_left(cloud)
+
+
+def test_vendor_failure_and_unknown_job_write_failed_records(cloud: LocalCloud, chunk: dict[str, Any], poll_event: dict[str, Any]) -> None:
+    chunk["taskPayload"]["simulate"] = {"durationSeconds": 100, "outcome": "failed", "errorCode": "unsupported_media"}
+    assert cloud.invoke("SegmentFunction", chunk).ok
+    cloud.run_until_idle()
+    record = cloud.records()[chunk["taskId"]]
+    assert (record["status"], record["failureReason"]) == ("failed", "invalid_data")
+    assert "unsupported_media" in record["failureMessage"]
+
+    poll_event.update(origTaskId="ghost-task", workId="j_999999")
+    result = cloud.invoke("PollFunction", poll_event)
+    assert result.ok and result.value["status"] == "failed"
+    assert cloud.records()["ghost-task"]["failureReason"] == "api_not_found"
+    assert cloud.pending_schedules() == []
+
+
+def test_a_missing_setting_is_named(cloud: LocalCloud, chunk: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    from devtools.local_cloud import _forget_cached_wiring
+
+    monkeypatch.delenv("RESULTS_BUCKET")
+    _forget_cached_wiring()
+    result = cloud.invoke("SegmentFunction", chunk)
+    assert (result.ok, result.error_type) == (False, "ConfigurationError")
+    assert "RESULTS_BUCKET: missing setting" in (result.error_message or "")
+    monkeypatch.undo()
+    _forget_cached_wiring()
+    nothing_left(cloud)

@@ -1,0 +1,95 @@
+"""The generic http provider against a real server speaking vendor-api.md on loopback."""
+
+import pytest
+
+from devtools.clocks import ManualClock
+from devtools.vendor_simulator import VendorSimulator
+from pollbridge.adapters.providers import HttpJobProvider
+from pollbridge.errors import PermanentError, TransientError
+from pollbridge.models import JobStatus
+from pollbridge.ports import Media
+
+MEDIA = Media(b"RIFF....WAVE", "audio/wav")
+
+
+def test_submit_status_result_cancel(simulator: VendorSimulator, manual_clock: ManualClock) -> None:
+    provider = HttpJobProvider(simulator.url, "sekret")
+    work_id = provider.submit(MEDIA, {"simulate": {"durationSeconds": 120, "mediaDurationMs": 3000}})
+    assert simulator.uploads and next(iter(simulator.uploads.values())) == MEDIA.body
+    state = provider.status(work_id)
+    assert state.status in (JobStatus.QUEUED, JobStatus.RUNNING)
+    assert state.estimated_completion_utc is not None
+    assert state.estimated_completion_utc > manual_clock.now_ms()
+    with pytest.raises(PermanentError, match="409"):
+        provider.result(work_id)
+    manual_clock.advance(121_000)
+    assert provider.status(work_id).status is JobStatus.COMPLETE
+    result = provider.result(work_id)
+    assert result.language == "en-US" and result.words
+    assert all(0 <= w.start_ms <= w.end_ms <= 3000 for w in result.words)
+
+    other = provider.submit(MEDIA, {})
+    provider.cancel(other)
+    assert provider.status(other).status is JobStatus.CANCELED
+
+
+def test_vendor_failure_carries_its_code(simulator: VendorSimulator, manual_clock: ManualClock) -> None:
+    provider = HttpJobProvider(simulator.url, "sekret")
+    work_id = provider.submit(MEDIA, {"simulate": {"durationSeconds": 60, "outcome": "failed", "errorCode": "unsupported_media"}})
+    manual_clock.advance(61_000)
+    state = provider.status(work_id)
+    assert (state.status, state.error_code) == (JobStatus.FAILED, "unsupported_media")
+
+
+def test_wrong_key_is_a_permanent_authentication_error(simulator: VendorSimulator, manual_clock: ManualClock) -> None:
+    with pytest.raises(PermanentError) as caught:
+        HttpJobProvider(simulator.url, "wrong").status("j_1")
+    assert caught.value.reason == "api_authentication_error"
+
+
+def test_unknown_job_is_permanent_api_not_found(simulator: VendorSimulator, manual_clock: ManualClock) -> None:
+    with pytest.raises(PermanentError) as caught:
+        HttpJobProvider(simulator.url, "sekret").status("j_nope")
+    assert caught.value.reason == "api_not_found"
+
+
+def test_flaky_answers_are_transient_with_retry_after(simulator: VendorSimulator, manual_clock: ManualClock) -> None:
+    simulator.config.flaky_rate = 1.0
+    provider = HttpJobProvider(simulator.url, "sekret", submit_attempts=2)
+    seen = set()
+    for _ in range(12):
+        with pytest.raises(TransientError) as caught:
+            provider.status("j_1")
+        seen.add(caught.value.retry_after_s)
+    assert 30.0 in seen  # 429 carries Retry-After: 30
+    with pytest.raises(TransientError):
+        provider.submit(MEDIA, {})
+    assert simulator.config.stats.get("uploads", 0) == 0
+
+
+def test_submit_retries_a_flaky_answer_in_place(
+    simulator: VendorSimulator, manual_clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pauses: list[float] = []
+    monkeypatch.setattr("pollbridge.adapters.providers.http.time.sleep", pauses.append)
+    simulator.config.flaky_rate = 0.5
+    provider = HttpJobProvider(simulator.url, "sekret", submit_attempts=10)
+    assert provider.submit(MEDIA, {}).startswith("j_")
+    answered = simulator.config.stats
+    assert answered.get("http_429", 0) + answered.get("http_503", 0) == len(pauses) > 0
+    assert all(0 < pause <= 1.0 for pause in pauses)
+
+
+def test_unreachable_vendor_and_timeouts_are_transient(manual_clock: ManualClock) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port that is certainly closed: bound, never listening
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        with pytest.raises(TransientError, match="unreachable"):
+            HttpJobProvider(f"http://127.0.0.1:{port}", None).status("j_1")
+    with socket.socket() as silent:  # listening but never answering
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        with pytest.raises(TransientError, match="timed out"):
+            HttpJobProvider(f"http://127.0.0.1:{silent.getsockname()[1]}", None, timeout_s=0.3).status("j_1")
