@@ -75,9 +75,14 @@ class Console:
             )
         elif kind == "complete":
             words = sum(len(item["words"]) for item in reply["series"])
-            self.line(f"{self.stamp(now)}  {what}: task {reply['taskId']} complete -> vtn-standard ({words} words), record written")
+            self.line(
+                f"{self.stamp(now)}  {what}: task {reply['taskId']} complete"
+                f" -> vtn-standard ({words} words), record written"
+            )
         else:
-            self.line(f"{self.stamp(now)}  {what}: task {reply.get('taskId')} {kind}: {reply.get('failureMessage', '')}")
+            self.line(
+                f"{self.stamp(now)}  {what}: task {reply.get('taskId')} {kind}: {reply.get('failureMessage', '')}"
+            )
 
     def progress(self, progress: Progress, cloud: LocalCloud, total: int) -> None:
         running = progress.submitted - progress.settled()

@@ -61,7 +61,7 @@ def import_handler(code_dir: Path, handler: str, layer_dirs: tuple[Path, ...], u
         spec.loader.exec_module(module)
     finally:
         sys.path.remove(str(code_dir))
-    return getattr(module, function_name)  # type: ignore[no-any-return]
+    return getattr(module, function_name)
 
 
 class _Clock(Protocol):
@@ -88,6 +88,6 @@ class LocalFunction:
         try:
             with self._clock.real_time() if self._clock else nullcontext():
                 value = self._handler(payload, context)
-        except Exception as error:  # noqa: BLE001 - reported as Lambda reports a function error
+        except Exception as error:
             return Invocation(False, None, type(error).__name__, str(error), traceback.format_exc())
         return Invocation(True, json.loads(json.dumps(value)))

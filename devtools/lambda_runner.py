@@ -47,7 +47,7 @@ def main() -> int:
         try:
             handler = getattr(importlib.import_module(module_name), function_name)
             result = handler(event, Context(args.name, args.arn, args.memory, args.timeout))
-        except Exception as error:  # noqa: BLE001 - reported the way Lambda reports it
+        except Exception as error:
             print(json.dumps({"errorType": type(error).__name__, "errorMessage": str(error)}), file=out)
             return 1
     print(json.dumps(result), file=out)

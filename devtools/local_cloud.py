@@ -32,7 +32,7 @@ TEMPLATE = ROOT / "template.yaml"
 # of the local AWS, no X-Ray daemon.
 LOCAL_ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "local",
-    "AWS_SECRET_ACCESS_KEY": "local",  # noqa: S105 - moto accepts anything
+    "AWS_SECRET_ACCESS_KEY": "local",
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,
     "POWERTOOLS_TRACE_DISABLED": "true",
@@ -187,7 +187,9 @@ class LocalCloud:
 
     def dead_letter_count(self) -> int:
         url = self.clients["sqs"].get_queue_url(QueueName=self.dead_letter_queue)["QueueUrl"]
-        attributes = self.clients["sqs"].get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+        attributes = self.clients["sqs"].get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+        )
         return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
 
     def run_until_idle(self, max_virtual_ms: int = 7 * 86_400_000) -> None:

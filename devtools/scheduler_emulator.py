@@ -167,7 +167,7 @@ class SchedulerEmulator:
             .replace("<aws.scheduler.execution-id>", schedule.execution_id)
             .replace("<aws.scheduler.attempt-number>", str(schedule.attempts))
         )
-        return json.loads(text)  # type: ignore[no-any-return]
+        return json.loads(text)
 
     def _attempt(self, schedule: PendingSchedule) -> int:
         schedule.attempts += 1

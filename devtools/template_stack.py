@@ -19,7 +19,7 @@ REGION = "us-east-1"
 PARTITION = "aws"
 
 
-class _CfnLoader(yaml.SafeLoader):
+class _CfnLoader(yaml.SafeLoader):  # type: ignore[misc]
     pass
 
 
@@ -32,7 +32,7 @@ def _construct_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dic
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
     else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+        value = loader.construct_mapping(node, deep=True)
     return {name: value}
 
 
@@ -70,14 +70,14 @@ class StackPlan:
     @classmethod
     def from_template(cls, path: Path, stack_name: str = "pollbridge-local", **overrides: str) -> StackPlan:
         template = load_template(path)
-        params = {
-            name: str(spec.get("Default", "")) for name, spec in (template.get("Parameters") or {}).items()
-        }
+        params = {name: str(spec.get("Default", "")) for name, spec in (template.get("Parameters") or {}).items()}
         unknown = set(overrides) - set(params)
         if unknown:
             raise ValueError(f"template has no parameters {sorted(unknown)}")
         params.update(overrides)
-        missing = [name for name, value in params.items() if value == "" and "Default" not in template["Parameters"][name]]
+        missing = [
+            name for name, value in params.items() if value == "" and "Default" not in template["Parameters"][name]
+        ]
         if missing:
             raise ValueError(f"parameters without a value: {missing}")
         plan = cls(path.parent, template, stack_name, params)
@@ -153,7 +153,7 @@ class StackPlan:
             return value
         if len(value) != 1:
             return {k: r for k, r in ((k, self.resolve(v)) for k, v in value.items()) if r is not _NO_VALUE}
-        (key, arg), = value.items()
+        ((key, arg),) = value.items()
         match key:
             case "Ref":
                 return _NO_VALUE if arg == "AWS::NoValue" else self.ref(arg)

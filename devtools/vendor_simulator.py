@@ -18,7 +18,7 @@ from typing import Any
 
 from pollbridge import clock
 
-WORDS = "the quick brown fox jumps over the lazy dog while engines poll patiently".split()
+WORDS = ["the", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog", "while", "engines", "poll", "patiently"]
 
 
 @dataclass
@@ -74,7 +74,7 @@ class VendorSimulator:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> VendorSimulator:
         self._thread = threading.Thread(
@@ -102,7 +102,8 @@ class VendorSimulator:
     # --- the API's behaviour, independent of HTTP -------------------------------------------
 
     def create_job(self, options: dict[str, Any]) -> SimJob:
-        sim = options.get("simulate") if isinstance(options.get("simulate"), dict) else {}
+        requested = options.get("simulate")
+        sim: dict[str, Any] = requested if isinstance(requested, dict) else {}
         with self._lock:
             rnd = self._random
             job_id = f"j_{next(self._ids):06d}"
@@ -200,7 +201,7 @@ def _handler_for(sim: VendorSimulator) -> type[BaseHTTPRequestHandler]:
                 return False
             return True
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             if not self._gate():
                 return
             if self.path == "/v1/uploads":
@@ -233,7 +234,7 @@ def _handler_for(sim: VendorSimulator) -> type[BaseHTTPRequestHandler]:
                 self._error(404, "not_found", "unknown job")
             return job
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             if not self._gate():
                 return
             job = self._job()
@@ -246,7 +247,7 @@ def _handler_for(sim: VendorSimulator) -> type[BaseHTTPRequestHandler]:
                 return self._send(200, sim.result_body(job))
             return self._send(200, sim.job_body(job))
 
-        def do_DELETE(self) -> None:  # noqa: N802
+        def do_DELETE(self) -> None:
             if not self._gate():
                 return
             job = self._job()

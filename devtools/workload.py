@@ -16,13 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devtools.clocks import ManualClock
 from devtools.local_cloud import ROOT, LocalCloud
 
 SEGMENT_EVENT = ROOT / "events" / "segment.json"
 SEGMENT_RETRIES = 2  # Lambda's default for asynchronous invocations
 
 
-def make_tasks(count: int, template: Path = SEGMENT_EVENT, arrival_window_ms: int = 600_000) -> list[tuple[int, dict[str, Any]]]:
+def make_tasks(
+    count: int, template: Path = SEGMENT_EVENT, arrival_window_ms: int = 600_000
+) -> list[tuple[int, dict[str, Any]]]:
     """(arrival offset ms, media_chunk) pairs: the first is events/segment.json as is; the others
     are copies with their own ids whose durations the vendor simulator draws."""
     base = json.loads(template.read_text())
@@ -42,7 +45,7 @@ def percentile(values: list[float], share: float) -> float:
     if not values:
         return 0.0
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 @dataclass
@@ -164,9 +167,14 @@ def run_workload(
             progress.settle(delivery.result.value)
 
     previous = cloud.emulator._on_delivery
-    cloud.emulator._on_delivery = (lambda d: (observe(d), previous(d))) if previous else observe
+
+    def observe_then_pass_on(delivery: Any) -> None:
+        observe(delivery)
+        if previous is not None:
+            previous(delivery)
+
+    cloud.emulator._on_delivery = observe_then_pass_on
     last_tick = 0.0
-    manual = cloud.manual_clock
     try:
         while True:
             now = cloud.clock.now_ms()
@@ -190,9 +198,10 @@ def run_workload(
                 break  # nothing left to happen: every task settled or lost (the report tells which)
             if cloud.clock.now_ms() - started_virtual > max_virtual_ms:
                 break
-            if manual:
+            if isinstance(cloud.clock, ManualClock):
                 upcoming = [t for t in (cloud.emulator.next_fire_ms(), arrivals[0][0] if arrivals else None) if t]
-                cloud.clock.advance_to(min(upcoming)) if upcoming else None  # type: ignore[attr-defined]
+                if upcoming:
+                    cloud.clock.advance_to(min(upcoming))
             else:
                 time.sleep(0.01)
     finally:
@@ -209,7 +218,7 @@ def build_report(cloud: LocalCloud, expected: set[str], started_real: float, sta
     records = cloud.records()
     statuses: dict[str, int] = {}
     polls, lags = [], []
-    for task_id, record in records.items():
+    for record in records.values():
         statuses[record["status"]] = statuses.get(record["status"], 0) + 1
         polls.append(float(record["polls"]))
         job = cloud.simulator.jobs.get(record.get("workId") or "")

@@ -31,7 +31,9 @@ def scheduler(aws: dict[str, Any]) -> EventBridgePollScheduler:
     return EventBridgePollScheduler(aws["scheduler"], "polls", TARGET)
 
 
-def test_schedule_is_a_one_time_utc_schedule_with_the_payload(scheduler: EventBridgePollScheduler, aws: dict[str, Any]) -> None:
+def test_schedule_is_a_one_time_utc_schedule_with_the_payload(
+    scheduler: EventBridgePollScheduler, aws: dict[str, Any]
+) -> None:
     assert scheduler.schedule(PAYLOAD, AT) is True
     stored = aws["scheduler"].get_schedule(Name="task-1-p2", GroupName="polls")
     assert stored["ScheduleExpression"] == "at(2026-01-01T00:01:00)"
@@ -40,7 +42,9 @@ def test_schedule_is_a_one_time_utc_schedule_with_the_payload(scheduler: EventBr
     assert stored["ActionAfterCompletion"] == "DELETE"
     target = stored["Target"]
     assert (target["Arn"], target["RoleArn"], target["DeadLetterConfig"]["Arn"]) == (
-        TARGET.function_arn, TARGET.role_arn, TARGET.dead_letter_arn
+        TARGET.function_arn,
+        TARGET.role_arn,
+        TARGET.dead_letter_arn,
     )
     assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
     delivered = json.loads(target["Input"])
@@ -60,7 +64,9 @@ def test_a_repeated_schedule_is_a_conflict_not_a_twin(scheduler: EventBridgePoll
     assert scheduler.unschedule("task-1-p2") is False
 
 
-def test_oversized_payload_is_refused_before_calling_aws(scheduler: EventBridgePollScheduler, aws: dict[str, Any]) -> None:
+def test_oversized_payload_is_refused_before_calling_aws(
+    scheduler: EventBridgePollScheduler, aws: dict[str, Any]
+) -> None:
     huge = PAYLOAD.model_copy(update={"engineConfig": {"blob": "x" * 300_000}})
     with pytest.raises(ValueError, match="taskPayload is"):
         scheduler.schedule(huge, AT)
@@ -68,7 +74,14 @@ def test_oversized_payload_is_refused_before_calling_aws(scheduler: EventBridgeP
 
 
 def record(status: str = "complete", **extra: Any) -> TaskRecord:
-    fields: dict[str, Any] = {"taskId": "task/1", "jobId": "j", "tdoId": "d", "status": status, "polls": 3, "completedAtUTC": 5}
+    fields: dict[str, Any] = {
+        "taskId": "task/1",
+        "jobId": "j",
+        "tdoId": "d",
+        "status": status,
+        "polls": 3,
+        "completedAtUTC": 5,
+    }
     if status == "complete":
         fields["output"] = {"series": []}
     return TaskRecord(**{**fields, **extra})
@@ -110,7 +123,9 @@ def media_server() -> Any:
 
 
 def chunk_at(uri: str) -> Any:
-    return parse_segment({"type": "media_chunk", "taskId": "t", "tdoId": "d", "jobId": "j", "mimeType": "audio/wav", "cacheURI": uri})
+    return parse_segment(
+        {"type": "media_chunk", "taskId": "t", "tdoId": "d", "jobId": "j", "mimeType": "audio/wav", "cacheURI": uri}
+    )
 
 
 def test_media_over_http_and_its_failures(media_server: str, aws: dict[str, Any]) -> None:

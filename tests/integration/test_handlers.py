@@ -70,7 +70,14 @@ def test_every_event_delivered_twice_changes_nothing(chunk: dict[str, Any]) -> N
         "{not json",
         {"type": "media_chunk"},
         {"type": "media_chunk", "taskId": "t", "tdoId": "d", "jobId": "j", "mimeType": "audio/wav"},
-        {"type": "media_chunk", "taskId": "t", "tdoId": "d", "jobId": "j", "mimeType": "audio/wav", "cacheURI": "file:///etc/passwd"},
+        {
+            "type": "media_chunk",
+            "taskId": "t",
+            "tdoId": "d",
+            "jobId": "j",
+            "mimeType": "audio/wav",
+            "cacheURI": "file:///etc/passwd",
+        },
         {"type": "media_chunk", "taskId": 7, "tdoId": "d", "jobId": "j", "mimeType": "audio/wav", "content": "x"},
     ],
 )
@@ -95,7 +102,9 @@ def test_bad_poll_events_name_the_field_and_leave_nothing(cloud: LocalCloud, pol
     nothing_left(cloud)
 
 
-def test_vendor_failure_and_unknown_job_write_failed_records(cloud: LocalCloud, chunk: dict[str, Any], poll_event: dict[str, Any]) -> None:
+def test_vendor_failure_and_unknown_job_write_failed_records(
+    cloud: LocalCloud, chunk: dict[str, Any], poll_event: dict[str, Any]
+) -> None:
     chunk["taskPayload"]["simulate"] = {"durationSeconds": 100, "outcome": "failed", "errorCode": "unsupported_media"}
     assert cloud.invoke("SegmentFunction", chunk).ok
     cloud.run_until_idle()

@@ -35,7 +35,9 @@ def test_submit_status_result_cancel(simulator: VendorSimulator, manual_clock: M
 
 def test_vendor_failure_carries_its_code(simulator: VendorSimulator, manual_clock: ManualClock) -> None:
     provider = HttpJobProvider(simulator.url, "sekret")
-    work_id = provider.submit(MEDIA, {"simulate": {"durationSeconds": 60, "outcome": "failed", "errorCode": "unsupported_media"}})
+    work_id = provider.submit(
+        MEDIA, {"simulate": {"durationSeconds": 60, "outcome": "failed", "errorCode": "unsupported_media"}}
+    )
     manual_clock.advance(61_000)
     state = provider.status(work_id)
     assert (state.status, state.error_code) == (JobStatus.FAILED, "unsupported_media")

@@ -20,7 +20,9 @@ def start(world: World, chunk: dict[str, Any]) -> core.Outcome:
     return core.handle_segment(parse_segment(chunk), world.ports)
 
 
-def test_start_submits_and_schedules_the_first_poll(world: World, chunk: dict[str, Any], manual_clock: ManualClock) -> None:
+def test_start_submits_and_schedules_the_first_poll(
+    world: World, chunk: dict[str, Any], manual_clock: ManualClock
+) -> None:
     outcome = start(world, chunk)
     message = outcome.response
     assert isinstance(message, SchedulePollTask)
@@ -28,7 +30,10 @@ def test_start_submits_and_schedules_the_first_poll(world: World, chunk: dict[st
     assert message.nextPollTimeUTC - message.timestampUTC >= 60_000
     payload = message.taskPayload
     assert (payload.workId, payload.origTaskId, payload.origTdoId, payload.origJobId) == (
-        "work-1", chunk["taskId"], chunk["tdoId"], chunk["jobId"]
+        "work-1",
+        chunk["taskId"],
+        chunk["tdoId"],
+        chunk["jobId"],
     )
     assert payload.isPollTask is True and payload.pollNumber == 1
     assert payload.engineConfig == chunk["taskPayload"]
@@ -41,7 +46,9 @@ def test_start_submits_and_schedules_the_first_poll(world: World, chunk: dict[st
     assert world.sink.records == {}
 
 
-def test_a_repeated_segment_is_answered_from_the_schedule_without_a_second_job(world: World, chunk: dict[str, Any], manual_clock: ManualClock) -> None:
+def test_a_repeated_segment_is_answered_from_the_schedule_without_a_second_job(
+    world: World, chunk: dict[str, Any], manual_clock: ManualClock
+) -> None:
     first = start(world, chunk)
     manual_clock.advance(5_000)
     again = start(world, chunk)
@@ -51,7 +58,9 @@ def test_a_repeated_segment_is_answered_from_the_schedule_without_a_second_job(w
     assert len(world.scheduler.schedules) == 1
 
 
-def test_a_concurrent_duplicate_cancels_its_own_vendor_job(world: World, chunk: dict[str, Any], manual_clock: ManualClock) -> None:
+def test_a_concurrent_duplicate_cancels_its_own_vendor_job(
+    world: World, chunk: dict[str, Any], manual_clock: ManualClock
+) -> None:
     start(world, chunk)
     original_find = world.scheduler.find
     looks: list[int] = []
@@ -67,7 +76,9 @@ def test_a_concurrent_duplicate_cancels_its_own_vendor_job(world: World, chunk: 
     assert len(world.scheduler.schedules) == 1
 
 
-def test_media_that_cannot_be_fetched_fails_the_task_without_a_schedule(world: World, chunk: dict[str, Any], manual_clock: ManualClock) -> None:
+def test_media_that_cannot_be_fetched_fails_the_task_without_a_schedule(
+    world: World, chunk: dict[str, Any], manual_clock: ManualClock
+) -> None:
     world.media.error = PermanentError("cacheURI answered 404", "url_not_found")
     outcome = start(world, chunk)
     assert outcome.kind == "failed"
@@ -77,7 +88,9 @@ def test_media_that_cannot_be_fetched_fails_the_task_without_a_schedule(world: W
     assert world.scheduler.schedules == {} and world.provider.submitted == []
 
 
-def test_a_transient_submit_error_propagates_for_the_invoker_to_retry(world: World, chunk: dict[str, Any], manual_clock: ManualClock) -> None:
+def test_a_transient_submit_error_propagates_for_the_invoker_to_retry(
+    world: World, chunk: dict[str, Any], manual_clock: ManualClock
+) -> None:
     world.provider.submit_error = TransientError("503")
     with pytest.raises(TransientError):
         start(world, chunk)
@@ -101,7 +114,9 @@ def test_running_job_schedules_the_next_poll(world: World, chunk: dict[str, Any]
     assert len(world.scheduler.schedules) == 2  # p1 is deleted by the scheduler after it ran, not by us
 
 
-def test_complete_job_writes_one_record_and_returns_vtn(world: World, chunk: dict[str, Any], manual_clock: ManualClock, vtn_validator: Any) -> None:
+def test_complete_job_writes_one_record_and_returns_vtn(
+    world: World, chunk: dict[str, Any], manual_clock: ManualClock, vtn_validator: Any
+) -> None:
     payload = poll_payload(world, chunk)
     world.provider.states = [COMPLETE]
     outcome = core.poll(payload, world.ports)
@@ -114,7 +129,9 @@ def test_complete_job_writes_one_record_and_returns_vtn(world: World, chunk: dic
     assert (record.jobId, record.tdoId) == (chunk["jobId"], chunk["tdoId"])
 
 
-def test_a_repeated_completing_poll_returns_the_stored_result(world: World, chunk: dict[str, Any], manual_clock: ManualClock) -> None:
+def test_a_repeated_completing_poll_returns_the_stored_result(
+    world: World, chunk: dict[str, Any], manual_clock: ManualClock
+) -> None:
     payload = poll_payload(world, chunk)
     world.provider.states = [COMPLETE]
     first = core.poll(payload, world.ports)
@@ -143,7 +160,9 @@ def test_transient_status_error_polls_again(world: World, chunk: dict[str, Any],
     assert world.sink.records == {}
 
 
-def test_transient_result_error_polls_again_and_permanent_one_fails(world: World, chunk: dict[str, Any], manual_clock: ManualClock) -> None:
+def test_transient_result_error_polls_again_and_permanent_one_fails(
+    world: World, chunk: dict[str, Any], manual_clock: ManualClock
+) -> None:
     payload = poll_payload(world, chunk)
     world.provider.states = [COMPLETE]
     world.provider.result_answer = TRANSIENT
@@ -169,7 +188,9 @@ def test_the_deadline_cancels_the_vendor_job(world: World, chunk: dict[str, Any]
     assert world.provider.cancelled == ["work-1"]
 
 
-def test_a_poll_routed_back_as_a_segment_polls_instead_of_submitting(world: World, chunk: dict[str, Any], manual_clock: ManualClock) -> None:
+def test_a_poll_routed_back_as_a_segment_polls_instead_of_submitting(
+    world: World, chunk: dict[str, Any], manual_clock: ManualClock
+) -> None:
     payload = poll_payload(world, chunk)
     routed = {**chunk, "taskId": "aiware-poll-task-2", "taskPayload": payload.model_dump(mode="json")}
     world.provider.states = [running()]
@@ -179,7 +200,9 @@ def test_a_poll_routed_back_as_a_segment_polls_instead_of_submitting(world: Worl
     assert len(world.provider.submitted) == 1
 
 
-def test_cancel_deletes_the_schedule_cancels_the_job_and_records_it(world: World, chunk: dict[str, Any], manual_clock: ManualClock) -> None:
+def test_cancel_deletes_the_schedule_cancels_the_job_and_records_it(
+    world: World, chunk: dict[str, Any], manual_clock: ManualClock
+) -> None:
     poll_payload(world, chunk)
     outcome = core.cancel(chunk["taskId"], world.ports)
     assert outcome is not None and outcome.kind == "cancelled"

@@ -22,7 +22,9 @@ def test_unfinished_polls_again_with_the_next_number(status: JobStatus) -> None:
 
 
 def test_complete_fetches_the_result() -> None:
-    assert isinstance(decisions.after_status(JobState(status=JobStatus.COMPLETE), PAYLOAD, NOW, PollPolicy()), decisions.FetchResult)
+    assert isinstance(
+        decisions.after_status(JobState(status=JobStatus.COMPLETE), PAYLOAD, NOW, PollPolicy()), decisions.FetchResult
+    )
 
 
 def test_vendor_failure_maps_to_a_task_failure_reason() -> None:

@@ -3,7 +3,7 @@ from typing import Any
 import pytest
 
 from pollbridge.errors import ConfigurationError, InvalidEventError
-from pollbridge.models import MediaChunk, PollEvent, PolledChunk, TaskRecord, parse_event, parse_segment
+from pollbridge.models import MediaChunk, PolledChunk, PollEvent, TaskRecord, parse_event, parse_segment
 from pollbridge.settings import Settings
 
 GOOD_ENV = {
@@ -63,7 +63,7 @@ def test_a_poll_routed_back_as_a_segment_is_recognised(chunk: dict[str, Any], po
     assert isinstance(parsed, PolledChunk)
     assert parsed.origTaskId == poll_event["origTaskId"]
     chunk["taskPayload"] = {**poll_event, "origTaskId": None}
-    with pytest.raises(InvalidEventError, match="taskPayload.origTaskId"):
+    with pytest.raises(InvalidEventError, match=r"taskPayload\.origTaskId"):
         parse_segment(chunk)
 
 

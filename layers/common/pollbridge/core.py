@@ -6,6 +6,7 @@ Every step is safe to repeat: schedules have deterministic names and records are
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Literal
 
@@ -207,10 +208,8 @@ def _scheduled(
 
 def _cancel_quietly(ports: Ports, work_id: str) -> None:
     """Best effort: a job we cannot cancel only costs the vendor's compute, never correctness."""
-    try:
+    with contextlib.suppress(TransientError, PermanentError):
         ports.provider.cancel(work_id)
-    except (TransientError, PermanentError):
-        pass
 
 
 def _reason(error: PermanentError) -> TaskFailureReason:

@@ -58,7 +58,11 @@ def lambda_handler[E](
 
 
 def _observe(outcome: Outcome) -> None:
-    details = {"outcome": outcome.kind, "pollNumber": outcome.poll_number, "repeated": outcome.repeated}
+    details: dict[str, object] = {
+        "outcome": outcome.kind,
+        "pollNumber": outcome.poll_number,
+        "repeated": outcome.repeated,
+    }
     if outcome.repeated:
         metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
     if outcome.kind == "scheduled":

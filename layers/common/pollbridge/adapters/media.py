@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import urllib.error
 import urllib.request
 from typing import Any
@@ -26,7 +25,11 @@ class MediaFetcher:
             body = (chunk.content or "").encode()
             return Media(self._bounded(body, "content"), chunk.mimeType or "text/plain")
         parts = urlsplit(chunk.cacheURI)
-        body = self._from_s3(parts.netloc, parts.path.lstrip("/")) if parts.scheme == "s3" else self._from_http(chunk.cacheURI)
+        body = (
+            self._from_s3(parts.netloc, parts.path.lstrip("/"))
+            if parts.scheme == "s3"
+            else self._from_http(chunk.cacheURI)
+        )
         return Media(body, chunk.mimeType)
 
     def _bounded(self, body: bytes, what: str) -> bytes:
@@ -43,7 +46,7 @@ class MediaFetcher:
                 raise TransientError(f"cacheURI answered {error.code}") from None
             reason = {404: "url_not_found", 410: "url_not_found", 401: "url_not_allowed", 403: "url_not_allowed"}
             raise PermanentError(f"cacheURI answered {error.code}", reason.get(error.code, "url_error")) from None
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise TransientError("cacheURI timed out") from None
         except urllib.error.URLError as error:
             if isinstance(error.reason, ConnectionRefusedError):

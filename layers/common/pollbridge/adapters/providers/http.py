@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import socket
-import urllib.error
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from datetime import datetime
@@ -42,9 +41,7 @@ _PERMANENT_REASONS = {
 class HttpJobProvider:
     name = "http"
 
-    def __init__(
-        self, base_url: str, api_key: str | None, timeout_s: float = 10.0, submit_attempts: int = 3
-    ) -> None:
+    def __init__(self, base_url: str, api_key: str | None, timeout_s: float = 10.0, submit_attempts: int = 3) -> None:
         self._base = base_url.rstrip("/")
         self._api_key = api_key
         self._timeout_s = timeout_s
@@ -103,7 +100,7 @@ class HttpJobProvider:
         self._call("DELETE", f"/v1/jobs/{quote(work_id, safe='')}")
 
     def _call(self, method: str, path: str, body: bytes | None = None, content_type: str = "application/json") -> Any:
-        request = urllib.request.Request(self._base + path, data=body, method=method)
+        request = urllib.request.Request(self._base + path, data=body, method=method)  # noqa: S310 - URL is validated
         request.add_header("Accept", "application/json")
         if body is not None:
             request.add_header("Content-Type", content_type)
@@ -114,7 +111,7 @@ class HttpJobProvider:
                 raw = response.read()
         except urllib.error.HTTPError as error:
             raise _classify(method, path, error) from None
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise TransientError(f"vendor {method} {path} timed out") from None
         except (urllib.error.URLError, ConnectionError) as error:
             raise TransientError(f"vendor {method} {path} unreachable: {getattr(error, 'reason', error)}") from None

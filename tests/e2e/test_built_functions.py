@@ -1,0 +1,117 @@
+"""`sam build`, then each built handler in a fresh process with events/ and an env-vars file,
+as `sam local invoke` would run it (without Docker), against the local cloud."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devtools.invoke import code_locations, invoke
+from devtools.local_cloud import LocalCloud
+from devtools.template_stack import StackPlan
+from tests.template.conftest import ROOT, sam_tool
+
+EVENTS = ROOT / "events"
+
+
+@pytest.fixture(scope="module")
+def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    target = tmp_path_factory.mktemp("sam") / "build"
+    python313 = Path(sys.base_prefix) / "bin"  # sam build wants python3.13 on PATH: the one behind this venv
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "PATH": f"{python313}:{os.environ['PATH']}"}
+    done = subprocess.run(
+        [str(sam_tool("sam")), "build", "--build-dir", str(target), "--template-file", str(ROOT / "template.yaml")],
+        capture_output=True, text=True, check=False, cwd=ROOT, env=env, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (target / "CommonLayer" / "python" / "pollbridge" / "core.py").exists()
+    assert (target / "CommonLayer" / "python" / "pydantic").is_dir()
+    assert (target / "PollFunction" / "app.py").exists()
+    return target
+
+
+@pytest.fixture
+def cloud() -> Iterator[LocalCloud]:
+    with LocalCloud(speed=1.0) as running:  # the fresh processes read the system clock
+        yield running
+
+
+@pytest.fixture
+def env_vars(cloud: LocalCloud, tmp_path: Path) -> Path:
+    """events/env.json, pointed at this run's ports (the file names the default local ports)."""
+    values = json.loads((EVENTS / "env.json").read_text())
+    values["Parameters"].update(AWS_ENDPOINT_URL=cloud.endpoint, PROVIDER_URL=cloud.simulator.url)
+    path = tmp_path / "env.json"
+    path.write_text(json.dumps(values))
+    return path
+
+
+def test_env_vars_file_matches_the_local_stack_and_only_declared_variables() -> None:
+    plan = StackPlan.from_template(ROOT / "template.yaml", "pollbridge-local", ProviderUrl="http://127.0.0.1:8081")
+    values = json.loads((EVENTS / "env.json").read_text())["Parameters"]
+    for spec in plan.functions().values():
+        assert set(values) <= set(spec.environment), "sam local invoke ignores undeclared variables"
+        for name in (
+            "SCHEDULE_GROUP_NAME",
+            "POLL_FUNCTION_ARN",
+            "SCHEDULER_ROLE_ARN",
+            "POLL_DLQ_ARN",
+            "RESULTS_BUCKET",
+        ):
+            assert values[name] == spec.environment[name], name
+
+
+def write_event(tmp_path: Path, name: str, event: Any) -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(event))
+    return path
+
+
+def test_built_segment_then_poll_in_fresh_processes(
+    build_dir: Path, cloud: LocalCloud, env_vars: Path, tmp_path: Path, vtn_validator: Any
+) -> None:
+    spec = StackPlan.from_template(ROOT / "template.yaml", ProviderUrl="http://x").functions()["SegmentFunction"]
+    code_dir, layers = code_locations(spec, build_dir)
+    assert (code_dir, layers) == (build_dir / "SegmentFunction", [build_dir / "CommonLayer" / "python"])
+    status, message, logs = invoke("SegmentFunction", EVENTS / "segment.json", env_vars, build_dir=build_dir)
+    assert status == 0, logs
+    assert message["type"] == "schedule_poll_task"
+    assert '"correlation_id":"19041508_Xp2bKsUAs4Rm6I8"' in logs
+    [name] = cloud.pending_schedules()
+    scheduled = cloud.clients["scheduler"].get_schedule(Name=name, GroupName=cloud.schedule_group)
+    delivered = json.loads(scheduled["Target"]["Input"])
+    assert {k: delivered[k] for k in message["taskPayload"]} == message["taskPayload"]
+
+    status, again, logs = invoke(
+        "PollFunction", write_event(tmp_path, "poll.json", delivered), env_vars, build_dir=build_dir
+    )
+    assert status == 0, logs
+    assert again["type"] == "schedule_poll_task" and again["taskPayload"]["pollNumber"] == 2  # the job takes 240 s
+
+    job = cloud.simulator.jobs[message["taskPayload"]["workId"]]
+    job.duration_ms = job.queued_ms = 0  # the vendor finishes now
+    status, document, logs = invoke(
+        "PollFunction", write_event(tmp_path, "poll.json", delivered), env_vars, build_dir=build_dir
+    )
+    assert status == 0, logs
+    vtn_validator.validate(document)
+    assert cloud.records()["19041508_Xp2bKsUAs4Rm6I8"]["status"] == "complete"
+
+
+def test_built_function_rejects_a_bad_event_in_a_fresh_process(
+    build_dir: Path, cloud: LocalCloud, env_vars: Path, tmp_path: Path
+) -> None:
+    bad = json.loads((EVENTS / "poll.json").read_text())
+    del bad["origTaskId"]
+    status, error, _ = invoke("PollFunction", write_event(tmp_path, "bad.json", bad), env_vars, build_dir=build_dir)
+    assert status == 1
+    assert error["errorType"] == "InvalidEventError"
+    assert "origTaskId: Field required" in error["errorMessage"]
+    assert cloud.pending_schedules() == [] and cloud.records() == {}

@@ -1,0 +1,137 @@
+"""The SAM application: lint-clean, and the translated CloudFormation is what we promise."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from typing import Any
+
+from pollbridge.settings import Settings
+from tests.template.conftest import ROOT, sam_tool
+
+
+def statements(role: dict[str, Any]) -> list[dict[str, Any]]:
+    found = []
+    for policy in role["Properties"].get("Policies", []):
+        for statement in policy["PolicyDocument"]["Statement"]:
+            found += statement["Fn::If"][1:2] if "Fn::If" in statement else [statement]
+    return found
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_sam_validate_lint_is_clean() -> None:
+    done = subprocess.run(
+        [str(sam_tool("sam")), "validate", "--lint", "--template-file", str(ROOT / "template.yaml")],
+        capture_output=True, text=True, check=False, cwd=ROOT, env={**os.environ, "SAM_CLI_TELEMETRY": "0"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "is a valid SAM Template" in done.stdout + done.stderr
+
+
+def test_functions_run_python_313_with_the_shared_layer(cfn: dict[str, Any]) -> None:
+    resources = cfn["Resources"]
+    layer = next(name for name, r in resources.items() if r["Type"] == "AWS::Lambda::LayerVersion")
+    assert resources[layer]["Properties"]["CompatibleRuntimes"] == ["python3.13"]
+    for name in ("SegmentFunction", "PollFunction"):
+        props = resources[name]["Properties"]
+        assert props["Runtime"] == "python3.13"
+        assert props["Handler"] == "app.handler"
+        assert props["Layers"] == [{"Ref": layer}]
+        assert props["TracingConfig"] == {"Mode": "Active"}
+
+
+def test_every_required_setting_is_given_to_both_functions(cfn: dict[str, Any]) -> None:
+    required = {f.alias for f in Settings.model_fields.values() if f.is_required()}
+    assert required == {
+        "SCHEDULE_GROUP_NAME",
+        "POLL_FUNCTION_ARN",
+        "SCHEDULER_ROLE_ARN",
+        "POLL_DLQ_ARN",
+        "RESULTS_BUCKET",
+        "PROVIDER_URL",
+    }
+    for name in ("SegmentFunction", "PollFunction"):
+        variables = cfn["Resources"][name]["Properties"]["Environment"]["Variables"]
+        assert required <= set(variables)
+        assert variables["POWERTOOLS_SERVICE_NAME"] == "pollbridge"
+        assert variables["POWERTOOLS_METRICS_NAMESPACE"]
+        assert variables["AWS_ENDPOINT_URL"] == ""
+
+
+def test_poll_function_arn_setting_names_the_poll_function(cfn: dict[str, Any]) -> None:
+    props = cfn["Resources"]["PollFunction"]["Properties"]
+    assert props["FunctionName"] == {"Fn::Sub": "${AWS::StackName}-poll"}
+    assert props["Environment"]["Variables"]["POLL_FUNCTION_ARN"]["Fn::Sub"].endswith(
+        ":function:${AWS::StackName}-poll"
+    )
+
+
+def test_scheduler_role_is_trusted_by_scheduler_in_this_account_only(cfn: dict[str, Any]) -> None:
+    role = cfn["Resources"]["SchedulerRole"]
+    [trust] = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    actions = {a for s in statements(role) for a in as_list(s["Action"])}
+    assert actions == {"lambda:InvokeFunction", "sqs:SendMessage"}
+    invoke = next(s for s in statements(role) if s["Action"] == "lambda:InvokeFunction")
+    assert all("${AWS::StackName}-poll" in r["Fn::Sub"] for r in invoke["Resource"])
+
+
+def test_no_wildcard_actions_and_resources_scoped_to_the_stack(cfn: dict[str, Any]) -> None:
+    roles = {n: r for n, r in cfn["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
+    assert set(roles) == {"SchedulerRole", "SegmentFunctionRole", "PollFunctionRole"}
+    for name, role in roles.items():
+        for statement in statements(role):
+            assert statement["Effect"] == "Allow"
+            assert all("*" not in action for action in as_list(statement["Action"])), (name, statement)
+            for resource in as_list(statement["Resource"]):
+                assert resource != "*", (name, statement)
+        managed = role["Properties"].get("ManagedPolicyArns", [])
+        assert set(managed) <= {
+            "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+            "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+        }
+
+
+def test_functions_may_create_schedules_only_in_their_group_and_pass_only_the_scheduler_role(
+    cfn: dict[str, Any],
+) -> None:
+    for name in ("SegmentFunctionRole", "PollFunctionRole"):
+        by_sid = {s.get("Sid"): s for s in statements(cfn["Resources"][name])}
+        assert by_sid["ManagePollSchedules"]["Resource"]["Fn::Sub"].endswith(":schedule/${PollScheduleGroup}/*")
+        passing = by_sid["PassSchedulerRole"]
+        assert passing["Resource"] == {"Fn::GetAtt": ["SchedulerRole", "Arn"]}
+        assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
+        assert by_sid["WriteTaskRecords"]["Resource"] == {"Fn::Sub": "${ResultsBucket.Arn}/results/*"}
+
+
+def test_results_bucket_is_encrypted_private_and_tls_only(cfn: dict[str, Any]) -> None:
+    props = cfn["Resources"]["ResultsBucket"]["Properties"]
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert all(props["PublicAccessBlockConfiguration"].values())
+    assert len(props["PublicAccessBlockConfiguration"]) == 4
+    [deny] = cfn["Resources"]["ResultsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_failed_polls_end_in_the_dead_letter_queue(cfn: dict[str, Any]) -> None:
+    config = cfn["Resources"]["PollFunctionEventInvokeConfig"]["Properties"]
+    assert config["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["PollDeadLetterQueue", "Arn"]}
+    queue = cfn["Resources"]["PollDeadLetterQueue"]["Properties"]
+    assert queue["MessageRetentionPeriod"] == 1209600 and queue["SqsManagedSseEnabled"] is True
+
+
+def test_log_groups_have_retention_and_outputs_are_declared(cfn: dict[str, Any]) -> None:
+    for name in ("SegmentLogGroup", "PollLogGroup"):
+        assert cfn["Resources"][name]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    assert {
+        "SegmentFunctionArn",
+        "PollFunctionArn",
+        "ScheduleGroupName",
+        "ResultsBucketName",
+        "PollDeadLetterQueueUrl",
+    } <= set(cfn["Outputs"])
