@@ -67,8 +67,8 @@ class FakeScheduler:
     def unschedule(self, name: str) -> bool:
         return self.schedules.pop(name, None) is not None
 
-    def pending(self) -> list[ScheduledPoll]:
-        return list(self.schedules.values())
+    def pending(self, orig_task_id: str | None = None) -> list[ScheduledPoll]:
+        return [s for s in self.schedules.values() if orig_task_id in (None, s.payload.origTaskId)]
 
 
 class MemorySink:

@@ -60,6 +60,11 @@ def test_a_repeated_schedule_is_a_conflict_not_a_twin(scheduler: EventBridgePoll
     assert found is not None and (found.at_ms, found.payload) == (AT, PAYLOAD)
     assert scheduler.find("task-1", 3) is None
     assert [s.name for s in scheduler.pending()] == ["task-1-p2"]
+    other = PAYLOAD.model_copy(update={"origTaskId": "task-11", "pollNumber": 1})
+    scheduler.schedule(other, AT)
+    assert [s.name for s in scheduler.pending("task-1")] == ["task-1-p2"]
+    assert [s.name for s in scheduler.pending("task-11")] == ["task-11-p1"]
+    assert len(scheduler.pending()) == 2
     assert scheduler.unschedule("task-1-p2") is True
     assert scheduler.unschedule("task-1-p2") is False
 

@@ -12,15 +12,17 @@ def test_plain_ids_are_readable_and_deterministic() -> None:
 
 
 def test_long_or_odd_ids_are_hashed_into_the_allowed_alphabet() -> None:
-    for task_id in ("x" * 200, "task/with spaces:and#stuff", "ü" * 10, "a" * 61):
+    for task_id in ("x" * 200, "task/with spaces:and#stuff", "ü" * 10, "a" * 58):
         name = schedule_name(task_id, 185)
         assert VALID.match(name), name
         assert name == schedule_name(task_id, 185)
     assert schedule_name("a/b", 1) != schedule_name("a:b", 1)
 
 
-def test_boundary_length_stays_plain() -> None:
-    task_id = "a" * 61
-    assert schedule_name(task_id, 1) == task_id + "-p1"
-    assert len(schedule_name(task_id, 1)) == 64
-    assert schedule_name(task_id, 10).startswith("h-")
+def test_a_task_keeps_one_prefix_for_all_its_polls() -> None:
+    for task_id in ("a" * 57, "a" * 58, "x/y"):
+        names = [schedule_name(task_id, n) for n in (1, 9, 10, 99_999)]
+        assert all(VALID.match(name) for name in names), names
+        assert len({name.rsplit("-p", 1)[0] for name in names}) == 1
+    assert schedule_name("a" * 57, 99_999) == "a" * 57 + "-p99999"
+    assert schedule_name("a" * 58, 1).startswith("h-")

@@ -129,7 +129,7 @@ def cancel(orig_task_id: str, ports: Ports, reason: str = "cancelled by an opera
 
     Returns None when no schedule is pending for the task (it finished, or never started).
     """
-    pending = [s for s in ports.scheduler.pending() if s.payload.origTaskId == orig_task_id]
+    pending = ports.scheduler.pending(orig_task_id)
     if not pending:
         return None
     latest = max(pending, key=lambda s: s.payload.pollNumber)

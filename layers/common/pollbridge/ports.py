@@ -54,8 +54,8 @@ class PollScheduler(Protocol):
         """Delete a pending schedule; False when there was none."""
         ...
 
-    def pending(self) -> list[ScheduledPoll]:
-        """Every schedule still waiting in the group (operations; not on the hot path)."""
+    def pending(self, orig_task_id: str | None = None) -> list[ScheduledPoll]:
+        """Schedules still waiting in the group, of one task or all (operations; not on the hot path)."""
         ...
 
 

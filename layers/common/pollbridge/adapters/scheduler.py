@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from pollbridge.errors import TransientError
 from pollbridge.models import PollPayload
-from pollbridge.naming import schedule_name
+from pollbridge.naming import schedule_name, schedule_prefix
 from pollbridge.ports import ScheduledPoll
 from pollbridge.timing import parse_schedule_expression, schedule_expression
 
@@ -85,12 +85,15 @@ class EventBridgePollScheduler:
             raise
         return True
 
-    def pending(self) -> list[ScheduledPoll]:
+    def pending(self, orig_task_id: str | None = None) -> list[ScheduledPoll]:
         found = []
-        for page in self._client.get_paginator("list_schedules").paginate(GroupName=self._group):
+        query = {"GroupName": self._group}
+        if orig_task_id is not None:
+            query["NamePrefix"] = schedule_prefix(orig_task_id)
+        for page in self._client.get_paginator("list_schedules").paginate(**query):
             for summary in page.get("Schedules", []):
                 scheduled = self._get(summary["Name"])
-                if scheduled is not None:
+                if scheduled is not None and orig_task_id in (None, scheduled.payload.origTaskId):
                     found.append(scheduled)
         return found
 
