@@ -46,7 +46,7 @@ load: venv
 	$(PY) -m devtools.demo --tasks 1000 --speed $(SPEED) --arrival-minutes 60
 
 localcloud: venv
-	$(PY) -m devtools.localcloud --aws-port 4566 --vendor-port 8081
+	$(PY) -m devtools.serve --aws-port 4566 --vendor-port 8081
 
 invoke-segment: venv
 	$(PY) -m devtools.invoke SegmentFunction -e events/segment.json --env-vars events/env.json

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -61,19 +62,25 @@ class LocalCloud:
     stack_name: str = "pollbridge-local"
     template: Path = TEMPLATE
     on_delivery: Any = None
+    aws_port: int = 0  # 0: the OS picks (tests always); `make localcloud` fixes them for humans
+    vendor_port: int = 0
 
     def __post_init__(self) -> None:
         self.clock: CompressedClock | ManualClock = ManualClock() if self.manual_clock else CompressedClock(self.speed)
         self._saved_env: dict[str, str | None] = {}
+        # One warm container: invocations (scheduled, direct or through the Lambda endpoint) run
+        # one at a time, so logs and correlation ids never interleave.
+        self.invoke_lock = threading.RLock()
 
     # --- lifecycle -----------------------------------------------------------------------------
 
     def __enter__(self) -> LocalCloud:
         self._previous_clock = shared_clock.install(self.clock)
-        self.moto, self.endpoint = start_moto()
+        self.moto, self.endpoint = start_moto(self.aws_port)
         try:
-            self.simulator = VendorSimulator(self.sim_config).start()
+            self.simulator = VendorSimulator(self.sim_config, port=self.vendor_port).start()
             self.plan = StackPlan.from_template(self.template, self.stack_name, ProviderUrl=self.simulator.url)
+            self.plan.queue_url_base = self.endpoint
             self._set_env({**LOCAL_ENVIRONMENT, "AWS_ENDPOINT_URL": self.endpoint})
             self.clients = {name: boto3.client(name, endpoint_url=self.endpoint) for name in ("s3", "scheduler", "sqs")}
             self._create_resources()
@@ -89,6 +96,7 @@ class LocalCloud:
                 self.clock,
                 duplicate_rate=self.duplicate_rate,
                 on_delivery=self.on_delivery,
+                lock=self.invoke_lock,
             )
         except BaseException:
             self.__exit__(None, None, None)
@@ -157,7 +165,15 @@ class LocalCloud:
         return self.plan.physical["PollDeadLetterQueue"]
 
     def invoke(self, logical_id: str, event: Any) -> Invocation:
-        return self.functions[logical_id].invoke(event)
+        with self.invoke_lock:
+            return self.functions[logical_id].invoke(event)
+
+    def function_by_name(self, name_or_arn: str) -> LocalFunction | None:
+        """Find a function by logical id, physical name or ARN (as Lambda's Invoke API accepts)."""
+        for logical_id, function in self.functions.items():
+            if name_or_arn in (logical_id, function.spec.name, function.spec.arn):
+                return function
+        return None
 
     def pending_schedules(self) -> list[str]:
         names = []

@@ -86,6 +86,7 @@ class SchedulerEmulator:
         duplicate_rate: float = 0.0,
         seed: int = 11,
         on_delivery: Callable[[Delivery], None] | None = None,
+        lock: threading.RLock | None = None,
     ) -> None:
         self._scheduler = scheduler_client
         self._sqs = sqs_client
@@ -100,7 +101,7 @@ class SchedulerEmulator:
         self.deliveries: list[Delivery] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
+        self._lock = lock or threading.RLock()
 
     # --- discovery ---------------------------------------------------------------------------
 

@@ -66,6 +66,7 @@ class StackPlan:
     stack_name: str
     parameters: dict[str, str]
     physical: dict[str, str] = field(default_factory=dict)
+    queue_url_base: str = "https://sqs.us-east-1.amazonaws.com"  # the local cloud sets its endpoint
 
     @classmethod
     def from_template(cls, path: Path, stack_name: str = "pollbridge-local", **overrides: str) -> StackPlan:
@@ -130,7 +131,7 @@ class StackPlan:
         if name in self.resources:
             kind = self.resources[name]["Type"]
             if kind == "AWS::SQS::Queue":
-                return f"http://local/{ACCOUNT_ID}/{self.physical[name]}"
+                return f"{self.queue_url_base}/{ACCOUNT_ID}/{self.physical[name]}"
             if kind in ("AWS::IAM::Role", "AWS::S3::Bucket", "AWS::Scheduler::ScheduleGroup", "AWS::Logs::LogGroup"):
                 return self.physical[name]
             return self.arn(name) if kind == "AWS::Serverless::LayerVersion" else self.physical[name]
