@@ -54,6 +54,12 @@ class CompressedClock:
     def real_seconds(self, virtual_ms: float) -> float:
         return max(virtual_ms, 0) / 1000 / self.speed
 
+    def sleep(self, seconds: float) -> None:
+        """Virtual seconds: a wait inside a function (real_time) is real, elsewhere compressed."""
+        with self._lock:
+            rate = self._rate
+        time.sleep(seconds * rate / self.speed if rate != 1.0 else seconds)
+
 
 class ManualClock:
     """Time that moves only when a test says so; never backwards."""
@@ -80,6 +86,9 @@ class ManualClock:
 
     def real_seconds(self, virtual_ms: float) -> float:
         return 0.0
+
+    def sleep(self, seconds: float) -> None:
+        self.advance(int(seconds * 1000))
 
     @contextmanager
     def real_time(self) -> Iterator[None]:

@@ -74,7 +74,7 @@ def _handler_for(endpoint: LambdaEndpoint) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(raw)
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             parts = self.path.split("?")[0].strip("/").split("/")
             if len(parts) != 4 or parts[1] != "functions" or parts[3] != "invocations":

@@ -64,6 +64,7 @@ class LocalCloud:
     on_delivery: Any = None
     aws_port: int = 0  # 0: the OS picks (tests always); `make localcloud` fixes them for humans
     vendor_port: int = 0
+    parameters: dict[str, str] = field(default_factory=dict)  # template parameter overrides
 
     def __post_init__(self) -> None:
         self.clock: CompressedClock | ManualClock = ManualClock() if self.manual_clock else CompressedClock(self.speed)
@@ -79,7 +80,9 @@ class LocalCloud:
         self.moto, self.endpoint = start_moto(self.aws_port)
         try:
             self.simulator = VendorSimulator(self.sim_config, port=self.vendor_port).start()
-            self.plan = StackPlan.from_template(self.template, self.stack_name, ProviderUrl=self.simulator.url)
+            self.plan = StackPlan.from_template(
+                self.template, self.stack_name, **{"ProviderUrl": self.simulator.url, **self.parameters}
+            )
             self.plan.queue_url_base = self.endpoint
             self._set_env({**LOCAL_ENVIRONMENT, "AWS_ENDPOINT_URL": self.endpoint})
             self.clients = {name: boto3.client(name, endpoint_url=self.endpoint) for name in ("s3", "scheduler", "sqs")}

@@ -15,10 +15,17 @@ class Clock(Protocol):
         """Current UTC time in epoch milliseconds; never goes backwards."""
         ...
 
+    def sleep(self, seconds: float) -> None:
+        """Wait; a manual clock just moves on."""
+        ...
+
 
 class SystemClock:
     def now_ms(self) -> int:
         return time.time_ns() // 1_000_000
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
 
 
 _current: Clock = SystemClock()
@@ -26,6 +33,10 @@ _current: Clock = SystemClock()
 
 def now_ms() -> int:
     return _current.now_ms()
+
+
+def sleep(seconds: float) -> None:
+    _current.sleep(seconds)
 
 
 def install(clock: Clock) -> Clock:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -13,6 +12,7 @@ from urllib.parse import quote
 
 from pydantic import ValidationError
 
+from pollbridge import clock
 from pollbridge.errors import PermanentError, TransientError
 from pollbridge.models import JobState, JobStatus, TimedWord, TranscriptResult
 from pollbridge.ports import Media
@@ -65,7 +65,7 @@ class HttpJobProvider:
             except TransientError as error:
                 if attempt == self._submit_attempts:
                     raise
-                time.sleep(min(error.retry_after_s or 0.2 * 2**attempt, 1.0))  # a Lambda must not idle long
+                clock.sleep(min(error.retry_after_s or 0.2 * 2**attempt, 1.0))  # a Lambda must not idle long
         raise AssertionError("unreachable")
 
     def status(self, work_id: str) -> JobState:

@@ -1,0 +1,165 @@
+"""The whole loop at scale on the local cloud: mixed durations, vendor failures, flaky answers and
+duplicate deliveries. Every task must end with exactly one record, no schedule left, nothing lost."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devtools.lambda_endpoint import LambdaEndpoint
+from devtools.local_cloud import LocalCloud
+from devtools.vendor_simulator import SimConfig
+from devtools.workload import make_tasks, run_workload
+from tests.conftest import ROOT
+
+HOSTILE = SimConfig(seed=3, duration_s=(30, 1800), queue_s=(0, 120), failure_rate=0.2, flaky_rate=0.2)
+
+
+def assert_nothing_lost(report: Any) -> None:
+    assert report.missing_records == []
+    assert report.records == report.tasks
+    assert report.records_written_twice == 0
+    assert report.leftover_schedules == 0
+    assert report.dead_letters == 0
+    assert report.healthy
+
+
+def test_many_tasks_manual_clock(vtn_validator: Any) -> None:
+    with LocalCloud(manual_clock=True, sim_config=HOSTILE, duplicate_rate=0.3) as cloud:
+        report = run_workload(cloud, make_tasks(120, arrival_window_ms=30 * 60_000))
+        assert_nothing_lost(report)
+        assert report.statuses.get("failed", 0) > 5 and report.statuses.get("complete", 0) > 60
+        assert report.duplicates_delivered > 20
+        assert report.extra["vendor"].get("http_503", 0) + report.extra["vendor"].get("http_429", 0) > 10
+        for record in cloud.records().values():
+            if record["status"] == "complete":
+                vtn_validator.validate(record["output"])
+            else:
+                assert record["failureReason"] and record["failureMessage"]
+        # no vendor job was started twice for one task (duplicate segments found poll 1 scheduled)
+        assert len(cloud.simulator.jobs) == report.tasks
+        # a poll never ran before the time its schedule promised
+        assert all(d.fired_at_ms >= d.due_at_ms for d in cloud.emulator.deliveries)
+
+
+def test_many_tasks_compressed_real_time() -> None:
+    with LocalCloud(speed=1200, sim_config=HOSTILE, duplicate_rate=0.2) as cloud:
+        report = run_workload(cloud, make_tasks(40, arrival_window_ms=10 * 60_000))
+    assert_nothing_lost(report)
+    assert report.virtual_s > 1800  # hours of polling ...
+    assert report.wall_s < report.virtual_s / 20  # ... in a fraction of the time
+
+
+def test_timed_out_tasks_fail_and_cancel_the_vendor_job(chunk: dict[str, Any]) -> None:
+    chunk["taskPayload"]["simulate"] = {"durationSeconds": 7200}
+    with LocalCloud(manual_clock=True, parameters={"TaskTimeoutSeconds": "600"}) as cloud:
+        report = run_workload(cloud, [(0, chunk)])
+        record = cloud.records()[chunk["taskId"]]
+        assert record["status"] == "failed" and "timed out" in record["failureMessage"]
+        assert cloud.simulator.jobs[record["workId"]].canceled_at_ms is not None
+        assert report.leftover_schedules == 0
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_local_cloud_starts_and_stops_cleanly_on_loopback_only() -> None:
+    before = set(threading.enumerate())
+    with LocalCloud(manual_clock=True) as cloud:
+        endpoint = LambdaEndpoint(cloud).start()
+        cloud.emulator.start(real_interval_s=0.01)
+        ports = [int(url.rsplit(":", 1)[1]) for url in (cloud.endpoint, cloud.simulator.url, endpoint.url)]
+        for url in (cloud.endpoint, cloud.simulator.url, endpoint.url):
+            assert url.startswith("http://127.0.0.1:")
+        assert all(listening(port) for port in ports)
+        endpoint.stop()
+    time.sleep(0.2)
+    assert not any(listening(port) for port in ports)
+    leftover = [t for t in set(threading.enumerate()) - before if t.is_alive()]
+    assert leftover == [], leftover
+    assert "AWS_ENDPOINT_URL" not in os.environ or os.environ["AWS_ENDPOINT_URL"] != cloud.endpoint
+
+
+def wait_for(path: Path, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.1)
+
+
+def run(*args: str) -> Any:
+    done = subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=ROOT, check=False, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_served_cloud_with_invoke_and_operations(tmp_path: Path) -> None:
+    """`make localcloud` in a process of its own; devtools.invoke and devtools.ops talk to it."""
+    state_dir = ROOT / ".localcloud"
+    if (state_dir / "state.json").exists():
+        pytest.skip("a local cloud is already running in this checkout")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "devtools.serve"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        wait_for(state_dir / "env.json")
+        state = json.loads((state_dir / "state.json").read_text())
+        message = run(
+            "-m",
+            "devtools.invoke",
+            "SegmentFunction",
+            "-e",
+            "events/segment.json",
+            "--env-vars",
+            str(state_dir / "env.json"),
+            "--quiet",
+        )
+        task = message["taskId"]
+        [listed] = run("-m", "devtools.ops", "--local", "list")
+        assert (listed["origTaskId"], listed["poll"]) == (task, 1)
+        assert run("-m", "devtools.ops", "--local", "status", task)["state"] == "schedule pending"
+
+        # a dead letter (Lambda's failure-record shape) goes back to the poll function
+        import boto3
+
+        sqs = boto3.client(
+            "sqs",
+            endpoint_url=state["endpoint"],
+            region_name="us-east-1",
+            aws_access_key_id="x",
+            aws_secret_access_key="x",
+        )
+        lost = {**message["taskPayload"], "origTaskId": "redriven-task"}
+        sqs.send_message(
+            QueueUrl=state["outputs"]["PollDeadLetterQueueUrl"], MessageBody=json.dumps({"requestPayload": lost})
+        )
+        assert run("-m", "devtools.ops", "--local", "redrive") == {"redriven": 1}
+        deadline = time.monotonic() + 20
+        while run("-m", "devtools.ops", "--local", "status", "redriven-task")["state"] != "schedule pending":
+            assert time.monotonic() < deadline, "the redriven poll never ran"
+            time.sleep(0.2)
+
+        cancelled = run("-m", "devtools.ops", "--local", "cancel", task)
+        assert cancelled["cancelled"] is True and cancelled["record"]["status"] == "cancelled"
+        assert run("-m", "devtools.ops", "--local", "status", task)["state"] == "record written: cancelled"
+        assert run("-m", "devtools.ops", "--local", "cancel", task)["cancelled"] is False
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output, _ = server.communicate(timeout=30)
+    assert server.returncode == 0, output
+    assert "local cloud stopped" in output
+    assert not (state_dir / "state.json").exists()
+    ports = [int(state[k].rsplit(":", 1)[1]) for k in ("endpoint", "lambdaEndpoint", "vendorUrl")]
+    assert not any(listening(port) for port in ports)
