@@ -55,10 +55,16 @@ class CompressedClock:
         return max(virtual_ms, 0) / 1000 / self.speed
 
     def sleep(self, seconds: float) -> None:
-        """Virtual seconds: a wait inside a function (real_time) is real, elsewhere compressed."""
+        """Wait `seconds` of virtual time, compressed even inside a function: a Lambda's pause
+        (a retry's backoff) is time the system spends idle."""
         with self._lock:
-            rate = self._rate
-        time.sleep(seconds * rate / self.speed if rate != 1.0 else seconds)
+            previous = self._rate
+            self._set_rate(self.speed)
+        try:
+            time.sleep(max(seconds, 0.0) / self.speed)
+        finally:
+            with self._lock:
+                self._set_rate(previous)
 
 
 class ManualClock:

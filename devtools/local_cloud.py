@@ -197,12 +197,17 @@ class LocalCloud:
                 found[record["taskId"]] = record
         return found
 
-    def record_versions(self, task_id: str) -> int:
-        """How many times the record's key was written (the bucket is versioned in the template too)."""
+    def record_versions(self, task_id: str | None = None) -> dict[str, int]:
+        """How many times each record key was written (the bucket is versioned, as in the template)."""
         from pollbridge.adapters.sinks.s3 import record_key
 
-        listing = self.clients["s3"].list_object_versions(Bucket=self.results_bucket, Prefix=record_key(task_id))
-        return len(listing.get("Versions", []))
+        prefix = record_key(task_id) if task_id is not None else "results/"
+        counts: dict[str, int] = {}
+        paginator = self.clients["s3"].get_paginator("list_object_versions")
+        for page in paginator.paginate(Bucket=self.results_bucket, Prefix=prefix):
+            for version in page.get("Versions", []):
+                counts[version["Key"]] = counts.get(version["Key"], 0) + 1
+        return counts
 
     def dead_letter_count(self) -> int:
         url = self.clients["sqs"].get_queue_url(QueueName=self.dead_letter_queue)["QueueUrl"]

@@ -73,7 +73,7 @@ def test_oversized_payload_is_refused_before_calling_aws(
     scheduler: EventBridgePollScheduler, aws: dict[str, Any]
 ) -> None:
     huge = PAYLOAD.model_copy(update={"engineConfig": {"blob": "x" * 300_000}})
-    with pytest.raises(ValueError, match="taskPayload is"):
+    with pytest.raises(PermanentError, match="taskPayload is"):
         scheduler.schedule(huge, AT)
     assert aws["scheduler"].list_schedules(GroupName="polls")["Schedules"] == []
 

@@ -88,6 +88,32 @@ def test_media_that_cannot_be_fetched_fails_the_task_without_a_schedule(
     assert world.scheduler.schedules == {} and world.provider.submitted == []
 
 
+def test_a_repeat_of_a_finished_task_returns_the_record_without_new_work(
+    world: World, chunk: dict[str, Any], manual_clock: ManualClock
+) -> None:
+    payload = poll_payload(world, chunk)
+    world.provider.states = [COMPLETE]
+    finished = core.poll(payload, world.ports)
+    world.scheduler.schedules.clear()  # the scheduler deleted the fired schedules
+    again = start(world, chunk)
+    assert again.repeated and again.kind == "complete"
+    assert again.reply() == finished.reply()
+    assert len(world.provider.submitted) == 1
+
+
+def test_a_payload_the_scheduler_refuses_fails_the_task_and_cancels_the_job(
+    world: World, chunk: dict[str, Any], manual_clock: ManualClock
+) -> None:
+    def refuse(payload: Any, at_ms: int) -> bool:
+        raise PermanentError("taskPayload is 300000 bytes", "invalid_data")
+
+    world.scheduler.schedule = refuse  # type: ignore[method-assign]
+    outcome = start(world, chunk)
+    assert outcome.kind == "failed"
+    assert world.provider.cancelled == ["work-1"]
+    assert world.sink.records[chunk["taskId"]].failureReason == "invalid_data"
+
+
 def test_a_transient_submit_error_propagates_for_the_invoker_to_retry(
     world: World, chunk: dict[str, Any], manual_clock: ManualClock
 ) -> None:

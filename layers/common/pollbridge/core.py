@@ -69,6 +69,10 @@ def start_task(chunk: MediaChunk, ports: Ports) -> Outcome:
     existing = ports.scheduler.find(chunk.taskId, 1)
     if existing is not None:  # a repeated delivery: the task is already running
         return _scheduled(existing.payload, existing.at_ms, chunk.taskId, repeated=True)
+    done = ports.sink.read(chunk.taskId)
+    if done is not None:  # a late repeat of a finished task: answer with what was written
+        response = _StoredOutput.model_validate(done.output) if done.output is not None else done
+        return Outcome(done.status, response, chunk.taskId, done.polls, repeated=True, record=done)
     now = clock.now_ms()
     draft = PollPayload(
         workId="-",
@@ -91,7 +95,12 @@ def start_task(chunk: MediaChunk, ports: Ports) -> Outcome:
         return _finish(finish, draft, ports, polls=0)
     payload = draft.model_copy(update={"workId": work_id})
     at = next_poll_time(now, 0, payload.deadlineUTC, ports.policy)
-    if ports.scheduler.schedule(payload, at):
+    try:
+        created = ports.scheduler.schedule(payload, at)
+    except PermanentError as error:  # e.g. a taskPayload too large for the scheduler
+        finish = decisions.Finish("failed", _reason(error), f"could not schedule the task: {error}", True)
+        return _finish(finish, payload, ports, polls=0)
+    if created:
         return _scheduled(payload, at, chunk.taskId, now=now)
     # A concurrent duplicate won the race with its own vendor job: drop ours, answer with theirs.
     _cancel_quietly(ports, work_id)

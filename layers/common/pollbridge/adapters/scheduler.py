@@ -9,7 +9,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-from pollbridge.errors import TransientError
+from pollbridge.errors import PermanentError, TransientError
 from pollbridge.models import PollPayload
 from pollbridge.naming import schedule_name, schedule_prefix
 from pollbridge.ports import ScheduledPoll
@@ -43,7 +43,9 @@ class EventBridgePollScheduler:
     def schedule(self, payload: PollPayload, at_ms: int) -> bool:
         body = json.dumps({**payload.model_dump(mode="json"), "scheduler": SCHEDULER_CONTEXT})
         if len(body.encode()) > MAX_INPUT_BYTES:
-            raise ValueError(f"taskPayload is {len(body.encode())} bytes; the scheduler takes {MAX_INPUT_BYTES}")
+            raise PermanentError(
+                f"taskPayload is {len(body.encode())} bytes; the scheduler takes {MAX_INPUT_BYTES}", "invalid_data"
+            )
         try:
             self._client.create_schedule(
                 Name=schedule_name(payload.origTaskId, payload.pollNumber),
