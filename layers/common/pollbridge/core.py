@@ -121,16 +121,7 @@ def poll(payload: PollPayload, ports: Ports, task_id: str | None = None) -> Outc
         decision = decisions.after_permanent_error(error, payload)
     else:
         decision = decisions.after_status(state, payload, now, ports.policy)
-
-    match decision:
-        case decisions.PollAgain(payload=next_payload, at_ms=at):
-            created = ports.scheduler.schedule(next_payload, at)
-            own_id = task_id or schedule_name(payload.origTaskId, payload.pollNumber)
-            return _scheduled(next_payload, at, own_id, now=now, repeated=not created)
-        case decisions.FetchResult():
-            return _complete(payload, ports, task_id)
-        case decisions.Finish() as finish:
-            return _finish(finish, payload, ports, polls=payload.pollNumber)
+    return _act(decision, payload, ports, task_id, now)
 
 
 def cancel(orig_task_id: str, ports: Ports, reason: str = "cancelled by an operator") -> Outcome | None:
@@ -148,19 +139,26 @@ def cancel(orig_task_id: str, ports: Ports, reason: str = "cancelled by an opera
     return _finish(finish, latest.payload, ports, polls=latest.payload.pollNumber - 1)
 
 
+def _act(decision: decisions.Decision, payload: PollPayload, ports: Ports, task_id: str | None, now: int) -> Outcome:
+    match decision:
+        case decisions.PollAgain(payload=next_payload, at_ms=at):
+            created = ports.scheduler.schedule(next_payload, at)
+            own_id = task_id or schedule_name(payload.origTaskId, payload.pollNumber)
+            return _scheduled(next_payload, at, own_id, now=now, repeated=not created)
+        case decisions.FetchResult():
+            return _complete(payload, ports, task_id)
+        case decisions.Finish() as finish:
+            return _finish(finish, payload, ports, polls=payload.pollNumber)
+
+
 def _complete(payload: PollPayload, ports: Ports, task_id: str | None) -> Outcome:
     now = clock.now_ms()
     try:
         result = ports.provider.result(payload.workId)
-    except TransientError as error:
-        again = decisions.after_transient_error(error, payload, now, ports.policy)
-        if isinstance(again, decisions.PollAgain):
-            created = ports.scheduler.schedule(again.payload, again.at_ms)
-            own_id = task_id or schedule_name(payload.origTaskId, payload.pollNumber)
-            return _scheduled(again.payload, again.at_ms, own_id, now=now, repeated=not created)
-        return _finish(again, payload, ports, polls=payload.pollNumber)  # type: ignore[arg-type]
+    except TransientError as error:  # never FetchResult again: polls later, or times out
+        return _act(decisions.after_transient_error(error, payload, now, ports.policy), payload, ports, task_id, now)
     except PermanentError as error:
-        return _finish(decisions.after_permanent_error(error, payload), payload, ports, polls=payload.pollNumber)
+        return _act(decisions.after_permanent_error(error, payload), payload, ports, task_id, now)
     document = to_vtn(result, payload, ports.engine_name, now)
     record = TaskRecord(
         taskId=payload.origTaskId,
