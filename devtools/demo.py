@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import sys
 import warnings
 from datetime import UTC, datetime
@@ -57,8 +58,8 @@ class Console:
     def line(self, text: str) -> None:
         print(("\r\033[K" if self.live else "") + text, file=self.out, flush=True)
 
-    def step(self, cloud: LocalCloud, what: str, reply: Any, ok: bool, error: str | None) -> None:
-        now = cloud.clock.now_ms()
+    def step(self, cloud: LocalCloud, what: str, reply: Any, ok: bool, error: str | None, now: int) -> None:
+        """One invocation: what it was, what the vendor said at that moment, what the handler did."""
         if not ok:
             self.line(f"{self.stamp(now)}  {what}: ERROR {error}")
             return
@@ -131,9 +132,11 @@ def main(argv: list[str] | None = None) -> int:
             original_invoke = cloud.invoke
 
             def invoke(logical_id: str, event: Any) -> Any:
+                started = cloud.clock.now_ms()
                 result = original_invoke(logical_id, event)
                 if steps:
-                    console.step(cloud, f"segment {event['taskId']}", result.value, result.ok, result.error_message)
+                    what = f"segment {event['taskId']}"
+                    console.step(cloud, what, result.value, result.ok, result.error_message, started)
                 return result
 
             cloud.invoke = invoke  # type: ignore[method-assign]
@@ -143,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             if steps:
                 for task_id, record in sorted(cloud.records().items())[:5]:
                     shown = {k: v for k, v in record.items() if k != "output"}
-                    console.line(f"record results/{task_id}.json: {shown}")
+                    console.line(f"record results/{task_id}.json: {json.dumps(shown)}")
             print_summary(report, console_out, args)
     return 0 if report.healthy else 1
 
@@ -151,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
 def _show_delivery(console: Console, cloud: LocalCloud, delivery: Delivery) -> None:
     tag = "duplicate of " if delivery.duplicate else ""
     what = f"{tag}schedule {delivery.schedule} (attempt {delivery.attempt})"
-    console.step(cloud, what, delivery.result.value, delivery.result.ok, delivery.result.error_message)
+    result = delivery.result
+    console.step(cloud, what, result.value, result.ok, result.error_message, delivery.fired_at_ms)
 
 
 if __name__ == "__main__":
