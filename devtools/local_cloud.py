@@ -6,12 +6,11 @@ Everything shares one clock, installed as pollbridge's clock, so the cloud can r
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from moto.server import ThreadedMotoServer
 
 from devtools.clocks import CompressedClock, ManualClock
 from devtools.lambda_host import Invocation, LocalFunction
-from devtools.scheduler_emulator import Delivery, SchedulerEmulator
+from devtools.scheduler_emulator import SchedulerEmulator
 from devtools.template_stack import REGION, StackPlan
 from devtools.vendor_simulator import SimConfig, VendorSimulator
 from pollbridge import clock as shared_clock
@@ -186,8 +185,6 @@ class LocalCloud:
         return names
 
     def records(self) -> dict[str, dict[str, Any]]:
-        import json
-
         found = {}
         paginator = self.clients["s3"].get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.results_bucket, Prefix="results/"):
@@ -238,10 +235,4 @@ def _forget_cached_wiring() -> None:
     wiring.ports.cache_clear()
 
 
-@contextmanager
-def local_cloud(**options: Any) -> Iterator[LocalCloud]:
-    with LocalCloud(**options) as cloud:
-        yield cloud
-
-
-__all__ = ["Delivery", "LocalCloud", "local_cloud"]
+__all__ = ["LocalCloud", "start_moto"]

@@ -24,7 +24,7 @@ from pollbridge.models import (
     TaskRecord,
 )
 from pollbridge.naming import schedule_name
-from pollbridge.ports import MediaSource, PollScheduler, Provider, RecordSink, ScheduledPoll
+from pollbridge.ports import MediaSource, PollScheduler, Provider, RecordSink
 from pollbridge.timing import PollPolicy, next_poll_time
 from pollbridge.transcript import to_vtn
 
@@ -223,4 +223,4 @@ def _reason(error: PermanentError) -> TaskFailureReason:
     return error.reason  # type: ignore[return-value]
 
 
-__all__ = ["Outcome", "Ports", "ScheduledPoll", "cancel", "handle_segment", "poll", "start_task"]
+__all__ = ["Outcome", "Ports", "cancel", "handle_segment", "poll", "start_task"]
