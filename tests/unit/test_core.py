@@ -6,7 +6,7 @@ import pytest
 
 from devtools.clocks import ManualClock
 from pollbridge import core
-from pollbridge.errors import PermanentError, TransientError
+from pollbridge.errors import InvalidEventError, PermanentError, TransientError
 from pollbridge.models import JobState, JobStatus, SchedulePollTask, TaskRecord, VtnDocument, parse_segment
 from tests.fakes import COMPLETE, PERMANENT, TRANSIENT, World, running
 
@@ -197,6 +197,16 @@ def test_transient_result_error_polls_again_and_permanent_one_fails(
     outcome = core.poll(payload, world.ports)
     assert outcome.kind == "failed"
     assert world.sink.records[chunk["taskId"]].failureReason == "api_not_found"
+
+
+def test_a_payload_for_another_provider_is_rejected_untouched(
+    world: World, chunk: dict[str, Any], manual_clock: ManualClock
+) -> None:
+    payload = poll_payload(world, chunk).model_copy(update={"provider": "other-vendor"})
+    with pytest.raises(InvalidEventError, match=r"taskPayload\.provider is 'other-vendor'"):
+        core.poll(payload, world.ports)
+    assert world.provider.status_calls == 0 and world.sink.records == {}
+    assert len(world.scheduler.schedules) == 1
 
 
 def test_permanent_status_error_fails_the_task(world: World, chunk: dict[str, Any], manual_clock: ManualClock) -> None:

@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from pollbridge import clock, decisions
-from pollbridge.errors import PermanentError, TransientError
+from pollbridge.errors import InvalidEventError, PermanentError, TransientError
 from pollbridge.models import (
     MediaChunk,
     PolledChunk,
@@ -111,6 +111,11 @@ def start_task(chunk: MediaChunk, ports: Ports) -> Outcome:
 
 
 def poll(payload: PollPayload, ports: Ports, task_id: str | None = None) -> Outcome:
+    if payload.provider != ports.provider.name:
+        raise InvalidEventError(
+            f"invalid poll event: taskPayload.provider is {payload.provider!r} "
+            f"but this deployment's PROVIDER is {ports.provider.name!r}"
+        )
     now = clock.now_ms()
     decision: decisions.Decision
     try:

@@ -10,12 +10,15 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
+from aws_lambda_powertools import Tracer
 from pydantic import ValidationError
 
 from pollbridge import clock
 from pollbridge.errors import PermanentError, TransientError
 from pollbridge.models import JobState, JobStatus, TimedWord, TranscriptResult
 from pollbridge.ports import Media
+
+tracer = Tracer()  # Powertools' Tracer is shared: this is the functions' tracer, without their metrics
 
 _STATUSES = {
     "queued": JobStatus.QUEUED,
@@ -47,6 +50,7 @@ class HttpJobProvider:
         self._timeout_s = timeout_s
         self._submit_attempts = submit_attempts
 
+    @tracer.capture_method(capture_response=False)
     def submit(self, media: Media, options: dict[str, Any]) -> str:
         """Retried briefly in place: a segment has no schedule to fall back on yet. A poll never
         retries in place; it just polls again later."""
@@ -68,6 +72,7 @@ class HttpJobProvider:
                 clock.sleep(min(error.retry_after_s or 0.2 * 2**attempt, 1.0))  # a Lambda must not idle long
         raise AssertionError("unreachable")
 
+    @tracer.capture_method(capture_response=False)
     def status(self, work_id: str) -> JobState:
         body = self._call("GET", f"/v1/jobs/{quote(work_id, safe='')}")
         status = _STATUSES.get(str(body.get("status", "")).lower())
@@ -85,6 +90,7 @@ class HttpJobProvider:
         except (AttributeError, ValidationError) as error:
             raise PermanentError(f"vendor returned a malformed status for {work_id}: {error}", "api_error") from None
 
+    @tracer.capture_method(capture_response=False)
     def result(self, work_id: str) -> TranscriptResult:
         body = self._call("GET", f"/v1/jobs/{quote(work_id, safe='')}/result")
         try:
@@ -96,6 +102,7 @@ class HttpJobProvider:
         except (KeyError, TypeError, AttributeError, ValidationError) as error:
             raise PermanentError(f"vendor returned a malformed result for {work_id}: {error}", "api_error") from None
 
+    @tracer.capture_method(capture_response=False)
     def cancel(self, work_id: str) -> None:
         self._call("DELETE", f"/v1/jobs/{quote(work_id, safe='')}")
 
