@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from devtools.lambda_host import Invocation
 from devtools.local_cloud import ROOT, LocalCloud
 from devtools.scheduler_emulator import Delivery
 from devtools.vendor_simulator import SimConfig
@@ -122,26 +123,22 @@ def main(argv: list[str] | None = None) -> int:
         cloud = LocalCloud(speed=args.speed, sim_config=sim, duplicate_rate=args.duplicate_rate)
         with cloud:
             console = Console(console_out, cloud.clock.now_ms())
-            if steps:
-                cloud.emulator._on_delivery = lambda d: _show_delivery(console, cloud, d)
             console.line(
                 f"local cloud up: AWS (moto) {cloud.endpoint}, vendor simulator {cloud.simulator.url}, "
                 f"schedule group {cloud.schedule_group}, x{args.speed:g} time; handler logs -> {args.log_file}"
             )
             tasks = make_tasks(args.tasks, arrival_window_ms=int(args.arrival_minutes * 60_000))
-            original_invoke = cloud.invoke
 
-            def invoke(logical_id: str, event: Any) -> Any:
-                started = cloud.clock.now_ms()
-                result = original_invoke(logical_id, event)
-                if steps:
-                    what = f"segment {event['taskId']}"
-                    console.step(cloud, what, result.value, result.ok, result.error_message, started)
-                return result
+            def show_segment(chunk: dict[str, Any], result: Invocation, started_ms: int) -> None:
+                what = f"segment {chunk['taskId']}"
+                console.step(cloud, what, result.value, result.ok, result.error_message, started_ms)
 
-            cloud.invoke = invoke  # type: ignore[method-assign]
             report = run_workload(
-                cloud, tasks, on_tick=None if steps else lambda p, c: console.progress(p, c, args.tasks)
+                cloud,
+                tasks,
+                on_tick=None if steps else lambda p, c: console.progress(p, c, args.tasks),
+                on_segment=show_segment if steps else None,
+                on_delivery=(lambda d: _show_delivery(console, cloud, d)) if steps else None,
             )
             if steps:
                 for task_id, record in sorted(cloud.records().items())[:5]:

@@ -60,7 +60,6 @@ class LocalCloud:
     manual_clock: bool = False
     stack_name: str = "pollbridge-local"
     template: Path = TEMPLATE
-    on_delivery: Any = None
     aws_port: int = 0  # 0: the OS picks (tests always); `make localcloud` fixes them for humans
     vendor_port: int = 0
     parameters: dict[str, str] = field(default_factory=dict)  # template parameter overrides
@@ -97,7 +96,6 @@ class LocalCloud:
                 {fn.spec.arn: fn for fn in self.functions.values()},
                 self.clock,
                 duplicate_rate=self.duplicate_rate,
-                on_delivery=self.on_delivery,
                 lock=self.invoke_lock,
             )
         except BaseException:

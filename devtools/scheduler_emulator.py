@@ -68,12 +68,10 @@ class Delivery:
 
 @dataclass
 class EmulatorStats:
-    fired: int = 0
     duplicates: int = 0
     retries: int = 0
     dead_letters: int = 0
     deleted: int = 0
-    failures: int = 0
 
 
 class SchedulerEmulator:
@@ -97,7 +95,7 @@ class SchedulerEmulator:
         self._duplicate_rate = duplicate_rate
         self._random = random.Random(seed)
         self._known: dict[str, PendingSchedule] = {}
-        self._on_delivery = on_delivery
+        self.on_delivery = on_delivery
         self.stats = EmulatorStats()
         self.deliveries: list[Delivery] = []
         self._stop = threading.Event()
@@ -181,7 +179,6 @@ class SchedulerEmulator:
             result = Invocation(False, None, "ResourceNotFoundException", f"no function {schedule.target_arn}")
         else:
             result = target.invoke(event)
-        self.stats.fired += 1
         self._record(Delivery(schedule.name, schedule.attempts, now, schedule.at_ms, event, result))
         made = 1
         if result.ok and target is not None and self._duplicate_rate and self._random.random() < self._duplicate_rate:
@@ -192,7 +189,6 @@ class SchedulerEmulator:
         if result.ok:
             self._complete(schedule)
             return made
-        self.stats.failures += 1
         retries_used = schedule.attempts - 1
         backoff = min(RETRY_BASE_MS * 2**retries_used, RETRY_CAP_MS)
         next_try = now + backoff
@@ -206,8 +202,8 @@ class SchedulerEmulator:
 
     def _record(self, delivery: Delivery) -> None:
         self.deliveries.append(delivery)
-        if self._on_delivery is not None:
-            self._on_delivery(delivery)
+        if self.on_delivery is not None:
+            self.on_delivery(delivery)
 
     def _complete(self, schedule: PendingSchedule) -> None:
         self._known.pop(schedule.name, None)

@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from devtools.clocks import ManualClock
+from devtools.lambda_host import Invocation
 from devtools.local_cloud import ROOT, LocalCloud
+from devtools.scheduler_emulator import Delivery
 
 SEGMENT_EVENT = ROOT / "events" / "segment.json"
 SEGMENT_RETRIES = 2  # Lambda's default for asynchronous invocations
@@ -149,6 +151,8 @@ def run_workload(
     cloud: LocalCloud,
     tasks: list[tuple[int, dict[str, Any]]],
     on_tick: Callable[[Progress, LocalCloud], None] | None = None,
+    on_segment: Callable[[dict[str, Any], Invocation, int], None] | None = None,
+    on_delivery: Callable[[Delivery], None] | None = None,
     tick_real_s: float = 0.5,
     max_virtual_ms: int = 3 * 86_400_000,
 ) -> Report:
@@ -159,21 +163,17 @@ def run_workload(
     arrivals = sorted(((started_virtual + offset, 1, chunk) for offset, chunk in tasks), key=lambda a: a[0])
     expected = {chunk["taskId"] for _, _, chunk in arrivals}
 
-    def observe(delivery: Any) -> None:
+    def observe(delivery: Delivery) -> None:
         progress.polls += 1
         if not delivery.result.ok:
             progress.errors += 1
         else:
             progress.settle(delivery.result.value)
+        if on_delivery is not None:
+            on_delivery(delivery)
 
-    previous = cloud.emulator._on_delivery
-
-    def observe_then_pass_on(delivery: Any) -> None:
-        observe(delivery)
-        if previous is not None:
-            previous(delivery)
-
-    cloud.emulator._on_delivery = observe_then_pass_on
+    previous = cloud.emulator.on_delivery
+    cloud.emulator.on_delivery = observe
     last_tick = last_refresh = 0.0
     busy = True
     try:
@@ -186,7 +186,7 @@ def run_workload(
                 if refresh:
                     cloud.emulator.refresh()
                     last_refresh = time.monotonic()
-                busy = step(cloud, arrivals, progress)
+                busy = step(cloud, arrivals, progress, on_segment)
                 if on_tick and time.monotonic() - last_tick >= tick_real_s:
                     on_tick(progress, cloud)
                     last_tick = time.monotonic()
@@ -202,7 +202,7 @@ def run_workload(
                 wait_ms = min(upcoming) - cloud.clock.now_ms() if upcoming else 1000
                 time.sleep(min(max(cloud.clock.real_seconds(wait_ms), 0.0), 0.02))
     finally:
-        cloud.emulator._on_delivery = previous
+        cloud.emulator.on_delivery = previous
     if on_tick:
         on_tick(progress, cloud)
     wall_s = time.monotonic() - started_real
@@ -214,13 +214,21 @@ def run_workload(
     return report
 
 
-def step(cloud: LocalCloud, arrivals: list[tuple[int, int, dict[str, Any]]], progress: Progress) -> bool:
+def step(
+    cloud: LocalCloud,
+    arrivals: list[tuple[int, int, dict[str, Any]]],
+    progress: Progress,
+    on_segment: Callable[[dict[str, Any], Invocation, int], None] | None = None,
+) -> bool:
     """Submit the segments that have arrived, fire the polls that are due; True if anything ran."""
     ran = 0
     now = cloud.clock.now_ms()
     while arrivals and arrivals[0][0] <= now:
         _, attempt, chunk = arrivals.pop(0)
+        started = cloud.clock.now_ms()
         result = cloud.invoke("SegmentFunction", chunk)
+        if on_segment is not None:
+            on_segment(chunk, result, started)
         ran += 1
         progress.submitted += attempt == 1
         if result.ok:
