@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pollbridge.adapters.signing_keys import HmacSigner, StaticKeys
 from pollbridge.core import Ports
 from pollbridge.errors import PermanentError, TransientError
 from pollbridge.models import JobState, JobStatus, MediaChunk, PollPayload, TaskRecord, TimedWord, TranscriptResult
-from pollbridge.naming import schedule_name
+from pollbridge.naming import poll_number_of, schedule_name
 from pollbridge.ports import Media, ScheduledPoll
 from pollbridge.timing import PollPolicy
 
@@ -18,6 +20,7 @@ class FakeProvider:
 
     def __init__(self) -> None:
         self.submitted: list[tuple[Media, dict[str, Any]]] = []
+        self.jobs_by_key: dict[str, str] = {}  # the vendor's idempotency: one job per key
         self.cancelled: list[str] = []
         self.states: list[JobState | Exception] = []  # answers to status(), in order; last repeats
         self.result_answer: TranscriptResult | Exception = TranscriptResult(
@@ -26,11 +29,16 @@ class FakeProvider:
         self.submit_error: Exception | None = None
         self.status_calls = 0
 
-    def submit(self, media: Media, options: dict[str, Any]) -> str:
+    def options(self, engine_config: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(engine_config)
+
+    def submit(self, media: Media, options: dict[str, Any], idempotency_key: str) -> str:
         if self.submit_error:
             raise self.submit_error
-        self.submitted.append((media, options))
-        return f"work-{len(self.submitted)}"
+        if idempotency_key not in self.jobs_by_key:
+            self.submitted.append((media, options))
+            self.jobs_by_key[idempotency_key] = f"work-{len(self.submitted)}"
+        return self.jobs_by_key[idempotency_key]
 
     def status(self, work_id: str) -> JobState:
         self.status_calls += 1
@@ -62,7 +70,12 @@ class FakeScheduler:
         return True
 
     def find(self, orig_task_id: str, poll_number: int) -> ScheduledPoll | None:
-        return self.schedules.get(schedule_name(orig_task_id, poll_number))
+        found = self.schedules.get(schedule_name(orig_task_id, poll_number))
+        return found if found is not None and found.payload.origTaskId == orig_task_id else None
+
+    def chain(self, orig_task_id: str) -> list[int]:
+        numbers = (poll_number_of(name, orig_task_id) for name in self.schedules)
+        return sorted(n for n in numbers if n is not None)
 
     def unschedule(self, name: str) -> bool:
         return self.schedules.pop(name, None) is not None
@@ -96,16 +109,22 @@ class StaticMedia:
         return Media(b"media-bytes", chunk.mimeType)
 
 
+SIGNING_KEY = "test-signing-key-0123456789abcdef"
+
+
 @dataclass
 class World:
     provider: FakeProvider = field(default_factory=FakeProvider)
     scheduler: FakeScheduler = field(default_factory=FakeScheduler)
     sink: MemorySink = field(default_factory=MemorySink)
     media: StaticMedia = field(default_factory=StaticMedia)
+    signer: HmacSigner = field(default_factory=lambda: HmacSigner(StaticKeys(SIGNING_KEY)))
 
     @property
     def ports(self) -> Ports:
-        return Ports(self.provider, self.scheduler, self.sink, self.media, PollPolicy(), 86_400_000, "pollbridge")
+        return Ports(
+            self.provider, self.scheduler, self.sink, self.media, self.signer, PollPolicy(), 86_400_000, "pollbridge"
+        )
 
 
 def running(eta_ms: int | None = None) -> JobState:

@@ -8,6 +8,7 @@ from devtools.clocks import ManualClock
 from pollbridge import core
 from pollbridge.errors import InvalidEventError, PermanentError, TransientError
 from pollbridge.models import JobState, JobStatus, SchedulePollTask, TaskRecord, VtnDocument, parse_segment
+from pollbridge.naming import schedule_name
 from tests.fakes import COMPLETE, PERMANENT, TRANSIENT, World, running
 
 
@@ -38,7 +39,7 @@ def test_start_submits_and_schedules_the_first_poll(
     assert payload.isPollTask is True and payload.pollNumber == 1
     assert payload.engineConfig == chunk["taskPayload"]
     assert payload.provider == "fake"
-    assert payload.origCallTimeUTC == chunk["timestampUTC"]
+    assert payload.origCallTimeUTC == manual_clock.now_ms()  # when pollbridge took the call: the deadline cap
     assert payload.deadlineUTC == manual_clock.now_ms() + 86_400_000
     [scheduled] = world.scheduler.pending()
     assert (scheduled.at_ms, scheduled.payload) == (message.nextPollTimeUTC, payload)
@@ -58,19 +59,27 @@ def test_a_repeated_segment_is_answered_from_the_schedule_without_a_second_job(
     assert len(world.scheduler.schedules) == 1
 
 
-def test_a_concurrent_duplicate_cancels_its_own_vendor_job(
+def test_a_concurrent_duplicate_shares_the_vendor_job_and_the_schedule(
+    world: World, chunk: dict[str, Any], manual_clock: ManualClock
+) -> None:
+    first = start(world, chunk)
+    original_chain = world.scheduler.chain
+    world.scheduler.chain = lambda task_id: []  # type: ignore[method-assign]  # the race: it looked before
+    outcome = start(world, chunk)
+    world.scheduler.chain = original_chain  # type: ignore[method-assign]
+    assert outcome.repeated
+    assert outcome.response.taskPayload == first.response.taskPayload  # type: ignore[attr-defined]
+    assert len(world.provider.submitted) == 1 and world.provider.cancelled == []  # one job, never cancelled
+    assert len(world.scheduler.schedules) == 1
+
+
+def test_a_concurrent_duplicate_cancels_a_twin_job_of_a_vendor_without_idempotency(
     world: World, chunk: dict[str, Any], manual_clock: ManualClock
 ) -> None:
     start(world, chunk)
-    original_find = world.scheduler.find
-    looks: list[int] = []
-
-    def find_missing_first_time(task_id: str, poll_number: int) -> Any:
-        looks.append(poll_number)  # the race: this delivery looked before the other one created
-        return None if len(looks) == 1 else original_find(task_id, poll_number)
-
-    world.scheduler.find = find_missing_first_time  # type: ignore[method-assign]
-    outcome = core.start_task(parse_segment(chunk), world.ports)  # type: ignore[arg-type]
+    world.provider.jobs_by_key.clear()  # this vendor ignores Idempotency-Key
+    world.scheduler.chain = lambda task_id: []  # type: ignore[method-assign]
+    outcome = start(world, chunk)
     assert outcome.repeated
     assert world.provider.cancelled == ["work-2"]
     assert len(world.scheduler.schedules) == 1
@@ -135,9 +144,9 @@ def test_running_job_schedules_the_next_poll(world: World, chunk: dict[str, Any]
     message = outcome.response
     assert isinstance(message, SchedulePollTask)
     assert message.taskPayload.pollNumber == 2
-    assert message.taskId == f"{chunk['taskId']}-p1"
+    assert message.taskId == schedule_name(chunk["taskId"], 1)
     assert message.nextPollTimeUTC >= manual_clock.now_ms() + 300_000
-    assert len(world.scheduler.schedules) == 2  # p1 is deleted by the scheduler after it ran, not by us
+    assert list(world.scheduler.schedules) == [schedule_name(chunk["taskId"], 2)]  # p1 deleted once p2 existed
 
 
 def test_complete_job_writes_one_record_and_returns_vtn(
@@ -174,7 +183,7 @@ def test_vendor_failure_writes_a_failed_record(world: World, chunk: dict[str, An
     outcome = core.poll(payload, world.ports)
     assert isinstance(outcome.response, TaskRecord)
     assert outcome.response.status == "failed" and outcome.response.failureReason == "invalid_data"
-    assert len(world.scheduler.schedules) == 1  # no new schedule
+    assert world.scheduler.schedules == {}  # no new schedule, and the fired one cleaned up
 
 
 def test_transient_status_error_polls_again(world: World, chunk: dict[str, Any], manual_clock: ManualClock) -> None:
@@ -192,9 +201,10 @@ def test_transient_result_error_polls_again_and_permanent_one_fails(
     payload = poll_payload(world, chunk)
     world.provider.states = [COMPLETE]
     world.provider.result_answer = TRANSIENT
-    assert core.poll(payload, world.ports).kind == "scheduled"
+    again = core.poll(payload, world.ports)
+    assert again.kind == "scheduled"
     world.provider.result_answer = PERMANENT
-    outcome = core.poll(payload, world.ports)
+    outcome = core.poll(again.response.taskPayload, world.ports)  # type: ignore[attr-defined]
     assert outcome.kind == "failed"
     assert world.sink.records[chunk["taskId"]].failureReason == "api_not_found"
 
@@ -202,7 +212,7 @@ def test_transient_result_error_polls_again_and_permanent_one_fails(
 def test_a_payload_for_another_provider_is_rejected_untouched(
     world: World, chunk: dict[str, Any], manual_clock: ManualClock
 ) -> None:
-    payload = poll_payload(world, chunk).model_copy(update={"provider": "other-vendor"})
+    payload = world.signer.sign(poll_payload(world, chunk).model_copy(update={"provider": "other-vendor"}))
     with pytest.raises(InvalidEventError, match=r"taskPayload\.provider is 'other-vendor'"):
         core.poll(payload, world.ports)
     assert world.provider.status_calls == 0 and world.sink.records == {}

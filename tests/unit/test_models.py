@@ -14,6 +14,7 @@ GOOD_ENV = {
     "RESULTS_BUCKET": "pollbridge-results",
     "PROVIDER": "http",
     "PROVIDER_URL": "https://vendor.example.com",
+    "PAYLOAD_SIGNING_KEY": "unit-test-signing-key-0123456789",
 }
 
 
@@ -100,6 +101,11 @@ def test_settings_read_and_validated() -> None:
         ({"SCHEDULER_ROLE_ARN": "arn:aws:sqs:us-east-1:1:q"}, "SCHEDULER_ROLE_ARN"),
         ({"POLL_MIN_INTERVAL_SECONDS": "30"}, "POLL_MIN_INTERVAL_SECONDS"),
         ({"POLL_MAX_INTERVAL_SECONDS": "61", "POLL_MIN_INTERVAL_SECONDS": "120"}, "POLL_MAX_INTERVAL_SECONDS"),
+        ({"PAYLOAD_SIGNING_KEY": None}, "PAYLOAD_SIGNING_SECRET .* or PAYLOAD_SIGNING_KEY is required"),
+        ({"PAYLOAD_SIGNING_KEY": "short"}, "PAYLOAD_SIGNING_KEY"),
+        ({"ALLOW_PRIVATE_MEDIA_HOSTS": "perhaps"}, "ALLOW_PRIVATE_MEDIA_HOSTS"),
+        ({"MEDIA_BUCKET": "Not_A_Bucket"}, "MEDIA_BUCKET"),
+        ({"PROVIDER_EXTRA_OPTIONS": "a b"}, "PROVIDER_EXTRA_OPTIONS"),
     ],
 )
 def test_bad_settings_name_the_variable(change: dict[str, str | None], named: str) -> None:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from pollbridge.errors import PermanentError, TransientError
-from pollbridge.models import JobState, JobStatus, PollPayload, TaskFailureReason
+from pollbridge.models import MAX_POLLS, JobState, JobStatus, PollPayload, TaskFailureReason
 from pollbridge.timing import PollPolicy, next_poll_time
+
+# A vendor that fails transiently (timeouts, 429, 5xx) or answers out of contract this many polls
+# in a row is given up on: with the backoff that is about an hour and a half of trying.
+MAX_CONSECUTIVE_VENDOR_ERRORS = 10
 
 # Vendor error codes (vendor-api.md) -> aiWARE TaskFailureReason; anything else is api_error.
 _VENDOR_FAILURES: dict[str, TaskFailureReason] = {
@@ -35,7 +40,7 @@ class FetchResult:
 
 @dataclass(frozen=True)
 class Finish:
-    status: str  # "failed" | "cancelled"
+    status: Literal["failed", "cancelled"]
     reason: TaskFailureReason | None = None
     message: str | None = None
     cancel_vendor_job: bool = False
@@ -48,7 +53,15 @@ def vendor_failure_reason(code: str | None) -> TaskFailureReason:
     return _VENDOR_FAILURES.get(code or "", "api_error")
 
 
+def capped_deadline(payload: PollPayload, task_timeout_ms: int) -> int:
+    """The deadline a poll obeys: never later than origCallTimeUTC + the task timeout, even when a
+    (validly signed) payload says otherwise."""
+    return min(payload.deadlineUTC, payload.origCallTimeUTC + task_timeout_ms)
+
+
 def _timed_out(payload: PollPayload, now_ms: int) -> Finish | None:
+    if payload.pollNumber >= MAX_POLLS:
+        return Finish("failed", "other", f"task gave up after {payload.pollNumber} polls", cancel_vendor_job=True)
     if now_ms < payload.deadlineUTC:
         return None
     return Finish(
@@ -71,18 +84,28 @@ def after_status(state: JobState, payload: PollPayload, now_ms: int, policy: Pol
     if state.status is JobStatus.CANCELED:
         return Finish("cancelled", message=f"third-party job {payload.workId} was canceled")
     return _timed_out(payload, now_ms) or PollAgain(
-        payload.next(),
+        payload.next(now_ms),
         next_poll_time(now_ms, payload.pollNumber, payload.deadlineUTC, policy, eta_ms=state.estimated_completion_utc),
     )
 
 
 def after_transient_error(error: TransientError, payload: PollPayload, now_ms: int, policy: PollPolicy) -> Decision:
-    """A transient error never fails the task; only the deadline does."""
+    """A transient error polls again later, within a budget of consecutive errors and the deadline."""
+    errors = payload.transientErrors + 1
+    if errors >= MAX_CONSECUTIVE_VENDOR_ERRORS:
+        return Finish(
+            "failed",
+            "api_error",
+            f"third-party job {payload.workId}: gave up after {errors} consecutive vendor errors; last: {error}",
+            cancel_vendor_job=True,
+        )
     return _timed_out(payload, now_ms) or PollAgain(
-        payload.next(transient_error=True),
+        payload.next(now_ms, vendor_error=True),
         next_poll_time(now_ms, payload.pollNumber, payload.deadlineUTC, policy, retry_after_s=error.retry_after_s),
     )
 
 
-def after_permanent_error(error: PermanentError, payload: PollPayload) -> Finish:
-    return Finish("failed", error.reason, f"third-party job {payload.workId}: {error}")  # type: ignore[arg-type]
+def after_permanent_error(error: PermanentError, payload: PollPayload, doing: str = "") -> Finish:
+    """Every permanent failure inside a poll ends the task with a record, and stops the vendor job."""
+    what = f" ({doing})" if doing else ""
+    return Finish("failed", error.reason, f"third-party job {payload.workId}{what}: {error}", cancel_vendor_job=True)

@@ -1,6 +1,9 @@
 """Builds a Lambda handler: parse -> one use case -> reply, with logs, traces and metrics.
 
-Both functions share this so that they log, trace and count in exactly the same way.
+Both functions share this so that they log, trace and count in exactly the same way. It is the one
+catch-all: whatever fails is logged with the task id, counted, and re-raised as a pollbridge error
+(InvalidEventError for a bad event, InternalError chaining anything unexpected) so the invoker
+retries what is worth retrying and the DLQ says what went wrong.
 """
 
 from __future__ import annotations
@@ -8,19 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pollbridge.core import Outcome, Ports
-from pollbridge.errors import InvalidEventError, PollbridgeError
+from pollbridge.errors import ForgedPayloadError, InternalError, InvalidEventError, PollbridgeError
 from pollbridge.observability import logger, metrics, tracer
 from pollbridge.wiring import ports
 
 type Handler = Callable[[Any, LambdaContext], dict[str, object]]
 
-
-class InternalError(PollbridgeError):
-    """An unexpected failure inside pollbridge; the original exception is chained."""
+__all__ = ["Handler", "InternalError", "lambda_handler"]
 
 
 def lambda_handler[E](
@@ -32,29 +33,45 @@ def lambda_handler[E](
     @tracer.capture_lambda_handler(capture_response=False)
     @logger.inject_lambda_context(clear_state=True)
     def handler(event: Any, context: LambdaContext) -> dict[str, object]:
+        logger.set_correlation_id(_claimed_task_id(event))  # until the event is validated: what it claims
         try:
             parsed = parse(event)
-        except InvalidEventError as error:
-            metrics.add_metric(name="InvalidEvents", unit=MetricUnit.Count, value=1)
-            logger.warning("rejected an invalid event", extra={"error": str(error)})
-            raise
-        task_id = correlation_id(parsed)
-        logger.set_correlation_id(task_id)
-        tracer.put_annotation(key="origTaskId", value=task_id)
-        try:
+            task_id = correlation_id(parsed)
+            logger.set_correlation_id(task_id)
+            tracer.put_annotation(key="origTaskId", value=task_id)
             outcome = use_case(parsed, ports())
-        except PollbridgeError:
-            metrics.add_metric(name="FailedInvocations", unit=MetricUnit.Count, value=1)
-            logger.exception("task step failed; the invoker will retry")
+        except InvalidEventError as error:
+            _count("InvalidEvents")
+            if isinstance(error, ForgedPayloadError):
+                _count("RejectedPayloads")
+            logger.warning("rejected an invalid event; nothing was done", extra={"error": str(error)})
             raise
-        except (KeyError, TypeError, AttributeError, IndexError) as error:
-            metrics.add_metric(name="FailedInvocations", unit=MetricUnit.Count, value=1)
-            logger.exception("unexpected internal error")
+        except PollbridgeError as error:
+            _count("FailedInvocations")
+            logger.exception("task step failed; the invoker will retry", extra={"errorType": type(error).__name__})
+            raise
+        except Exception as error:
+            _count("FailedInvocations")
+            logger.exception("unexpected error; the invoker will retry", extra={"errorType": type(error).__name__})
             raise InternalError(f"internal error: {type(error).__name__}: {error}") from error
         _observe(outcome)
         return outcome.reply()
 
     return handler
+
+
+def _claimed_task_id(event: Any) -> str | None:
+    """The task id an event claims (not yet validated), so that even a rejection is searchable."""
+    if not isinstance(event, dict):
+        return None
+    payload = event.get("taskPayload")
+    claimed = payload.get("origTaskId") if isinstance(payload, dict) else None
+    claimed = claimed or event.get("origTaskId") or event.get("taskId")
+    return claimed[:512] if isinstance(claimed, str) else None
+
+
+def _count(name: str, value: float = 1, unit: MetricUnit = MetricUnit.Count) -> None:
+    metrics.add_metric(name=name, unit=unit, value=value)
 
 
 def _observe(outcome: Outcome) -> None:
@@ -63,24 +80,33 @@ def _observe(outcome: Outcome) -> None:
         "pollNumber": outcome.poll_number,
         "repeated": outcome.repeated,
     }
+    if outcome.kind == "stale":
+        _count("StalePolls")
+        logger.info("stale poll dropped: it was already handled", extra=details)
+        return
     if outcome.repeated:
-        metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
+        _count("DuplicateDeliveries")
     if outcome.kind == "scheduled":
         payload = getattr(outcome.response, "taskPayload", None)
         details["nextPollTimeUTC"] = getattr(outcome.response, "nextPollTimeUTC", None)
         if not outcome.repeated:
-            first = outcome.poll_number == 1
-            metrics.add_metric(name="TasksStarted" if first else "PollsScheduled", unit=MetricUnit.Count, value=1)
+            _count("TasksStarted" if outcome.poll_number == 1 else "PollsScheduled")
         if payload is not None and payload.transientErrors:
-            metrics.add_metric(name="TransientErrors", unit=MetricUnit.Count, value=1)
+            _count("TransientErrors")
         logger.info("poll scheduled", extra=details)
         return
     record = outcome.record
     if record is not None:
         details |= {"status": record.status, "polls": record.polls, "failureReason": record.failureReason}
     if not outcome.repeated:
-        name = {"complete": "TasksCompleted", "failed": "TasksFailed", "cancelled": "TasksCancelled"}[outcome.kind]
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+        _count({"complete": "TasksCompleted", "failed": "TasksFailed", "cancelled": "TasksCancelled"}[outcome.kind])
         if record is not None:
-            metrics.add_metric(name="PollsPerTask", unit=MetricUnit.Count, value=record.polls)
+            _count("PollsPerTask", record.polls)
+        if record is not None and record.failureReason:
+            # Its own EMF blob: a dimension on the shared Metrics would apply to every metric.
+            with single_metric(name="TasksFailedByReason", unit=MetricUnit.Count, value=1) as by_reason:
+                by_reason.add_dimension(name="service", value=logger.service)
+                by_reason.add_dimension(name="failureReason", value=record.failureReason)
+        if outcome.detection_lag_ms is not None:
+            _count("DetectionLagSeconds", outcome.detection_lag_ms / 1000, MetricUnit.Seconds)
     logger.info("task finished", extra=details)

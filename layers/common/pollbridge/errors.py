@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pollbridge.models.record import TaskFailureReason
+
 
 class PollbridgeError(Exception):
     """Base class for every error pollbridge raises on purpose."""
@@ -26,6 +31,14 @@ class TransientError(PollbridgeError):
 class PermanentError(PollbridgeError):
     """Retrying the same request will not help; carries an aiWARE TaskFailureReason."""
 
-    def __init__(self, message: str, reason: str = "api_error") -> None:
+    def __init__(self, message: str, reason: TaskFailureReason = "api_error") -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class ForgedPayloadError(InvalidEventError):
+    """A taskPayload whose signature does not verify: forged, altered or unsigned."""
+
+
+class InternalError(PollbridgeError):
+    """An unexpected failure (a bug, or an AWS error no adapter classified); the cause is chained."""

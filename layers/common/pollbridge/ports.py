@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -32,8 +33,14 @@ class Provider(Protocol):
 
     name: str
 
-    def submit(self, media: Media, options: dict[str, Any]) -> str:
-        """Upload the media and start the job; returns the vendor's job id (workId)."""
+    def options(self, engine_config: Mapping[str, Any]) -> dict[str, Any]:
+        """The task's engineConfig validated as this service's options (only declared ones pass);
+        raises InvalidEventError naming `taskPayload.<key>`. Pure: no call to the service."""
+        ...
+
+    def submit(self, media: Media, options: dict[str, Any], idempotency_key: str) -> str:
+        """Upload the media and start the job; returns the vendor's job id (workId). Safe to repeat:
+        the same idempotency key never starts a second job."""
         ...
 
     def status(self, work_id: str) -> JobState: ...
@@ -48,7 +55,16 @@ class PollScheduler(Protocol):
         """Create the one-time schedule for payload.pollNumber; False when it already existed."""
         ...
 
-    def find(self, orig_task_id: str, poll_number: int) -> ScheduledPoll | None: ...
+    def find(self, orig_task_id: str, poll_number: int) -> ScheduledPoll | None:
+        """The pending schedule of that poll, only if it belongs to that task."""
+        ...
+
+    def chain(self, orig_task_id: str) -> list[int]:
+        """Poll numbers of the task's schedules still in the group (one listing; no payloads).
+
+        A poll deletes its own schedule only after creating the next one, so from the first poll's
+        scheduling until the record is written a running task always has at least one."""
+        ...
 
     def unschedule(self, name: str) -> bool:
         """Delete a pending schedule; False when there was none."""
@@ -56,6 +72,14 @@ class PollScheduler(Protocol):
 
     def pending(self, orig_task_id: str | None = None) -> list[ScheduledPoll]:
         """Schedules still waiting in the group, of one task or all (operations; not on the hot path)."""
+        ...
+
+
+class PayloadSigner(Protocol):
+    def sign(self, payload: PollPayload) -> PollPayload: ...
+
+    def verify(self, payload: PollPayload) -> None:
+        """Raises ForgedPayloadError unless the payload carries a valid signature."""
         ...
 
 

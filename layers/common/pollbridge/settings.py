@@ -31,7 +31,16 @@ class Settings(BaseModel):
     provider_api_key: SecretStr | None = Field(default=None, alias="PROVIDER_API_KEY")
     provider_api_key_parameter: str | None = Field(default=None, alias="PROVIDER_API_KEY_PARAMETER")
     provider_api_key_secret: str | None = Field(default=None, alias="PROVIDER_API_KEY_SECRET")
-    provider_timeout_seconds: float = Field(default=10.0, alias="PROVIDER_TIMEOUT_SECONDS", gt=0, le=60)
+    provider_timeout_seconds: float = Field(default=10.0, alias="PROVIDER_TIMEOUT_SECONDS", gt=0, le=30)
+    provider_extra_options: str = Field(
+        default="", alias="PROVIDER_EXTRA_OPTIONS", pattern=r"^[A-Za-z0-9_]*(,[A-Za-z0-9_]+)*$"
+    )
+
+    payload_signing_secret: str | None = Field(default=None, alias="PAYLOAD_SIGNING_SECRET", min_length=1)
+    payload_signing_key: SecretStr | None = Field(default=None, alias="PAYLOAD_SIGNING_KEY", min_length=16)
+
+    media_bucket: str | None = Field(default=None, alias="MEDIA_BUCKET", pattern=r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+    allow_private_media_hosts: bool = Field(default=False, alias="ALLOW_PRIVATE_MEDIA_HOSTS")
 
     poll_min_interval_seconds: int = Field(default=60, alias="POLL_MIN_INTERVAL_SECONDS", ge=60, le=86_400)
     poll_max_interval_seconds: int = Field(default=900, alias="POLL_MAX_INTERVAL_SECONDS", ge=60, le=86_400)
@@ -44,6 +53,16 @@ class Settings(BaseModel):
         if self.poll_max_interval_seconds < self.poll_min_interval_seconds:
             raise ValueError("POLL_MAX_INTERVAL_SECONDS must be >= POLL_MIN_INTERVAL_SECONDS")
         return self
+
+    @model_validator(mode="after")
+    def _has_signing_key(self) -> Self:
+        if self.payload_signing_secret is None and self.payload_signing_key is None:
+            raise ValueError("PAYLOAD_SIGNING_SECRET (a Secrets Manager secret) or PAYLOAD_SIGNING_KEY is required")
+        return self
+
+    @property
+    def extra_options(self) -> tuple[str, ...]:
+        return tuple(name for name in self.provider_extra_options.split(",") if name)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:

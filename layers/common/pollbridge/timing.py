@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 MINUTE_MS = 60_000
+_MAX_BACKOFF_STEPS = 64  # 1.5**64 * 60 s is far past any max interval; more steps would only overflow
 
 
 @dataclass(frozen=True)
@@ -36,10 +37,12 @@ def next_poll_time(
     """Exponential backoff from the minimum, replaced by the vendor's ETA when it gives one,
     never sooner than Retry-After, clamped to the policy, rounded up to a minute, and not much
     past the deadline (one poll at the deadline notices the timeout)."""
-    delay_s = policy.min_interval_s * policy.backoff ** max(polls_made - 1, 0)
+    # Bounded arithmetic: the exponent stops growing long before the delay could overflow a float.
+    steps = min(max(polls_made - 1, 0), _MAX_BACKOFF_STEPS)
+    delay_s = policy.min_interval_s * policy.backoff**steps
     if eta_ms is not None and eta_ms > now_ms:
-        delay_s = (eta_ms - now_ms) / 1000 + policy.eta_grace_s
-    if retry_after_s is not None:
+        delay_s = (min(eta_ms, deadline_ms) - now_ms) / 1000 + policy.eta_grace_s
+    if retry_after_s is not None and math.isfinite(retry_after_s):
         delay_s = max(delay_s, retry_after_s)
     delay_s = min(max(delay_s, policy.min_interval_s), policy.max_interval_s)
     at = ceil_minute(now_ms + math.ceil(delay_s * 1000))

@@ -1,4 +1,9 @@
-"""EventBridge Scheduler: one one-time schedule per poll, named by origTaskId and poll number."""
+"""EventBridge Scheduler: one one-time schedule per poll, named by origTaskId and poll number.
+
+Schedules are kept after they fire (ActionAfterCompletion NONE): the poll function deletes its own
+schedule once the next exists, so a schedule's presence says "this poll has not been handled yet"
+and a late or repeated delivery can be recognised as stale (see core).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from pollbridge.errors import PermanentError, TransientError
 from pollbridge.models import PollPayload
-from pollbridge.naming import schedule_name, schedule_prefix
+from pollbridge.naming import poll_number_of, schedule_name, schedule_prefix
 from pollbridge.ports import ScheduledPoll
 from pollbridge.timing import parse_schedule_expression, schedule_expression
 
@@ -23,6 +28,10 @@ SCHEDULER_CONTEXT = {
     "attemptNumber": "<aws.scheduler.attempt-number>",
 }
 MAX_INPUT_BYTES = 256 * 1024  # Scheduler's limit for Target.Input
+# Worth another try (the invocation fails and Lambda retries it); any other error code is permanent.
+_TRANSIENT_CODES = frozenset(
+    {"ThrottlingException", "InternalServerException", "ServiceQuotaExceededException", "ServiceUnavailable"}
+)
 
 
 @dataclass(frozen=True)
@@ -53,7 +62,7 @@ class EventBridgePollScheduler:
                 ScheduleExpression=schedule_expression(at_ms),
                 ScheduleExpressionTimezone="UTC",
                 FlexibleTimeWindow={"Mode": "OFF"},
-                ActionAfterCompletion="DELETE",
+                ActionAfterCompletion="NONE",
                 Description=f"pollbridge poll {payload.pollNumber} of task {payload.origTaskId}"[:512],
                 Target={
                     "Arn": self._target.function_arn,
@@ -67,24 +76,45 @@ class EventBridgePollScheduler:
                 },
             )
         except ClientError as error:
-            code = error.response.get("Error", {}).get("Code")
-            if code == "ConflictException":
+            if _code(error) == "ConflictException":
                 return False
-            if code in ("ThrottlingException", "InternalServerException", "ServiceQuotaExceededException"):
-                raise TransientError(f"scheduler: {code}") from error
-            raise
+            raise _classified("CreateSchedule", error) from error
+        except BotoCoreError as error:
+            raise TransientError(f"scheduler CreateSchedule: {error}") from error
         return True
 
     def find(self, orig_task_id: str, poll_number: int) -> ScheduledPoll | None:
-        return self._get(schedule_name(orig_task_id, poll_number))
+        found = self._get(schedule_name(orig_task_id, poll_number))
+        if found is None or found.payload.origTaskId != orig_task_id or found.payload.pollNumber != poll_number:
+            return None  # not this task's (a name can only be shared by tampering; never trust it)
+        return found
+
+    def chain(self, orig_task_id: str) -> list[int]:
+        numbers = []
+        try:
+            pages = self._client.get_paginator("list_schedules").paginate(
+                GroupName=self._group, NamePrefix=schedule_prefix(orig_task_id)
+            )
+            for page in pages:
+                for summary in page.get("Schedules", []):
+                    number = poll_number_of(summary["Name"], orig_task_id)
+                    if number is not None:
+                        numbers.append(number)
+        except ClientError as error:
+            raise _classified("ListSchedules", error) from error
+        except BotoCoreError as error:
+            raise TransientError(f"scheduler ListSchedules: {error}") from error
+        return sorted(numbers)
 
     def unschedule(self, name: str) -> bool:
         try:
             self._client.delete_schedule(Name=name, GroupName=self._group)
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            if _code(error) == "ResourceNotFoundException":
                 return False
-            raise
+            raise _classified("DeleteSchedule", error) from error
+        except BotoCoreError as error:
+            raise TransientError(f"scheduler DeleteSchedule: {error}") from error
         return True
 
     def pending(self, orig_task_id: str | None = None) -> list[ScheduledPoll]:
@@ -103,12 +133,29 @@ class EventBridgePollScheduler:
         try:
             schedule = self._client.get_schedule(Name=name, GroupName=self._group)
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            if _code(error) == "ResourceNotFoundException":
                 return None
-            raise
+            raise _classified("GetSchedule", error) from error
+        except BotoCoreError as error:
+            raise TransientError(f"scheduler GetSchedule: {error}") from error
         try:
             payload = PollPayload.model_validate_json(schedule["Target"]["Input"])
             at_ms = parse_schedule_expression(schedule["ScheduleExpression"])
         except (KeyError, ValueError, ValidationError):
             return None  # not one of ours
         return ScheduledPoll(name=name, at_ms=at_ms, payload=payload)
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _classified(operation: str, error: ClientError) -> TransientError | PermanentError:
+    """Throttling and server errors are transient; anything else (AccessDenied, validation) will
+    fail the same way again."""
+    code = _code(error)
+    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    message = f"scheduler {operation}: {code or status}"
+    if code in _TRANSIENT_CODES or status >= 500 or status == 429:
+        return TransientError(message)
+    return PermanentError(message, "system_error")

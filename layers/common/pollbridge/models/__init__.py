@@ -2,12 +2,13 @@
 
 from pollbridge.models.job import JobState, JobStatus, TimedWord, TranscriptResult
 from pollbridge.models.parsing import parse_event
-from pollbridge.models.poll import PollEvent, PollPayload, SchedulePollTask, SchedulerContext
+from pollbridge.models.poll import MAX_POLLS, PollEvent, PollPayload, SchedulePollTask, SchedulerContext
 from pollbridge.models.record import TaskFailureReason, TaskRecord
 from pollbridge.models.segment import MediaChunk, PolledChunk, SegmentEvent, parse_segment
 from pollbridge.models.vtn import VtnDocument, VtnSeriesItem, VtnWord
 
 __all__ = [
+    "MAX_POLLS",
     "JobState",
     "JobStatus",
     "MediaChunk",

@@ -1,8 +1,32 @@
 """Field types shared by the models."""
 
+import unicodedata
 from typing import Annotated
 
-from pydantic import Field, StrictInt, StringConstraints
+from pydantic import AfterValidator, Field, StrictInt, StringConstraints
+
+from pollbridge.naming import MAX_S3_KEY_BYTES, record_key
+
+# Control, formatting (bidi overrides such as U+202E), surrogate, private-use and line/paragraph
+# separator characters: invisible or misleading in logs, names and keys.
+_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
+MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last instant ISO 8601 can write
+MAX_OFFSET_MS = 366 * 86_400_000  # a chunk's offset within its TDO: at most a (leap) year of media
+
+
+def _identifier(value: str) -> str:
+    if value != value.strip():
+        raise ValueError("must not start or end with whitespace")
+    bad = next((c for c in value if unicodedata.category(c) in _FORBIDDEN_CATEGORIES), None)
+    if bad is not None:
+        raise ValueError(f"must not contain control or formatting characters (found U+{ord(bad):04X})")
+    if len(record_key(value).encode()) > MAX_S3_KEY_BYTES:
+        raise ValueError(f"is too long: its record key would exceed S3's {MAX_S3_KEY_BYTES} bytes")
+    return value
+
 
 NonEmptyStr = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1024)]
-EpochMs = Annotated[StrictInt, Field(ge=0, description="UTC epoch milliseconds")]
+# Ids are taken exactly as given: never stripped or normalised, so that two ids never become one.
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=512), AfterValidator(_identifier)]
+EpochMs = Annotated[StrictInt, Field(ge=0, le=MAX_EPOCH_MS, description="UTC epoch milliseconds")]
+OffsetMs = Annotated[StrictInt, Field(ge=0, le=MAX_OFFSET_MS, description="milliseconds within the TDO")]

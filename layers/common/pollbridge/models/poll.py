@@ -6,7 +6,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
-from pollbridge.models.common import EpochMs, NonEmptyStr
+from pollbridge.models.common import EpochMs, Identifier, NonEmptyStr, OffsetMs
+
+MAX_POLLS = 9_999_999  # poll numbers fit the schedule names (naming.MAX_POLL_DIGITS)
 
 
 class PollPayload(BaseModel):
@@ -17,25 +19,31 @@ class PollPayload(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    workId: NonEmptyStr
+    workId: Identifier
     isPollTask: Literal[True]
-    origTaskId: NonEmptyStr
-    origTdoId: NonEmptyStr
-    origJobId: NonEmptyStr
+    origTaskId: Identifier
+    origTdoId: Identifier
+    origJobId: Identifier
     origCallTimeUTC: EpochMs
     engineConfig: dict[str, Any] = Field(default_factory=dict)
     provider: NonEmptyStr = "http"
-    pollNumber: StrictInt = Field(ge=1, description="which poll this payload runs as (1 = first)")
+    pollNumber: StrictInt = Field(ge=1, le=MAX_POLLS, description="which poll this payload runs as (1 = first)")
     deadlineUTC: EpochMs = Field(description="after this the task fails as timed out")
-    mediaOffsetMs: StrictInt = Field(default=0, ge=0, description="chunk start within the TDO")
-    transientErrors: StrictInt = Field(default=0, ge=0, description="consecutive transient errors")
+    mediaOffsetMs: OffsetMs = Field(default=0, description="chunk start within the TDO")
+    transientErrors: StrictInt = Field(default=0, ge=0, le=MAX_POLLS, description="consecutive vendor errors")
+    lastPollUTC: EpochMs | None = Field(default=None, description="when the previous poll ran")
+    signature: str | None = Field(
+        default=None, pattern=r"^v1\.[A-Za-z0-9_-]{43}$", description="HMAC over the rest (see pollbridge.signing)"
+    )
 
-    def next(self, *, transient_error: bool = False) -> PollPayload:
-        """The payload of the following poll."""
+    def next(self, now_ms: int, *, vendor_error: bool = False) -> PollPayload:
+        """The payload of the following poll (unsigned: core signs what it schedules)."""
         return self.model_copy(
             update={
-                "pollNumber": self.pollNumber + 1,
-                "transientErrors": self.transientErrors + 1 if transient_error else 0,
+                "pollNumber": min(self.pollNumber + 1, MAX_POLLS),
+                "transientErrors": min(self.transientErrors + 1, MAX_POLLS) if vendor_error else 0,
+                "lastPollUTC": now_ms,
+                "signature": None,
             }
         )
 
@@ -68,7 +76,7 @@ class SchedulePollTask(BaseModel):
     type: Literal["schedule_poll_task"] = "schedule_poll_task"
     timestampUTC: EpochMs
     nextPollTimeUTC: EpochMs
-    taskId: NonEmptyStr
+    taskId: Identifier
     taskPayload: PollPayload
     alreadyScheduled: StrictBool | None = Field(
         default=None, description="true when a repeated delivery found the schedule already made"

@@ -6,7 +6,7 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from pollbridge.models.common import EpochMs, NonEmptyStr
+from pollbridge.models.common import EpochMs, Identifier
 
 TaskFailureReason = Literal[
     "internal_error", "unknown", "url_not_found", "url_not_allowed", "url_timeout",
@@ -19,9 +19,9 @@ TaskFailureReason = Literal[
 class TaskRecord(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    taskId: NonEmptyStr
-    jobId: NonEmptyStr
-    tdoId: NonEmptyStr
+    taskId: Identifier
+    jobId: Identifier
+    tdoId: Identifier
     status: Literal["complete", "failed", "cancelled"]
     output: dict[str, Any] | None = None
     failureReason: TaskFailureReason | None = None

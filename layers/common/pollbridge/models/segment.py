@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
-from pollbridge.models.common import EpochMs, NonEmptyStr
+from pollbridge.models.common import EpochMs, Identifier, NonEmptyStr, OffsetMs
 from pollbridge.models.parsing import parse_event
 from pollbridge.models.poll import PollPayload
 
@@ -18,15 +18,15 @@ class _ChunkBase(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     type: Literal["media_chunk"]
-    taskId: NonEmptyStr
-    tdoId: NonEmptyStr
-    jobId: NonEmptyStr
+    taskId: Identifier
+    tdoId: Identifier
+    jobId: Identifier
     mimeType: NonEmptyStr
     timestampUTC: EpochMs | None = None
     chunkUUID: str | None = None
-    chunkIndex: StrictInt | None = Field(default=None, ge=0)
-    startOffsetMs: StrictInt = Field(default=0, ge=0)
-    endOffsetMs: StrictInt | None = Field(default=None, ge=0)
+    chunkIndex: StrictInt | None = Field(default=None, ge=0, le=10_000_000)
+    startOffsetMs: OffsetMs = 0
+    endOffsetMs: OffsetMs | None = None
 
     @property
     def origTaskId(self) -> str:
@@ -38,7 +38,7 @@ class _ChunkBase(BaseModel):
 class MediaChunk(_ChunkBase):
     """A new segment to hand to the third party: media by `cacheURI`, or text in `content`."""
 
-    cacheURI: str | None = None
+    cacheURI: str | None = Field(default=None, max_length=4096)
     content: str | None = None
     taskPayload: dict[str, Any] = Field(default_factory=dict)
 
@@ -58,6 +58,8 @@ class MediaChunk(_ChunkBase):
     def _has_media(self) -> Self:
         if not self.cacheURI and self.content is None:
             raise ValueError("cacheURI or content is required")
+        if self.cacheURI and self.content is not None:
+            raise ValueError("give cacheURI or content, not both")
         return self
 
 

@@ -1,21 +1,24 @@
-"""The generic `http` provider: the reference vendor job API v1 (vendor-api.md), over urllib."""
+"""The generic `http` provider: the reference vendor job API v1 (docs/vendor-api.md), over urllib."""
 
 from __future__ import annotations
 
 import json
+import math
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from aws_lambda_powertools import Tracer
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, ValidationError
 
 from pollbridge import clock
-from pollbridge.errors import PermanentError, TransientError
-from pollbridge.models import JobState, JobStatus, TimedWord, TranscriptResult
+from pollbridge.errors import InvalidEventError, PermanentError, TransientError
+from pollbridge.models import JobState, JobStatus, TaskFailureReason, TimedWord, TranscriptResult
+from pollbridge.models.common import MAX_EPOCH_MS
+from pollbridge.models.parsing import describe
 from pollbridge.ports import Media
 
 tracer = Tracer()  # Powertools' Tracer is shared: this is the functions' tracer, without their metrics
@@ -31,7 +34,29 @@ _STATUSES = {
     "cancelled": JobStatus.CANCELED,
 }
 _TRANSIENT = {429, 500, 502, 503, 504}
-_PERMANENT_REASONS = {
+MAX_RETRY_AFTER_S = 86_400.0
+# Option names that carry credentials are never forwarded, stored in a schedule or echoed back.
+_TOKEN_LIKE = ("token", "apikey", "api_key", "secret", "password", "authorization", "credential", "jwt")
+
+
+class ReferenceJobOptions(BaseModel):
+    """The job options the reference vendor API declares (docs/vendor-api.md); nothing else passes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    language: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}$")] | None = None
+    diarize: StrictBool | None = None
+    vocabulary: list[Annotated[str, StringConstraints(min_length=1, max_length=100)]] | None = Field(
+        default=None, max_length=100
+    )
+
+
+def is_token_like(name: str) -> bool:
+    folded = name.lower().replace("-", "_")
+    return any(marker in folded or marker in folded.replace("_", "") for marker in _TOKEN_LIKE)
+
+
+_PERMANENT_REASONS: dict[int, TaskFailureReason] = {
     400: "invalid_data",
     401: "api_authentication_error",
     403: "api_not_allowed",
@@ -44,23 +69,58 @@ _PERMANENT_REASONS = {
 class HttpJobProvider:
     name = "http"
 
-    def __init__(self, base_url: str, api_key: str | None, timeout_s: float = 10.0, submit_attempts: int = 3) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        timeout_s: float = 10.0,
+        submit_attempts: int = 3,
+        extra_options: tuple[str, ...] = (),
+    ) -> None:
         self._base = base_url.rstrip("/")
         self._api_key = api_key
         self._timeout_s = timeout_s
         self._submit_attempts = submit_attempts
+        self._extra_options = tuple(name for name in extra_options if not is_token_like(name))
+
+    def options(self, engine_config: Mapping[str, Any]) -> dict[str, Any]:
+        """The reference API's options, plus the extra ones the deployment declares
+        (PROVIDER_EXTRA_OPTIONS) unless their names look like credentials."""
+        extra = {k: v for k, v in engine_config.items() if k in self._extra_options}
+        declared = {k: v for k, v in engine_config.items() if k not in extra}
+        problems = []
+        for name in declared:
+            if name not in ReferenceJobOptions.model_fields:
+                why = "looks like a credential and is never forwarded" if is_token_like(name) else "is not an option"
+                known = ", ".join(sorted([*ReferenceJobOptions.model_fields, *self._extra_options]))
+                problems.append(f"taskPayload.{name}: {why} of provider {self.name} (known: {known})")
+        if not problems:
+            try:
+                checked = ReferenceJobOptions.model_validate(declared).model_dump(exclude_none=True)
+            except ValidationError as exc:
+                problems.append(describe(exc, "taskPayload"))
+        if problems:
+            raise InvalidEventError(f"invalid media_chunk: {'; '.join(problems)}")
+        return {**checked, **extra}
 
     @tracer.capture_method(capture_response=False)
-    def submit(self, media: Media, options: dict[str, Any]) -> str:
-        """Retried briefly in place: a segment has no schedule to fall back on yet. A poll never
-        retries in place; it just polls again later."""
-        upload = self._with_retries(lambda: self._call("POST", "/v1/uploads", media.body, media.media_type))
+    def submit(self, media: Media, options: dict[str, Any], idempotency_key: str) -> str:
+        """Retried briefly in place: a segment has no schedule to fall back on yet. The vendor's
+        Idempotency-Key makes every retry, and every redelivery of the segment, find the same
+        upload and job instead of starting another. A poll never retries in place."""
+        upload = self._with_retries(
+            lambda: self._call("POST", "/v1/uploads", media.body, media.media_type, f"{idempotency_key}-upload")
+        )
+        if not isinstance(upload, dict) or not isinstance(upload.get("url"), str):
+            raise PermanentError("vendor accepted the upload but returned no url", "api_error")
         request = json.dumps({"mediaUrl": upload["url"], "mediaType": media.media_type, "options": options}).encode()
-        job = self._with_retries(lambda: self._call("POST", "/v1/jobs", request))
-        try:
-            return str(job["id"])
-        except (KeyError, TypeError):
-            raise PermanentError("vendor created a job but returned no id", "api_error") from None
+        job = self._with_retries(
+            lambda: self._call("POST", "/v1/jobs", request, idempotency_key=f"{idempotency_key}-job")
+        )
+        work_id = job.get("id") if isinstance(job, dict) else None
+        if not isinstance(work_id, str | int) or not str(work_id):
+            raise PermanentError("vendor created a job but returned no id", "api_error")
+        return str(work_id)
 
     def _with_retries(self, call: Callable[[], Any]) -> Any:
         for attempt in range(1, self._submit_attempts + 1):
@@ -75,24 +135,29 @@ class HttpJobProvider:
     @tracer.capture_method(capture_response=False)
     def status(self, work_id: str) -> JobState:
         body = self._call("GET", f"/v1/jobs/{quote(work_id, safe='')}")
+        if not isinstance(body, dict):  # out of contract: counted against the task's error budget
+            raise TransientError(f"vendor answered the status of {work_id} with a {type(body).__name__}, not an object")
         status = _STATUSES.get(str(body.get("status", "")).lower())
         if status is None:
-            raise TransientError(f"vendor returned an unknown status {body.get('status')!r}")
+            raise TransientError(f"vendor returned an unknown status {str(body.get('status'))[:100]!r}")
+        raw_error = body.get("error")
+        error: dict[str, Any] = raw_error if isinstance(raw_error, dict) else {}
         try:
-            error = body.get("error") or {}
             return JobState(
                 status=status,
-                progress=body.get("progress"),
+                progress=_fraction(body.get("progress")),
                 estimated_completion_utc=_epoch_ms(body.get("estimatedCompletionAt")),
-                error_code=error.get("code"),
-                error_message=error.get("message"),
+                error_code=_text(error.get("code")),
+                error_message=_text(error.get("message")),
             )
-        except (AttributeError, ValidationError) as error:
-            raise PermanentError(f"vendor returned a malformed status for {work_id}: {error}", "api_error") from None
+        except ValidationError as error:
+            raise TransientError(f"vendor returned a malformed status for {work_id}: {error}") from None
 
     @tracer.capture_method(capture_response=False)
     def result(self, work_id: str) -> TranscriptResult:
         body = self._call("GET", f"/v1/jobs/{quote(work_id, safe='')}/result")
+        if not isinstance(body, dict):
+            raise PermanentError(f"vendor returned a result for {work_id} that is not an object", "api_error")
         try:
             words = [
                 TimedWord(text=w["text"], start_ms=w["startMs"], end_ms=w["endMs"], confidence=w.get("confidence"))
@@ -106,9 +171,18 @@ class HttpJobProvider:
     def cancel(self, work_id: str) -> None:
         self._call("DELETE", f"/v1/jobs/{quote(work_id, safe='')}")
 
-    def _call(self, method: str, path: str, body: bytes | None = None, content_type: str = "application/json") -> Any:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        content_type: str = "application/json",
+        idempotency_key: str | None = None,
+    ) -> Any:
         request = urllib.request.Request(self._base + path, data=body, method=method)  # noqa: S310 - URL is validated
         request.add_header("Accept", "application/json")
+        if idempotency_key is not None:
+            request.add_header("Idempotency-Key", idempotency_key)
         if body is not None:
             request.add_header("Content-Type", content_type)
         if self._api_key:
@@ -144,16 +218,36 @@ def _classify(method: str, path: str, error: urllib.error.HTTPError) -> Transien
 
 
 def _retry_after(value: str | None) -> float | None:
+    """Seconds, finite and bounded; anything else (NaN, inf, a date we do not parse) is ignored."""
     try:
-        return max(float(value), 0.0) if value else None
+        seconds = float(value) if value else None
     except ValueError:
         return None
+    if seconds is None or not math.isfinite(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+
+
+def _fraction(progress: Any) -> float | None:
+    """The API says 0..1; vendors also send percentages (55) — read those as 0.55, drop the rest."""
+    if isinstance(progress, bool) or not isinstance(progress, int | float) or not math.isfinite(progress):
+        return None
+    if 0 <= progress <= 1:
+        return float(progress)
+    if 1 < progress <= 100:
+        return progress / 100
+    return None
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)[:1000]
 
 
 def _epoch_ms(iso: Any) -> int | None:
     if not isinstance(iso, str):
         return None
     try:
-        return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
-    except ValueError:
+        epoch_ms = int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
+    except (ValueError, OverflowError):
         return None
+    return epoch_ms if 0 <= epoch_ms <= MAX_EPOCH_MS else None
