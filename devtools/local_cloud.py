@@ -28,9 +28,17 @@ from pollbridge import clock as shared_clock
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
 
+# The payload-signing key of every local run (events/env.json and events/poll.json use it too). Not a
+# secret: deployed stacks sign with a generated Secrets Manager value instead.
+LOCAL_SIGNING_KEY = "pollbridge-local-development-signing-key"
+
 # What a developer's machine adds to the template's environment: fake credentials, the endpoint
-# of the local AWS, no X-Ray daemon.
+# of the local AWS, no X-Ray daemon, the local signing key, media from loopback (the simulator and
+# test servers), and the simulator's per-job `simulate` option.
 LOCAL_ENVIRONMENT = {
+    "PAYLOAD_SIGNING_KEY": LOCAL_SIGNING_KEY,
+    "ALLOW_PRIVATE_MEDIA_HOSTS": "true",
+    "PROVIDER_EXTRA_OPTIONS": "simulate",
     "AWS_ACCESS_KEY_ID": "local",
     "AWS_SECRET_ACCESS_KEY": "local",
     "AWS_DEFAULT_REGION": REGION,

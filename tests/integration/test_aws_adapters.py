@@ -35,11 +35,11 @@ def test_schedule_is_a_one_time_utc_schedule_with_the_payload(
     scheduler: EventBridgePollScheduler, aws: dict[str, Any]
 ) -> None:
     assert scheduler.schedule(PAYLOAD, AT) is True
-    stored = aws["scheduler"].get_schedule(Name="task-1-p2", GroupName="polls")
+    stored = aws["scheduler"].get_schedule(Name="t-task-1-p2", GroupName="polls")
     assert stored["ScheduleExpression"] == "at(2026-01-01T00:01:00)"
     assert stored["ScheduleExpressionTimezone"] == "UTC"
     assert stored["FlexibleTimeWindow"] == {"Mode": "OFF"}
-    assert stored["ActionAfterCompletion"] == "DELETE"
+    assert stored["ActionAfterCompletion"] == "NONE"  # the poll function deletes it once poll n+1 exists
     target = stored["Target"]
     assert (target["Arn"], target["RoleArn"], target["DeadLetterConfig"]["Arn"]) == (
         TARGET.function_arn,
@@ -59,14 +59,19 @@ def test_a_repeated_schedule_is_a_conflict_not_a_twin(scheduler: EventBridgePoll
     found = scheduler.find("task-1", 2)
     assert found is not None and (found.at_ms, found.payload) == (AT, PAYLOAD)
     assert scheduler.find("task-1", 3) is None
-    assert [s.name for s in scheduler.pending()] == ["task-1-p2"]
+    assert [s.name for s in scheduler.pending()] == ["t-task-1-p2"]
     other = PAYLOAD.model_copy(update={"origTaskId": "task-11", "pollNumber": 1})
     scheduler.schedule(other, AT)
-    assert [s.name for s in scheduler.pending("task-1")] == ["task-1-p2"]
-    assert [s.name for s in scheduler.pending("task-11")] == ["task-11-p1"]
-    assert len(scheduler.pending()) == 2
-    assert scheduler.unschedule("task-1-p2") is True
-    assert scheduler.unschedule("task-1-p2") is False
+    lookalike = PAYLOAD.model_copy(update={"origTaskId": "task-1-p2", "pollNumber": 7})  # t-task-1-p2-p7
+    scheduler.schedule(lookalike, AT)
+    assert [s.name for s in scheduler.pending("task-1")] == ["t-task-1-p2"]
+    assert [s.name for s in scheduler.pending("task-11")] == ["t-task-11-p1"]
+    assert scheduler.chain("task-1") == [2]  # the prefix listing also returns t-task-1-p2-p7: not ours
+    assert scheduler.chain("task-1-p2") == [7]
+    assert len(scheduler.pending()) == 3
+    assert scheduler.unschedule("t-task-1-p2") is True
+    assert scheduler.unschedule("t-task-1-p2") is False
+    assert scheduler.chain("task-1") == []
 
 
 def test_oversized_payload_is_refused_before_calling_aws(

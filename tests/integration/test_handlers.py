@@ -8,8 +8,12 @@ from typing import Any
 
 import pytest
 
-from devtools.local_cloud import LocalCloud
+from devtools.local_cloud import LOCAL_SIGNING_KEY, LocalCloud
 from devtools.vendor_simulator import SimConfig
+from pollbridge import signing
+from pollbridge.models import PollPayload
+from pollbridge.naming import schedule_name
+from pollbridge.wiring import ports
 
 
 @pytest.fixture
@@ -28,7 +32,7 @@ def test_one_task_segment_poll_poll_record(cloud: LocalCloud, chunk: dict[str, A
     started = cloud.invoke("SegmentFunction", chunk)
     assert started.ok, started.error_message
     assert started.value["type"] == "schedule_poll_task"
-    assert cloud.pending_schedules() == [f"{chunk['taskId']}-p1"]
+    assert cloud.pending_schedules() == [schedule_name(chunk["taskId"], 1)]
     cloud.run_until_idle()
     polls = [d for d in cloud.emulator.deliveries if not d.duplicate]
     assert len(polls) >= 2  # the job takes 240 s: at least one poll finds it running
@@ -112,11 +116,35 @@ def test_vendor_failure_and_unknown_job_write_failed_records(
     assert (record["status"], record["failureReason"]) == ("failed", "invalid_data")
     assert "unsupported_media" in record["failureMessage"]
 
-    poll_event.update(origTaskId="ghost-task", workId="j_999999")
-    result = cloud.invoke("PollFunction", poll_event)
+    # A validly signed poll for a job the vendor does not know, whose schedule is pending
+    ghost = PollPayload.model_validate({**poll_event, "origTaskId": "ghost-task", "workId": "j_999999"})
+    ghost = signing.sign(ghost, LOCAL_SIGNING_KEY.encode())
+    assert ports().scheduler.schedule(ghost, cloud.clock.now_ms() + 120_000)  # the functions' own adapter
+    result = cloud.invoke("PollFunction", ghost.model_dump(mode="json"))
     assert result.ok and result.value["status"] == "failed"
     assert cloud.records()["ghost-task"]["failureReason"] == "api_not_found"
     assert cloud.pending_schedules() == []
+
+
+def test_a_forged_or_unsigned_poll_is_rejected_and_changes_nothing(
+    cloud: LocalCloud, chunk: dict[str, Any], vtn_validator: Any
+) -> None:
+    started = cloud.invoke("SegmentFunction", chunk).value
+    payload = started["taskPayload"]
+    vendor_calls = dict(cloud.simulator.config.stats)
+    for forged in (
+        {**payload, "deadlineUTC": 0},  # would cancel the victim's job
+        {**payload, "pollNumber": 9},  # would start a second chain
+        {**payload, "workId": "j_000999"},  # would write the record from another job
+        {k: v for k, v in payload.items() if k != "signature"},  # unsigned
+        {**payload, "signature": signing.signature(PollPayload.model_validate(payload), b"x" * 32)},  # other key
+    ):
+        for function, event in (("PollFunction", forged), ("SegmentFunction", {**chunk, "taskPayload": forged})):
+            result = cloud.invoke(function, event)
+            assert (result.ok, result.error_type) == (False, "ForgedPayloadError"), (function, forged)
+            assert "taskPayload.signature" in (result.error_message or "")
+    assert cloud.simulator.config.stats == vendor_calls  # nothing reached the vendor
+    assert cloud.records() == {} and cloud.pending_schedules() == [schedule_name(chunk["taskId"], 1)]
 
 
 def test_a_missing_setting_is_named(cloud: LocalCloud, chunk: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,7 +14,7 @@ MEDIA = Media(b"RIFF....WAVE", "audio/wav")
 
 def test_submit_status_result_cancel(simulator: VendorSimulator, manual_clock: ManualClock) -> None:
     provider = HttpJobProvider(simulator.url, "sekret")
-    work_id = provider.submit(MEDIA, {"simulate": {"durationSeconds": 120, "mediaDurationMs": 3000}})
+    work_id = provider.submit(MEDIA, {"simulate": {"durationSeconds": 120, "mediaDurationMs": 3000}}, "key-1")
     assert simulator.uploads and next(iter(simulator.uploads.values())) == MEDIA.body
     state = provider.status(work_id)
     assert state.status in (JobStatus.QUEUED, JobStatus.RUNNING)
@@ -28,7 +28,7 @@ def test_submit_status_result_cancel(simulator: VendorSimulator, manual_clock: M
     assert result.language == "en-US" and result.words
     assert all(0 <= w.start_ms <= w.end_ms <= 3000 for w in result.words)
 
-    other = provider.submit(MEDIA, {})
+    other = provider.submit(MEDIA, {}, "key-2")
     provider.cancel(other)
     assert provider.status(other).status is JobStatus.CANCELED
 
@@ -36,7 +36,7 @@ def test_submit_status_result_cancel(simulator: VendorSimulator, manual_clock: M
 def test_vendor_failure_carries_its_code(simulator: VendorSimulator, manual_clock: ManualClock) -> None:
     provider = HttpJobProvider(simulator.url, "sekret")
     work_id = provider.submit(
-        MEDIA, {"simulate": {"durationSeconds": 60, "outcome": "failed", "errorCode": "unsupported_media"}}
+        MEDIA, {"simulate": {"durationSeconds": 60, "outcome": "failed", "errorCode": "unsupported_media"}}, "key-x"
     )
     manual_clock.advance(61_000)
     state = provider.status(work_id)
@@ -65,7 +65,7 @@ def test_flaky_answers_are_transient_with_retry_after(simulator: VendorSimulator
         seen.add(caught.value.retry_after_s)
     assert 30.0 in seen  # 429 carries Retry-After: 30
     with pytest.raises(TransientError):
-        provider.submit(MEDIA, {})
+        provider.submit(MEDIA, {}, "key-3")
     assert simulator.config.stats.get("uploads", 0) == 0
 
 
@@ -73,7 +73,7 @@ def test_submit_retries_a_flaky_answer_in_place(simulator: VendorSimulator, manu
     start = manual_clock.now_ms()
     simulator.config.flaky_rate = 0.5
     provider = HttpJobProvider(simulator.url, "sekret", submit_attempts=10)
-    assert provider.submit(MEDIA, {}).startswith("j_")
+    assert provider.submit(MEDIA, {}, "key-4").startswith("j_")
     answered = simulator.config.stats
     flaky = answered.get("http_429", 0) + answered.get("http_503", 0)
     assert flaky > 0

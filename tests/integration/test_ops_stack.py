@@ -38,6 +38,7 @@ def deploy(aws: dict[str, Any]) -> None:
             "POLL_DLQ_ARN": "arn:aws:sqs:us-east-1:123456789012:deployed-poll-dlq",
             "RESULTS_BUCKET": "deployed-results", "PROVIDER": "http", "PROVIDER_URL": "https://vendor.example.com",
             "PROVIDER_API_KEY_PARAMETER": "", "AWS_ENDPOINT_URL": "",
+            "PAYLOAD_SIGNING_SECRET": "arn:aws:secretsmanager:us-east-1:123456789012:secret:deployed-signing-AbCdEf",
         }},
     )  # fmt: skip
     boto3.client("cloudformation").create_stack(StackName="deployed", TemplateBody=json.dumps(STACK_TEMPLATE))

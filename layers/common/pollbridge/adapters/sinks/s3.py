@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from botocore.exceptions import ClientError
 
 from pollbridge.errors import TransientError
 from pollbridge.models import TaskRecord
+from pollbridge.naming import RECORD_PREFIX as PREFIX
+from pollbridge.naming import record_key
 
-PREFIX = "results/"
-
-
-def record_key(task_id: str) -> str:
-    """`results/{origTaskId}.json`; characters unsafe in a key are percent-encoded."""
-    return f"{PREFIX}{quote(task_id, safe='-_.~')}.json"
+__all__ = ["PREFIX", "S3RecordSink", "record_key"]
 
 
 class S3RecordSink:
