@@ -47,7 +47,7 @@ def connect_local(state_file: Any = STATE_FILE) -> Target:
     os.environ["AWS_ENDPOINT_URL"] = state["endpoint"]
     os.environ["AWS_ENDPOINT_URL_LAMBDA"] = state["lambdaEndpoint"]
     env = json.loads(state_file.with_name("env.json").read_text())["Parameters"]
-    return _target(Settings.from_env(env), state["outputs"]["PollDeadLetterQueueUrl"])
+    return _target(Settings.from_env({**LOCAL_ENVIRONMENT, **env}), state["outputs"]["PollDeadLetterQueueUrl"])
 
 
 def connect_stack(stack_name: str) -> Target:

@@ -95,13 +95,26 @@ def test_built_segment_then_poll_in_fresh_processes(
     assert status == 0, logs
     assert again["type"] == "schedule_poll_task" and again["taskPayload"]["pollNumber"] == 2  # the job takes 240 s
 
-    job = cloud.simulator.jobs[message["taskPayload"]["workId"]]
-    job.duration_ms = job.queued_ms = 0  # the vendor finishes now
-    status, document, logs = invoke(
+    # poll 1 delivered again (Lambda's async queue may): stale, answered with poll 2, nothing changes
+    status, stale, logs = invoke(
         "PollFunction", write_event(tmp_path, "poll.json", delivered), env_vars, build_dir=build_dir
     )
     assert status == 0, logs
+    assert stale["alreadyScheduled"] is True and stale["taskPayload"] == again["taskPayload"]
+    assert '"StalePolls"' in logs
+
+    job = cloud.simulator.jobs[message["taskPayload"]["workId"]]
+    job.duration_ms = job.queued_ms = 0  # the vendor finishes now
+    [name] = cloud.pending_schedules()
+    second = json.loads(
+        cloud.clients["scheduler"].get_schedule(Name=name, GroupName=cloud.schedule_group)["Target"]["Input"]
+    )
+    status, document, logs = invoke(
+        "PollFunction", write_event(tmp_path, "poll2.json", second), env_vars, build_dir=build_dir
+    )
+    assert status == 0, logs
     vtn_validator.validate(document)
+    assert cloud.pending_schedules() == []
     assert cloud.records()["19041508_Xp2bKsUAs4Rm6I8"]["status"] == "complete"
 
 

@@ -1,7 +1,9 @@
 """Field types shared by the models."""
 
+import json
+import math
 import unicodedata
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, StrictInt, StringConstraints
 
@@ -30,3 +32,34 @@ NonEmptyStr = Annotated[str, StringConstraints(strip_whitespace=True, min_length
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=512), AfterValidator(_identifier)]
 EpochMs = Annotated[StrictInt, Field(ge=0, le=MAX_EPOCH_MS, description="UTC epoch milliseconds")]
 OffsetMs = Annotated[StrictInt, Field(ge=0, le=MAX_OFFSET_MS, description="milliseconds within the TDO")]
+
+MAX_CONFIG_DEPTH = 8
+MAX_CONFIG_BYTES = 8 * 1024
+
+
+def _bounded_config(value: dict[str, Any]) -> dict[str, Any]:
+    """JSON-like, at most MAX_CONFIG_DEPTH deep and MAX_CONFIG_BYTES serialised; walked without
+    recursion, so a hostile nesting cannot exhaust the stack before it is refused."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_CONFIG_DEPTH:
+            raise ValueError(f"is nested deeper than {MAX_CONFIG_DEPTH} levels")
+        if isinstance(node, dict):
+            if not all(isinstance(key, str) for key in node):
+                raise ValueError("has a key that is not a string")
+            stack.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, list):
+            stack.extend((child, depth + 1) for child in node)
+        elif not (node is None or isinstance(node, str | int | float | bool)):
+            raise ValueError(f"holds a {type(node).__name__}, which is not JSON")
+        elif isinstance(node, float) and not math.isfinite(node):
+            raise ValueError("holds a number JSON cannot carry (NaN or infinity)")
+    size = len(json.dumps(value, separators=(",", ":")).encode())
+    if size > MAX_CONFIG_BYTES:
+        raise ValueError(f"is {size} bytes of JSON; at most {MAX_CONFIG_BYTES} are carried")
+    return value
+
+
+# engineConfig: the options a task carries from its segment through every poll.
+EngineConfig = Annotated[dict[str, Any], AfterValidator(_bounded_config)]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
-from pollbridge.models.common import EpochMs, Identifier, NonEmptyStr, OffsetMs
+from pollbridge.models.common import EngineConfig, EpochMs, Identifier, NonEmptyStr, OffsetMs
 
 MAX_POLLS = 9_999_999  # poll numbers fit the schedule names (naming.MAX_POLL_DIGITS)
 
@@ -25,7 +25,7 @@ class PollPayload(BaseModel):
     origTdoId: Identifier
     origJobId: Identifier
     origCallTimeUTC: EpochMs
-    engineConfig: dict[str, Any] = Field(default_factory=dict)
+    engineConfig: EngineConfig = Field(default_factory=dict)
     provider: NonEmptyStr = "http"
     pollNumber: StrictInt = Field(ge=1, le=MAX_POLLS, description="which poll this payload runs as (1 = first)")
     deadlineUTC: EpochMs = Field(description="after this the task fails as timed out")

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
-from pollbridge.models.common import EpochMs, Identifier, NonEmptyStr, OffsetMs
+from pollbridge.models.common import EngineConfig, EpochMs, Identifier, NonEmptyStr, OffsetMs
 from pollbridge.models.parsing import parse_event
 from pollbridge.models.poll import PollPayload
 
@@ -40,7 +40,7 @@ class MediaChunk(_ChunkBase):
 
     cacheURI: str | None = Field(default=None, max_length=4096)
     content: str | None = None
-    taskPayload: dict[str, Any] = Field(default_factory=dict)
+    taskPayload: EngineConfig = Field(default_factory=dict)
 
     @field_validator("cacheURI")
     @classmethod
