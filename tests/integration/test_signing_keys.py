@@ -1,0 +1,66 @@
+"""Payload signing keys from Secrets Manager (moto server): rotation never strands a task in flight."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+
+from devtools.clocks import ManualClock
+from pollbridge.adapters.signing_keys import REFRESH_AT_MOST_EVERY_MS, HmacSigner, SecretsManagerKeys
+from pollbridge.errors import ConfigurationError, ForgedPayloadError
+from pollbridge.models import PollPayload
+
+PAYLOAD = PollPayload(
+    workId="j_1", isPollTask=True, origTaskId="task-1", origTdoId="d", origJobId="j", origCallTimeUTC=1,
+    pollNumber=3, deadlineUTC=10**13,
+)  # fmt: skip
+
+
+@pytest.fixture
+def secret(aws: dict[str, Any]) -> tuple[Any, str]:
+    client = boto3.client("secretsmanager")
+    arn = client.create_secret(Name="pollbridge-signing", SecretString="first-key-" + "a" * 40)["ARN"]
+    return client, arn
+
+
+def signer_for(arn: str) -> HmacSigner:
+    return HmacSigner(SecretsManagerKeys(arn, lambda: boto3.client("secretsmanager")))
+
+
+def test_signs_with_current_and_accepts_previous_across_a_rotation(
+    secret: tuple[Any, str], manual_clock: ManualClock
+) -> None:
+    client, arn = secret
+    before = signer_for(arn).sign(PAYLOAD)  # in flight while the secret rotates
+    client.put_secret_value(SecretId=arn, SecretString="second-key-" + "b" * 40)  # AWSCURRENT moves on
+    fresh = signer_for(arn)  # a new container
+    fresh.verify(before)  # signed with what is now AWSPREVIOUS
+    after = fresh.sign(PAYLOAD)
+    assert after.signature != before.signature
+    fresh.verify(after)
+    client.put_secret_value(SecretId=arn, SecretString="third-key-" + "c" * 40)
+    manual_clock.advance(REFRESH_AT_MOST_EVERY_MS)
+    with pytest.raises(ForgedPayloadError):
+        signer_for(arn).verify(before)  # two rotations later the oldest key is gone
+    signer_for(arn).verify(after)
+
+
+def test_a_container_that_cached_the_old_key_catches_up_once(
+    secret: tuple[Any, str], manual_clock: ManualClock
+) -> None:
+    client, arn = secret
+    old_container = signer_for(arn)
+    old_container.sign(PAYLOAD)  # caches the first key for five minutes
+    client.put_secret_value(SecretId=arn, SecretString="second-key-" + "b" * 40)
+    client.put_secret_value(SecretId=arn, SecretString="third-key-" + "c" * 40)
+    from_new_container = signer_for(arn).sign(PAYLOAD)
+    old_container.verify(from_new_container)  # no cached key verifies it: one refetch, then it does
+
+
+def test_a_missing_or_short_secret_is_a_configuration_error(secret: tuple[Any, str]) -> None:
+    client, arn = secret
+    client.put_secret_value(SecretId=arn, SecretString="short")
+    with pytest.raises(ConfigurationError, match="at least 16 bytes"):
+        signer_for(arn).sign(PAYLOAD)
