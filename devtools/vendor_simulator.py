@@ -3,14 +3,31 @@
 Jobs take realistic time on the shared clock (so a compressed local cloud compresses them too),
 and switches make it fail jobs, answer flakily (429/503) or demand an API key. It remembers when
 each job truly finished, so the local cloud can measure how late pollbridge noticed.
+
+As the reference API does, `POST /v1/uploads` and `POST /v1/jobs` honour an `Idempotency-Key`
+header (1 to 255 characters, else 400): a repeat with the same key and the same body, within 24 hours
+of the shared clock, creates nothing and answers 200 with the first answer; the same key with another
+body answers 409 `idempotency_conflict`. Keys are scoped per API key and per endpoint (a key used for
+an upload does not collide with the same key used for a job). Only successful creations are
+remembered: a request refused (400, 413, a flaky 429/503) may be repeated with its key.
+
+Job `options` are the reference API's (`language`: a string, `diarize`: a boolean, `vocabulary`: up to
+100 strings) plus the simulator's own extension `simulate`, per-job overrides of the simulation:
+`durationSeconds`, `queueSeconds`, `outcome` ("completed" | "failed"), `errorCode`, `mediaDurationMs`.
+Any other option is a 400 `bad_request` naming it.
+
+`config.stats` counts requests: `uploads` and `jobs_created` (real creations only),
+`idempotent_replays`, `idempotency_conflicts`, `status`, `results`, `cancels`, `http_<code>`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,6 +35,11 @@ from typing import Any
 
 from pollbridge import clock
 
+IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
+IDEMPOTENCY_KEY_MAX = 255
+KNOWN_OPTIONS = ("language", "diarize", "vocabulary")
+SIMULATOR_OPTIONS = ("simulate",)
+VOCABULARY_MAX = 100
 WORDS = ["the", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog", "while", "engines", "poll", "patiently"]
 
 
@@ -47,6 +69,15 @@ class SimJob:
         return self.outcome
 
 
+@dataclass(frozen=True)
+class Remembered:
+    """The first answer to an idempotent request."""
+
+    fingerprint: str  # sha256 of the request body
+    created_ms: int
+    body: dict[str, Any]
+
+
 @dataclass
 class SimConfig:
     api_key: str | None = None
@@ -64,6 +95,8 @@ class VendorSimulator:
         self.config = config or SimConfig()
         self.jobs: dict[str, SimJob] = {}
         self.uploads: dict[str, bytes] = {}
+        self.idempotency: dict[tuple[str, str, str], Remembered] = {}  # (API key, path, Idempotency-Key)
+        self._idempotency_lock = threading.Lock()  # held from lookup to creation: one creation per key
         self._ids = itertools.count(1)
         self._random = random.Random(self.config.seed)
         self._lock = threading.Lock()
@@ -124,6 +157,35 @@ class VendorSimulator:
             self.jobs[job_id] = job
         return job
 
+    def create_upload(self, body: bytes) -> dict[str, Any]:
+        with self._lock:
+            upload_id = f"u_{next(self._ids):06d}"
+            self.uploads[upload_id] = body
+        self.count("uploads")
+        return {"uploadId": upload_id, "url": f"{self.url}/v1/uploads/{upload_id}"}
+
+    def idempotent(
+        self, scope: str, path: str, key: str | None, body: bytes, create: Callable[[], dict[str, Any]]
+    ) -> tuple[int, dict[str, Any]]:
+        """(201, created) the first time; (200, first answer) for a repeat with the same body within
+        24 hours; (409, error) for the same key with another body."""
+        if key is None:
+            return 201, create()
+        fingerprint = hashlib.sha256(body).hexdigest()
+        with self._idempotency_lock:
+            now = clock.now_ms()
+            remembered = self.idempotency.get((scope, path, key))
+            if remembered is not None and now - remembered.created_ms < IDEMPOTENCY_TTL_MS:
+                if remembered.fingerprint != fingerprint:
+                    self.count("idempotency_conflicts")
+                    message = f"Idempotency-Key {key!r} was used with a different body"
+                    return 409, {"error": {"code": "idempotency_conflict", "message": message}}
+                self.count("idempotent_replays")
+                return 200, remembered.body
+            created = create()
+            self.idempotency[(scope, path, key)] = Remembered(fingerprint, now, created)
+            return 201, created
+
     def job_body(self, job: SimJob) -> dict[str, Any]:
         now = clock.now_ms()
         status = job.status(now)
@@ -153,6 +215,25 @@ class VendorSimulator:
             if self.config.flaky_rate <= 0 or self._random.random() >= self.config.flaky_rate:
                 return None
             return self._random.choice((429, 503))
+
+
+def check_options(options: dict[str, Any]) -> str | None:
+    """What is wrong with a job's options, or None."""
+    unknown = sorted(set(options) - set(KNOWN_OPTIONS) - set(SIMULATOR_OPTIONS))
+    if unknown:
+        return f"unknown option(s) {', '.join(unknown)}; known: {', '.join(KNOWN_OPTIONS + SIMULATOR_OPTIONS)}"
+    if "language" in options and not isinstance(options["language"], str):
+        return "option language must be a string (a BCP-47 code such as en-US)"
+    if "diarize" in options and not isinstance(options["diarize"], bool):
+        return "option diarize must be a boolean"
+    vocabulary = options.get("vocabulary", [])
+    if not isinstance(vocabulary, list) or len(vocabulary) > VOCABULARY_MAX:
+        return f"option vocabulary must be a list of at most {VOCABULARY_MAX} strings"
+    if not all(isinstance(word, str) for word in vocabulary):
+        return f"option vocabulary must be a list of at most {VOCABULARY_MAX} strings"
+    if "simulate" in options and not isinstance(options["simulate"], dict):
+        return "option simulate must be an object"
+    return None
 
 
 def _iso(epoch_ms: int) -> str:
@@ -204,28 +285,42 @@ def _handler_for(sim: VendorSimulator) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             if not self._gate():
                 return
+            if self.path not in ("/v1/uploads", "/v1/jobs"):
+                self._body()
+                return self._error(404, "not_found", f"no route {self.path}")
+            body = self._body()
+            key = self.headers.get("Idempotency-Key")
+            if key is not None and not 1 <= len(key) <= IDEMPOTENCY_KEY_MAX:
+                return self._error(400, "bad_request", f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} characters")
+            create: Callable[[], dict[str, Any]]
             if self.path == "/v1/uploads":
-                body = self._body()
                 if len(body) > sim.config.max_upload_bytes:
                     return self._error(413, "too_large", "upload is over the limit")
-                with sim._lock:
-                    upload_id = f"u_{next(sim._ids):06d}"
-                    sim.uploads[upload_id] = body
-                sim.count("uploads")
-                return self._send(201, {"uploadId": upload_id, "url": f"{sim.url}/v1/uploads/{upload_id}"})
-            if self.path == "/v1/jobs":
+
+                def create() -> dict[str, Any]:
+                    return sim.create_upload(body)
+            else:
                 try:
-                    request = json.loads(self._body() or b"null")
+                    request = json.loads(body or b"null")
                     media_url, options = request["mediaUrl"], request.get("options") or {}
                     if not isinstance(media_url, str) or not isinstance(options, dict):
                         raise TypeError
                 except (ValueError, KeyError, TypeError):
                     return self._error(400, "bad_request", "body needs mediaUrl (string) and options (object)")
-                job = sim.create_job(options)
-                sim.count("jobs")
-                return self._send(201, {"id": job.id, "status": "queued", "createdAt": _iso(job.created_ms)})
-            self._body()
-            return self._error(404, "not_found", f"no route {self.path}")
+                problem = check_options(options)
+                if problem is not None:
+                    return self._error(400, "bad_request", problem)
+
+                def create() -> dict[str, Any]:
+                    job = sim.create_job(options)
+                    sim.count("jobs_created")
+                    return {"id": job.id, "status": "queued", "createdAt": _iso(job.created_ms)}
+
+            scope = self.headers.get("Authorization") or ""
+            code, answer = sim.idempotent(scope, self.path, key, body, create)
+            if code == 409:
+                sim.count("http_409")
+            return self._send(code, answer)
 
         def _job(self) -> SimJob | None:
             parts = self.path.strip("/").split("/")

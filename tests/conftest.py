@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,11 @@ from referencing.jsonschema import DRAFT7
 
 from devtools.clocks import ManualClock
 from pollbridge import clock
+
+# What the template gives every function, set before any test module imports pollbridge's shared
+# Logger and Metrics (Powertools reads them when those objects are made, as at a Lambda cold start).
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "pollbridge")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Pollbridge")
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = ROOT / "schemas" / "vtn-standard"

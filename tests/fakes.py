@@ -102,6 +102,9 @@ class StaticMedia:
         self.error = error
         self.fetched: list[str] = []
 
+    def check(self, chunk: MediaChunk) -> None:
+        pass
+
     def fetch(self, chunk: MediaChunk) -> Media:
         if self.error:
             raise self.error

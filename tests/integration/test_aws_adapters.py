@@ -139,7 +139,7 @@ def chunk_at(uri: str) -> Any:
 
 
 def test_media_over_http_and_its_failures(media_server: str, aws: dict[str, Any]) -> None:
-    fetcher = MediaFetcher(lambda: aws["s3"], max_bytes=100)
+    fetcher = MediaFetcher(lambda: aws["s3"], max_bytes=100, allow_private_hosts=True)  # the server is on loopback
     assert fetcher.fetch(chunk_at(f"{media_server}/ok.wav")).body == b"WAVEDATA"
     with pytest.raises(PermanentError) as missing:
         fetcher.fetch(chunk_at(f"{media_server}/missing.wav"))
@@ -150,13 +150,13 @@ def test_media_over_http_and_its_failures(media_server: str, aws: dict[str, Any]
     with pytest.raises(TransientError):
         fetcher.fetch(chunk_at(f"{media_server}/busy.wav"))
     with pytest.raises(PermanentError, match="MEDIA_MAX_BYTES"):
-        MediaFetcher(lambda: aws["s3"], max_bytes=4).fetch(chunk_at(f"{media_server}/ok.wav"))
+        MediaFetcher(lambda: aws["s3"], max_bytes=4, allow_private_hosts=True).fetch(chunk_at(f"{media_server}/ok.wav"))
 
 
 def test_media_from_s3(aws: dict[str, Any]) -> None:
     aws["s3"].create_bucket(Bucket="media-bucket")
     aws["s3"].put_object(Bucket="media-bucket", Key="chunks/0.wav", Body=b"S3WAVE")
-    fetcher = MediaFetcher(lambda: aws["s3"], max_bytes=100)
+    fetcher = MediaFetcher(lambda: aws["s3"], max_bytes=100, media_bucket="media-bucket")
     assert fetcher.fetch(chunk_at("s3://media-bucket/chunks/0.wav")).body == b"S3WAVE"
     with pytest.raises(PermanentError) as missing:
         fetcher.fetch(chunk_at("s3://media-bucket/chunks/nope.wav"))

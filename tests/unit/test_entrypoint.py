@@ -38,11 +38,9 @@ def emitted(capsys: pytest.CaptureFixture[str]) -> tuple[list[dict[str, Any]], s
 
 
 @pytest.fixture(autouse=True)
-def namespace(monkeypatch: pytest.MonkeyPatch) -> None:
-    """What the template sets (POWERTOOLS_METRICS_NAMESPACE) for the Metrics object made at import."""
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Pollbridge")
-    monkeypatch.setattr(entrypoint.metrics.provider, "namespace", "Pollbridge")
-    monkeypatch.setattr(entrypoint.logger.registered_handler, "stream", io.StringIO())  # the JSON log lines
+def log_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shared logger writes to the stream it was given at import: catch its JSON lines here."""
+    monkeypatch.setattr(entrypoint.logger.registered_handler, "stream", io.StringIO())
 
 
 def failing_handler(error: Exception, monkeypatch: pytest.MonkeyPatch) -> entrypoint.Handler:

@@ -88,6 +88,7 @@ def handle_segment(event: SegmentEvent, ports: Ports) -> Outcome:
 
 def start_task(chunk: MediaChunk, ports: Ports) -> Outcome:
     options = ports.provider.options(chunk.taskPayload)  # only declared options, before anything else
+    ports.media.check(chunk)
     existing = _current_state(chunk.taskId, ports)
     if existing is not None:  # a repeated delivery: the task is running or finished
         return existing

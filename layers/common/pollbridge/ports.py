@@ -23,6 +23,10 @@ class ScheduledPoll:
 
 
 class MediaSource(Protocol):
+    def check(self, chunk: MediaChunk) -> None:
+        """Refuse, as an InvalidEventError naming cacheURI, what needs no network call to refuse."""
+        ...
+
     def fetch(self, chunk: MediaChunk) -> Media:
         """The chunk's bytes; raises TransientError or PermanentError (with a url_* reason)."""
         ...

@@ -57,7 +57,12 @@ def build_ports(settings: Settings) -> Ports:
             SchedulerTarget(settings.poll_function_arn, settings.scheduler_role_arn, settings.poll_dlq_arn),
         ),
         sink=S3RecordSink(s3, settings.results_bucket),
-        media=MediaFetcher(lambda: s3, settings.media_max_bytes),
+        media=MediaFetcher(
+            lambda: s3,
+            settings.media_max_bytes,
+            media_bucket=settings.media_bucket,
+            allow_private_hosts=settings.allow_private_media_hosts,
+        ),
         signer=build_signer(settings),
         policy=PollPolicy(settings.poll_min_interval_seconds, settings.poll_max_interval_seconds),
         task_timeout_ms=settings.task_timeout_seconds * 1000,
