@@ -75,6 +75,18 @@ hostile_uri = st.one_of(
             "https:///nohost",
             "s3://bucket-only",
             "dict://127.0.0.1:11211/stats",
+            # addresses refused even where loopback is allowed (the local cloud): metadata, link-local,
+            # multicast, unspecified, in any spelling; and buckets other than the media bucket
+            "http://169.254.169.254/latest/meta-data/",
+            "http://[::ffff:169.254.169.254]/",
+            "http://0xa9fea9fe/",
+            "http://2852039166/",
+            "http://[fe80::1]/",
+            "http://224.0.0.1/",
+            "http://0.0.0.0:8080/",
+            "http://[::]/",
+            "https://[fd00:ec2::254]/",
+            "s3://pollbridge-local-resultsbucket/results/other-task.json",
         ]
     ),
     st.integers(4097, 6000).map(lambda n: "https://cache.example/" + "a" * n),

@@ -1,5 +1,7 @@
 """The generic http provider against a real server speaking vendor-api.md on loopback."""
 
+import time
+
 import pytest
 
 from devtools.clocks import ManualClock
@@ -94,3 +96,54 @@ def test_unreachable_vendor_and_timeouts_are_transient(manual_clock: ManualClock
         silent.listen()
         with pytest.raises(TransientError, match="timed out"):
             HttpJobProvider(f"http://127.0.0.1:{silent.getsockname()[1]}", None, timeout_s=0.3).status("j_1")
+
+
+class SlowFirstJobProxy:
+    """Forwards to the vendor; the first POST /v1/jobs reaches it but its answer comes too late."""
+
+    def __init__(self, upstream: str, delay_s: float) -> None:
+        import threading
+        import urllib.request
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                request = urllib.request.Request(upstream + self.path, data=body, method="POST")
+                for name in ("Content-Type", "Authorization", "Idempotency-Key"):
+                    if self.headers.get(name):
+                        request.add_header(name, self.headers[name])
+                with urllib.request.urlopen(request) as answer:
+                    status, payload = answer.status, answer.read()
+                if self.path == "/v1/jobs" and not proxy.delayed:
+                    proxy.delayed = True
+                    time.sleep(delay_s)  # the job exists at the vendor; the client gives up waiting
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.delayed = False
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_a_submit_that_timed_out_here_but_succeeded_at_the_vendor_starts_one_job(
+    simulator: VendorSimulator, manual_clock: ManualClock
+) -> None:
+    proxy = SlowFirstJobProxy(simulator.url, delay_s=1.0)
+    try:
+        provider = HttpJobProvider(proxy.url, "sekret", timeout_s=0.3, submit_attempts=3)
+        work_id = provider.submit(MEDIA, {"language": "en-US"}, "pollbridge-job-abc")
+        again = provider.submit(MEDIA, {"language": "en-US"}, "pollbridge-job-abc")  # a replayed segment
+    finally:
+        proxy.server.shutdown()
+    assert proxy.delayed
+    assert work_id == again and list(simulator.jobs) == [work_id]  # one job at the vendor
+    assert simulator.config.stats["jobs_created"] == 1
