@@ -5,39 +5,52 @@ PYTHON313 ?= $(shell command -v python3.13 >/dev/null 2>&1 && PYENV_VERSION=3.13
 PY313_BIN := $(dir $(PYTHON313))
 VENV := .venv
 SAM_VENV := .venv-sam
+SCAN_VENV := .venv-scan
 PY := $(VENV)/bin/python
 SAM := $(SAM_VENV)/bin/sam
+# Every virtual environment installs a lock pinned with hashes (`make lock` writes them from *.in).
+PIP_INSTALL := -m pip install --quiet --require-hashes
+LOCK := $(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.13 \
+        --python-platform x86_64-manylinux_2_28 --custom-compile-command "make lock" $(LOCK_FLAGS)
 export SAM_CLI_TELEMETRY := 0
 export PYENV_VERSION := 3.13.0
 
 TASKS ?= 5
 SPEED ?= 600
 
-.PHONY: help venv sam-venv demo load test unit integration template e2e lint typecheck check build validate \
-        localcloud invoke-segment invoke-poll bench clean
+.PHONY: help venv sam-venv scan-venv demo load test unit integration template e2e lint typecheck scan check build \
+        validate lock localcloud invoke-segment invoke-poll bench clean
 
 help:
 	@echo "make demo        run the main job: tasks through the real handlers on the local cloud (TASKS=, SPEED=)"
 	@echo "make test        every test: unit, integration, template, end to end"
 	@echo "make load        1,000 tasks on the local cloud, the benchmark in BENCHMARKS.md"
 	@echo "make localcloud  keep a local cloud running for devtools.invoke / devtools.ops"
-	@echo "make check       ruff + mypy;  make build / validate: sam build / sam validate --lint"
+	@echo "make check       ruff + mypy + scan;  make scan: cfn-lint (with serverless rules) and checkov on the template"
+	@echo "make build       sam build;  make validate: sam validate --lint"
+	@echo "make lock        regenerate the hashed locks from requirements/*.in and layers/common/requirements.in"
+	@echo "                 (keeps current pins where it can; LOCK_FLAGS=--upgrade takes the newest)"
 
-$(VENV)/.installed: requirements/dev.txt requirements/runtime.txt layers/common/requirements.txt
+# requirements/dev.txt holds the layer's runtime lock too (layers/common/requirements.txt is its subset).
+$(VENV)/.installed: requirements/dev.txt
 	$(PYTHON313) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements/dev.txt
+	$(PY) $(PIP_INSTALL) -r requirements/dev.txt
 	echo "$(CURDIR)/layers/common" > $$($(PY) -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/pollbridge-layer.pth
 	touch $@
 
 $(SAM_VENV)/.installed: requirements/sam.txt
 	$(PYTHON313) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements/sam.txt
+	$(SAM_VENV)/bin/python $(PIP_INSTALL) -r requirements/sam.txt
+	touch $@
+
+$(SCAN_VENV)/.installed: requirements/scan.txt
+	$(PYTHON313) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/python $(PIP_INSTALL) -r requirements/scan.txt
 	touch $@
 
 venv: $(VENV)/.installed
 sam-venv: $(SAM_VENV)/.installed
+scan-venv: $(SCAN_VENV)/.installed
 
 demo: venv
 	$(PY) -m devtools.demo --tasks $(TASKS) --speed $(SPEED)
@@ -76,7 +89,19 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy
 
-check: lint typecheck
+# IaC scanning of template.yaml: findings are fixed in the template or suppressed there, each with a reason.
+scan: scan-venv
+	$(SCAN_VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
+	$(SCAN_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation --file template.yaml
+
+check: lint typecheck scan
+
+# The dev lock is compiled first; the layer's lock is its subset (same versions as the tests use).
+lock: venv
+	$(LOCK) requirements/dev.in -o requirements/dev.txt
+	$(LOCK) layers/common/requirements.in --constraint requirements/dev.txt -o layers/common/requirements.txt
+	$(LOCK) requirements/sam.in -o requirements/sam.txt
+	$(LOCK) requirements/scan.in -o requirements/scan.txt
 
 validate: sam-venv
 	$(SAM) validate --lint
@@ -87,4 +112,4 @@ build: sam-venv
 bench: load
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .localcloud .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(SCAN_VENV) .aws-sam .localcloud .pytest_cache .mypy_cache .ruff_cache
