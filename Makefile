@@ -67,7 +67,7 @@ invoke-segment: venv
 invoke-poll: venv
 	$(PY) -m devtools.invoke PollFunction -e events/poll.json --env-vars events/env.json
 
-test: venv sam-venv
+test: venv sam-venv scan-venv
 	$(PY) -m pytest
 
 unit: venv
@@ -76,7 +76,7 @@ unit: venv
 integration: venv
 	$(PY) -m pytest tests/integration -q
 
-template: venv sam-venv
+template: venv sam-venv scan-venv
 	$(PY) -m pytest tests/template -q
 
 e2e: venv sam-venv
