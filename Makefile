@@ -33,17 +33,20 @@ help:
 
 # requirements/dev.txt holds the layer's runtime lock too (layers/common/requirements.txt is its subset).
 $(VENV)/.installed: requirements/dev.txt
+	rm -rf $(VENV)
 	$(PYTHON313) -m venv $(VENV)
 	$(PY) $(PIP_INSTALL) -r requirements/dev.txt
 	echo "$(CURDIR)/layers/common" > $$($(PY) -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/pollbridge-layer.pth
 	touch $@
 
 $(SAM_VENV)/.installed: requirements/sam.txt
+	rm -rf $(SAM_VENV)
 	$(PYTHON313) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python $(PIP_INSTALL) -r requirements/sam.txt
 	touch $@
 
 $(SCAN_VENV)/.installed: requirements/scan.txt
+	rm -rf $(SCAN_VENV)
 	$(PYTHON313) -m venv $(SCAN_VENV)
 	$(SCAN_VENV)/bin/python $(PIP_INSTALL) -r requirements/scan.txt
 	touch $@
@@ -96,12 +99,20 @@ scan: scan-venv
 
 check: lint typecheck scan
 
+# $(call compile_lock,INPUT,LOCK[,more uv arguments]): uv starts from the current pins (a copy of the
+# lock) and the lock is replaced only if it changed, so that an unchanged lock reinstalls nothing.
+define compile_lock
+	cp $(2) $(2).new
+	$(LOCK) $(1) $(3) -o $(2).new
+	if cmp -s $(2).new $(2); then rm $(2).new; else mv $(2).new $(2); fi
+endef
+
 # The dev lock is compiled first; the layer's lock is its subset (same versions as the tests use).
 lock: venv
-	$(LOCK) requirements/dev.in -o requirements/dev.txt
-	$(LOCK) layers/common/requirements.in --constraint requirements/dev.txt -o layers/common/requirements.txt
-	$(LOCK) requirements/sam.in -o requirements/sam.txt
-	$(LOCK) requirements/scan.in -o requirements/scan.txt
+	$(call compile_lock,requirements/dev.in,requirements/dev.txt)
+	$(call compile_lock,layers/common/requirements.in,layers/common/requirements.txt,--constraint requirements/dev.txt)
+	$(call compile_lock,requirements/sam.in,requirements/sam.txt)
+	$(call compile_lock,requirements/scan.in,requirements/scan.txt)
 
 validate: sam-venv
 	$(SAM) validate --lint
