@@ -5,39 +5,55 @@ PYTHON313 ?= $(shell command -v python3.13 >/dev/null 2>&1 && PYENV_VERSION=3.13
 PY313_BIN := $(dir $(PYTHON313))
 VENV := .venv
 SAM_VENV := .venv-sam
+SCAN_VENV := .venv-scan
 PY := $(VENV)/bin/python
 SAM := $(SAM_VENV)/bin/sam
+# Every virtual environment installs a lock pinned with hashes (`make lock` writes them from *.in).
+PIP_INSTALL := -m pip install --quiet --require-hashes
+LOCK := $(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.13 \
+        --python-platform x86_64-manylinux_2_28 --custom-compile-command "make lock" $(LOCK_FLAGS)
 export SAM_CLI_TELEMETRY := 0
 export PYENV_VERSION := 3.13.0
 
 TASKS ?= 5
 SPEED ?= 600
 
-.PHONY: help venv sam-venv demo load test unit integration template e2e lint typecheck check build validate \
-        localcloud invoke-segment invoke-poll bench clean
+.PHONY: help venv sam-venv scan-venv demo load test unit integration template e2e lint typecheck scan check build \
+        validate lock localcloud invoke-segment invoke-poll bench clean
 
 help:
 	@echo "make demo        run the main job: tasks through the real handlers on the local cloud (TASKS=, SPEED=)"
 	@echo "make test        every test: unit, integration, template, end to end"
 	@echo "make load        1,000 tasks on the local cloud, the benchmark in BENCHMARKS.md"
 	@echo "make localcloud  keep a local cloud running for devtools.invoke / devtools.ops"
-	@echo "make check       ruff + mypy;  make build / validate: sam build / sam validate --lint"
+	@echo "make check       ruff + mypy + scan;  make scan: cfn-lint (with serverless rules) and checkov on the template"
+	@echo "make build       sam build;  make validate: sam validate --lint"
+	@echo "make lock        regenerate the hashed locks from requirements/*.in and layers/common/requirements.in"
+	@echo "                 (keeps current pins where it can; LOCK_FLAGS=--upgrade takes the newest)"
 
-$(VENV)/.installed: requirements/dev.txt requirements/runtime.txt layers/common/requirements.txt
+# requirements/dev.txt holds the layer's runtime lock too (layers/common/requirements.txt is its subset).
+$(VENV)/.installed: requirements/dev.txt
+	rm -rf $(VENV)
 	$(PYTHON313) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements/dev.txt
+	$(PY) $(PIP_INSTALL) -r requirements/dev.txt
 	echo "$(CURDIR)/layers/common" > $$($(PY) -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/pollbridge-layer.pth
 	touch $@
 
 $(SAM_VENV)/.installed: requirements/sam.txt
+	rm -rf $(SAM_VENV)
 	$(PYTHON313) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements/sam.txt
+	$(SAM_VENV)/bin/python $(PIP_INSTALL) -r requirements/sam.txt
+	touch $@
+
+$(SCAN_VENV)/.installed: requirements/scan.txt
+	rm -rf $(SCAN_VENV)
+	$(PYTHON313) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/python $(PIP_INSTALL) -r requirements/scan.txt
 	touch $@
 
 venv: $(VENV)/.installed
 sam-venv: $(SAM_VENV)/.installed
+scan-venv: $(SCAN_VENV)/.installed
 
 demo: venv
 	$(PY) -m devtools.demo --tasks $(TASKS) --speed $(SPEED)
@@ -54,7 +70,7 @@ invoke-segment: venv
 invoke-poll: venv
 	$(PY) -m devtools.invoke PollFunction -e events/poll.json --env-vars events/env.json
 
-test: venv sam-venv
+test: venv sam-venv scan-venv
 	$(PY) -m pytest
 
 unit: venv
@@ -63,7 +79,7 @@ unit: venv
 integration: venv
 	$(PY) -m pytest tests/integration -q
 
-template: venv sam-venv
+template: venv sam-venv scan-venv
 	$(PY) -m pytest tests/template -q
 
 e2e: venv sam-venv
@@ -76,7 +92,27 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy
 
-check: lint typecheck
+# IaC scanning of template.yaml: findings are fixed in the template or suppressed there, each with a reason.
+scan: scan-venv
+	$(SCAN_VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
+	$(SCAN_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation --file template.yaml
+
+check: lint typecheck scan
+
+# $(call compile_lock,INPUT,LOCK[,more uv arguments]): uv starts from the current pins (a copy of the
+# lock) and the lock is replaced only if it changed, so that an unchanged lock reinstalls nothing.
+define compile_lock
+	cp $(2) $(2).new
+	$(LOCK) $(1) $(3) -o $(2).new
+	if cmp -s $(2).new $(2); then rm $(2).new; else mv $(2).new $(2); fi
+endef
+
+# The dev lock is compiled first; the layer's lock is its subset (same versions as the tests use).
+lock: venv
+	$(call compile_lock,requirements/dev.in,requirements/dev.txt)
+	$(call compile_lock,layers/common/requirements.in,layers/common/requirements.txt,--constraint requirements/dev.txt)
+	$(call compile_lock,requirements/sam.in,requirements/sam.txt)
+	$(call compile_lock,requirements/scan.in,requirements/scan.txt)
 
 validate: sam-venv
 	$(SAM) validate --lint
@@ -87,4 +123,4 @@ build: sam-venv
 bench: load
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .localcloud .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(SCAN_VENV) .aws-sam .localcloud .pytest_cache .mypy_cache .ruff_cache

@@ -91,7 +91,10 @@ class LocalCloud:
             )
             self.plan.queue_url_base = self.endpoint
             self._set_env({**LOCAL_ENVIRONMENT, "AWS_ENDPOINT_URL": self.endpoint})
-            self.clients = {name: boto3.client(name, endpoint_url=self.endpoint) for name in ("s3", "scheduler", "sqs")}
+            self.clients = {
+                name: boto3.client(name, endpoint_url=self.endpoint)
+                for name in ("s3", "scheduler", "sqs", "secretsmanager")
+            }
             self._create_resources()
             self.specs = self.plan.functions()
             # The template's environment, then the local endpoint (as an env-vars file would set it).
@@ -156,6 +159,26 @@ class LocalCloud:
             props = self.plan.resolve(resource.get("Properties") or {})
             attributes = {"MessageRetentionPeriod": str(props.get("MessageRetentionPeriod", 345600))}
             self.clients["sqs"].create_queue(QueueName=self.plan.physical[lid], Attributes=attributes)
+        for lid, resource in self.plan.of_type("AWS::SecretsManager::Secret").items():
+            props = self.plan.resolve(resource.get("Properties") or {})
+            created = self.clients["secretsmanager"].create_secret(
+                Name=self.plan.physical[lid],
+                Description=props.get("Description", ""),
+                SecretString=self._secret_value(props),
+            )
+            self.plan.created_arns[lid] = created["ARN"]  # `Ref` gives the ARN, suffix and all, as in AWS
+
+    def _secret_value(self, props: dict[str, Any]) -> str:
+        """A secret's value as CloudFormation makes it: `SecretString`, or `GenerateSecretString` (a random
+        password with the template's settings, alone or put into `SecretStringTemplate`)."""
+        if "SecretString" in props:
+            return str(props["SecretString"])
+        spec = dict(props.get("GenerateSecretString") or {})
+        template, key = spec.pop("SecretStringTemplate", None), spec.pop("GenerateStringKey", None)
+        password = str(self.clients["secretsmanager"].get_random_password(**spec)["RandomPassword"])
+        if template is None:
+            return password
+        return json.dumps({**json.loads(template), str(key): password})
 
     # --- what tools and tests use ---------------------------------------------------------------
 
@@ -171,6 +194,11 @@ class LocalCloud:
     @property
     def dead_letter_queue(self) -> str:
         return self.plan.physical["PollDeadLetterQueue"]
+
+    @property
+    def payload_signing_secret(self) -> str:
+        """The ARN of the secret that signs poll payloads (what the functions get as PAYLOAD_SIGNING_SECRET)."""
+        return self.plan.arn("PayloadSigningSecret")
 
     def invoke(self, logical_id: str, event: Any) -> Invocation:
         with self.invoke_lock:

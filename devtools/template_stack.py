@@ -67,6 +67,8 @@ class StackPlan:
     parameters: dict[str, str]
     physical: dict[str, str] = field(default_factory=dict)
     queue_url_base: str = "https://sqs.us-east-1.amazonaws.com"  # the local cloud sets its endpoint
+    # ARNs that only creation tells (a secret's ends in a random suffix), as the local cloud got them.
+    created_arns: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_template(cls, path: Path, stack_name: str = "pollbridge-local", **overrides: str) -> StackPlan:
@@ -111,6 +113,8 @@ class StackPlan:
         return f"{self.stack_name}-{logical_id}".lower()[:63]
 
     def arn(self, logical_id: str) -> str:
+        if logical_id in self.created_arns:
+            return self.created_arns[logical_id]
         resource = self.resources[logical_id]
         name = self.physical[logical_id]
         kind = resource["Type"]
@@ -121,6 +125,8 @@ class StackPlan:
             "AWS::IAM::Role": f"arn:{PARTITION}:iam::{ACCOUNT_ID}:role/{name}",
             "AWS::Scheduler::ScheduleGroup": f"arn:{PARTITION}:scheduler:{REGION}:{ACCOUNT_ID}:schedule-group/{name}",
             "AWS::Serverless::LayerVersion": f"arn:{PARTITION}:lambda:{REGION}:{ACCOUNT_ID}:layer:{name}:1",
+            # Before creation: the partial ARN (no random suffix), which Secrets Manager also accepts.
+            "AWS::SecretsManager::Secret": f"arn:{PARTITION}:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:{name}",
         }.get(kind, f"arn:{PARTITION}:local:{REGION}:{ACCOUNT_ID}:{name}")
 
     def ref(self, name: str) -> str:
@@ -134,7 +140,9 @@ class StackPlan:
                 return f"{self.queue_url_base}/{ACCOUNT_ID}/{self.physical[name]}"
             if kind in ("AWS::IAM::Role", "AWS::S3::Bucket", "AWS::Scheduler::ScheduleGroup", "AWS::Logs::LogGroup"):
                 return self.physical[name]
-            return self.arn(name) if kind == "AWS::Serverless::LayerVersion" else self.physical[name]
+            if kind in ("AWS::Serverless::LayerVersion", "AWS::SecretsManager::Secret"):
+                return self.arn(name)
+            return self.physical[name]
         raise KeyError(f"Ref to unknown name {name!r}")
 
     def get_att(self, logical_id: str, attribute: str) -> str:

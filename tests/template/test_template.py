@@ -22,6 +22,45 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def actions_by_sid(role: dict[str, Any]) -> dict[str, set[str]]:
+    """Each statement's actions by Sid, or by policy name for SAM's own one-statement policies
+    (conditional statements as if their condition held)."""
+    found: dict[str, set[str]] = {}
+    for policy in role["Properties"].get("Policies", []):
+        for statement in statements({"Properties": {"Policies": [policy]}}):
+            name = statement.get("Sid", policy["PolicyName"])
+            assert name not in found, f"two statements named {name}"
+            found[name] = set(as_list(statement["Action"]))
+    return found
+
+
+SCHEDULE_ARN = "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${PollScheduleGroup}/*"
+MEDIA_OBJECTS = "arn:${AWS::Partition}:s3:::${MediaBucketName}/*"
+RECORDS = "${ResultsBucket.Arn}/results/*"
+
+# Least privilege, per function: exactly these statements and actions (API-key and media statements
+# exist only when their parameter is set).
+COMMON_GRANTS = {
+    "ListPollSchedules": {"scheduler:ListSchedules"},
+    "PassSchedulerRole": {"iam:PassRole"},
+    "WriteTaskRecords": {"s3:PutObject", "s3:GetObject"},
+    "ReadPayloadSigningSecret": {"secretsmanager:GetSecretValue"},
+    "ReadApiKeyParameter": {"ssm:GetParameter"},
+    "ReadApiKeySecret": {"secretsmanager:GetSecretValue"},
+}
+SEGMENT_GRANTS = {
+    **COMMON_GRANTS,
+    "ManagePollSchedules": {"scheduler:CreateSchedule", "scheduler:GetSchedule"},
+    "ReadMediaChunks": {"s3:GetObject"},
+}
+POLL_GRANTS = {
+    **COMMON_GRANTS,
+    "ManagePollSchedules": {"scheduler:CreateSchedule", "scheduler:GetSchedule", "scheduler:DeleteSchedule"},
+    # SAM's, for EventInvokeConfig's OnFailure destination (asserted in the dead-letter test)
+    "PollFunctionEventInvokeConfigOnFailureSQSPolicy": {"sqs:SendMessage"},
+}
+
+
 def test_sam_validate_lint_is_clean() -> None:
     done = subprocess.run(
         [str(sam_tool("sam")), "validate", "--lint", "--template-file", str(ROOT / "template.yaml")],
@@ -41,6 +80,22 @@ def test_functions_run_python_313_with_the_shared_layer(cfn: dict[str, Any]) -> 
         assert props["Handler"] == "app.handler"
         assert props["Layers"] == [{"Ref": layer}]
         assert props["TracingConfig"] == {"Mode": "Active"}
+
+
+def test_payload_signing_secret_is_generated_and_its_arn_given_to_both_functions(cfn: dict[str, Any]) -> None:
+    secret = cfn["Resources"]["PayloadSigningSecret"]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    generated = secret["Properties"]["GenerateSecretString"]
+    assert generated["PasswordLength"] >= 64 and generated["ExcludePunctuation"] is True
+    assert "SecretString" not in secret["Properties"]  # never a value in the template
+    for name in ("SegmentFunction", "PollFunction"):
+        variables = cfn["Resources"][name]["Properties"]["Environment"]["Variables"]
+        assert variables["PAYLOAD_SIGNING_SECRET"] == {"Ref": "PayloadSigningSecret"}  # Ref gives the ARN
+        assert variables["PAYLOAD_SIGNING_KEY"] == ""  # declared for sam local invoke, empty in AWS
+        assert variables["MEDIA_BUCKET"] == {"Ref": "MediaBucketName"}
+        assert "ALLOW_PRIVATE_MEDIA_HOSTS" not in variables  # a local-only switch: never set by the stack
+    assert cfn["Parameters"]["MediaBucketName"]["Default"] == ""
+    assert cfn["Outputs"]["PayloadSigningSecretArn"]["Value"] == {"Ref": "PayloadSigningSecret"}
 
 
 def test_every_required_setting_is_given_to_both_functions(cfn: dict[str, Any]) -> None:
@@ -88,7 +143,9 @@ def test_no_wildcard_actions_and_resources_scoped_to_the_stack(cfn: dict[str, An
             assert statement["Effect"] == "Allow"
             assert all("*" not in action for action in as_list(statement["Action"])), (name, statement)
             for resource in as_list(statement["Resource"]):
-                assert resource != "*", (name, statement)
+                if resource == "*":  # only ListSchedules, which has no resource-level permission
+                    assert statement["Action"] == "scheduler:ListSchedules", (name, statement)
+                    assert "Condition" not in statement
         managed = role["Properties"].get("ManagedPolicyArns", [])
         assert set(managed) <= {
             "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
@@ -96,16 +153,37 @@ def test_no_wildcard_actions_and_resources_scoped_to_the_stack(cfn: dict[str, An
         }
 
 
+def test_each_function_is_granted_exactly_what_it_does(cfn: dict[str, Any]) -> None:
+    assert actions_by_sid(cfn["Resources"]["SegmentFunctionRole"]) == SEGMENT_GRANTS
+    assert actions_by_sid(cfn["Resources"]["PollFunctionRole"]) == POLL_GRANTS
+    assert "scheduler:DeleteSchedule" not in set().union(*SEGMENT_GRANTS.values())
+
+
 def test_functions_may_create_schedules_only_in_their_group_and_pass_only_the_scheduler_role(
     cfn: dict[str, Any],
 ) -> None:
     for name in ("SegmentFunctionRole", "PollFunctionRole"):
         by_sid = {s.get("Sid"): s for s in statements(cfn["Resources"][name])}
-        assert by_sid["ManagePollSchedules"]["Resource"]["Fn::Sub"].endswith(":schedule/${PollScheduleGroup}/*")
+        assert by_sid["ManagePollSchedules"]["Resource"] == {"Fn::Sub": SCHEDULE_ARN}
+        assert by_sid["ListPollSchedules"]["Resource"] == "*"
         passing = by_sid["PassSchedulerRole"]
         assert passing["Resource"] == {"Fn::GetAtt": ["SchedulerRole", "Arn"]}
         assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
-        assert by_sid["WriteTaskRecords"]["Resource"] == {"Fn::Sub": "${ResultsBucket.Arn}/results/*"}
+        assert by_sid["WriteTaskRecords"]["Resource"] == {"Fn::Sub": RECORDS}
+        assert by_sid["ReadPayloadSigningSecret"]["Resource"] == {"Ref": "PayloadSigningSecret"}
+
+
+def test_secrets_and_objects_are_readable_only_where_meant(cfn: dict[str, Any]) -> None:
+    for name in ("SegmentFunctionRole", "PollFunctionRole"):
+        for statement in statements(cfn["Resources"][name]):
+            actions, resource = set(as_list(statement["Action"])), statement["Resource"]
+            if "s3:GetObject" in actions:  # the record statement (results/ only) or the media one (media only)
+                assert resource in ({"Fn::Sub": RECORDS}, {"Fn::Sub": MEDIA_OBJECTS}), statement
+                assert (statement.get("Sid") == "ReadMediaChunks") == (resource == {"Fn::Sub": MEDIA_OBJECTS})
+            if statement.get("Sid") == "ReadMediaChunks":
+                assert actions == {"s3:GetObject"} and "ResultsBucket" not in str(resource)
+            if resource == {"Ref": "PayloadSigningSecret"}:
+                assert actions == {"secretsmanager:GetSecretValue"}
 
 
 def test_results_bucket_is_encrypted_private_and_tls_only(cfn: dict[str, Any]) -> None:
@@ -121,6 +199,10 @@ def test_results_bucket_is_encrypted_private_and_tls_only(cfn: dict[str, Any]) -
 def test_failed_polls_end_in_the_dead_letter_queue(cfn: dict[str, Any]) -> None:
     config = cfn["Resources"]["PollFunctionEventInvokeConfig"]["Properties"]
     assert config["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["PollDeadLetterQueue", "Arn"]}
+    [sending] = [
+        s for s in statements(cfn["Resources"]["PollFunctionRole"]) if s["Action"] == "sqs:SendMessage"
+    ]  # the poll function may send to the dead-letter queue only
+    assert sending["Resource"] == {"Fn::GetAtt": ["PollDeadLetterQueue", "Arn"]}
     queue = cfn["Resources"]["PollDeadLetterQueue"]["Properties"]
     assert queue["MessageRetentionPeriod"] == 1209600 and queue["SqsManagedSseEnabled"] is True
 
