@@ -34,11 +34,10 @@ LOCAL_SIGNING_KEY = "pollbridge-local-development-signing-key"
 
 # What a developer's machine adds to the template's environment: fake credentials, the endpoint
 # of the local AWS, no X-Ray daemon, the local signing key, media from loopback (the simulator and
-# test servers), and the simulator's per-job `simulate` option.
+# test servers).
 LOCAL_ENVIRONMENT = {
     "PAYLOAD_SIGNING_KEY": LOCAL_SIGNING_KEY,
     "ALLOW_PRIVATE_MEDIA_HOSTS": "true",
-    "PROVIDER_EXTRA_OPTIONS": "simulate",
     "AWS_ACCESS_KEY_ID": "local",
     "AWS_SECRET_ACCESS_KEY": "local",
     "AWS_DEFAULT_REGION": REGION,
@@ -87,7 +86,9 @@ class LocalCloud:
         try:
             self.simulator = VendorSimulator(self.sim_config, port=self.vendor_port).start()
             self.plan = StackPlan.from_template(
-                self.template, self.stack_name, **{"ProviderUrl": self.simulator.url, **self.parameters}
+                self.template,
+                self.stack_name,
+                **{"ProviderUrl": self.simulator.url, "ProviderExtraOptions": "simulate", **self.parameters},
             )
             self.plan.queue_url_base = self.endpoint
             self._set_env({**LOCAL_ENVIRONMENT, "AWS_ENDPOINT_URL": self.endpoint})
@@ -164,7 +165,9 @@ class LocalCloud:
             created = self.clients["secretsmanager"].create_secret(
                 Name=self.plan.physical[lid],
                 Description=props.get("Description", ""),
-                SecretString=self._secret_value(props),
+                # The signing secret holds the development key, so that events/poll.json (signed with
+                # it) verifies here too; every other secret is made as CloudFormation makes it.
+                SecretString=LOCAL_SIGNING_KEY if lid == "PayloadSigningSecret" else self._secret_value(props),
             )
             self.plan.created_arns[lid] = created["ARN"]  # `Ref` gives the ARN, suffix and all, as in AWS
 

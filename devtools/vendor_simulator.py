@@ -1,4 +1,4 @@
-"""A real HTTP server speaking the reference vendor job API v1 (vendor-api.md), on loopback.
+"""A real HTTP server speaking the reference vendor job API v1 (docs/vendor-api.md), on loopback.
 
 Jobs take realistic time on the shared clock (so a compressed local cloud compresses them too),
 and switches make it fail jobs, answer flakily (429/503) or demand an API key. It remembers when

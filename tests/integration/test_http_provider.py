@@ -1,4 +1,4 @@
-"""The generic http provider against a real server speaking vendor-api.md on loopback."""
+"""The generic http provider against a real server speaking docs/vendor-api.md on loopback."""
 
 import time
 

@@ -1,4 +1,4 @@
-"""The vendor simulator over real HTTP: Idempotency-Key and job options as vendor-api.md states them."""
+"""The vendor simulator over real HTTP: Idempotency-Key and job options as docs/vendor-api.md states them."""
 
 from __future__ import annotations
 

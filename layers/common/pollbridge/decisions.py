@@ -13,7 +13,7 @@ from pollbridge.timing import PollPolicy, next_poll_time
 # in a row is given up on: with the backoff that is about an hour and a half of trying.
 MAX_CONSECUTIVE_VENDOR_ERRORS = 10
 
-# Vendor error codes (vendor-api.md) -> aiWARE TaskFailureReason; anything else is api_error.
+# Vendor error codes (docs/vendor-api.md) -> aiWARE TaskFailureReason; anything else is api_error.
 _VENDOR_FAILURES: dict[str, TaskFailureReason] = {
     "unsupported_media": "invalid_data",
     "invalid_media": "invalid_data",
