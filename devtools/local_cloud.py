@@ -57,6 +57,9 @@ class LocalCloud:
     speed: float = 600.0
     sim_config: SimConfig = field(default_factory=SimConfig)
     duplicate_rate: float = 0.0
+    late_duplicate_rate: float = 0.0  # share of polls handed to Lambda again 1-20 minutes later
+    handoff_throttle_rate: float = 0.0  # share of hand-offs Lambda refuses (the scheduler retries them)
+    emulator_seed: int = 11
     manual_clock: bool = False
     stack_name: str = "pollbridge-local"
     template: Path = TEMPLATE
@@ -96,7 +99,11 @@ class LocalCloud:
                 {fn.spec.arn: fn for fn in self.functions.values()},
                 self.clock,
                 duplicate_rate=self.duplicate_rate,
+                seed=self.emulator_seed,
                 lock=self.invoke_lock,
+                late_duplicate_rate=self.late_duplicate_rate,
+                throttle_rate=self.handoff_throttle_rate,
+                async_configs={fn.spec.arn: fn.spec.event_invoke for fn in self.functions.values()},
             )
         except BaseException:
             self.__exit__(None, None, None)
@@ -212,7 +219,8 @@ class LocalCloud:
         return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
 
     def run_until_idle(self, max_virtual_ms: int = 7 * 86_400_000) -> None:
-        """Manual clock: jump to each next firing time and fire, until no schedule is left."""
+        """Manual clock: jump to each next moment (a schedule fires, Lambda retries, a late duplicate
+        arrives) and let it happen, until nothing is left to happen."""
         if not isinstance(self.clock, ManualClock):
             raise TypeError("run_until_idle drives a manual clock; a compressed cloud runs by itself")
         limit = self.clock.now_ms() + max_virtual_ms

@@ -22,7 +22,6 @@ from devtools.local_cloud import ROOT, LocalCloud
 from devtools.scheduler_emulator import Delivery
 
 SEGMENT_EVENT = ROOT / "events" / "segment.json"
-SEGMENT_RETRIES = 2  # Lambda's default for asynchronous invocations
 
 
 def make_tasks(
@@ -69,6 +68,8 @@ class Report:
     wall_s: float
     virtual_s: float
     extra: dict[str, Any] = field(default_factory=dict)
+    late_duplicates: int = 0
+    lambda_retries: int = 0
 
     @property
     def healthy(self) -> bool:
@@ -92,7 +93,9 @@ class Report:
             ("schedules left over", str(self.leftover_schedules)),
             ("dead letters", str(self.dead_letters)),
             ("duplicate deliveries made", str(self.duplicates_delivered)),
-            ("scheduler retries", str(self.retries)),
+            ("late duplicates made", str(self.late_duplicates)),
+            ("scheduler retries (hand-off)", str(self.retries)),
+            ("Lambda retries (function)", str(self.lambda_retries)),
             ("invocations", str(self.invocations)),
             ("virtual time", _duration(self.virtual_s)),
             ("wall time", f"{self.wall_s:.1f} s"),
@@ -155,11 +158,15 @@ def run_workload(
     on_delivery: Callable[[Delivery], None] | None = None,
     tick_real_s: float = 0.5,
     max_virtual_ms: int = 3 * 86_400_000,
+    segment_retries: int | None = None,
 ) -> Report:
+    """Run the tasks until nothing is left to happen. A failed segment invocation is retried as
+    Lambda retries an asynchronous one: `segment_retries` times (default: SegmentFunction's
+    EventInvokeConfig), a minute, then two minutes later, and so on."""
     progress = Progress()
     started_real, started_virtual = time.monotonic(), cloud.clock.now_ms()
-    # (due ms, attempt, chunk): a failed segment invocation is retried as Lambda retries an
-    # asynchronous one (twice, a minute then two minutes later).
+    retries = cloud.specs["SegmentFunction"].event_invoke.max_retries if segment_retries is None else segment_retries
+    # (due ms, attempt, chunk)
     arrivals = sorted(((started_virtual + offset, 1, chunk) for offset, chunk in tasks), key=lambda a: a[0])
     expected = {chunk["taskId"] for _, _, chunk in arrivals}
 
@@ -186,11 +193,11 @@ def run_workload(
                 if refresh:
                     cloud.emulator.refresh()
                     last_refresh = time.monotonic()
-                busy = step(cloud, arrivals, progress, on_segment)
+                busy = step(cloud, arrivals, progress, on_segment, retries)
                 if on_tick and time.monotonic() - last_tick >= tick_real_s:
                     on_tick(progress, cloud)
                     last_tick = time.monotonic()
-                if refresh and not busy and not arrivals and not cloud.emulator.pending():
+                if refresh and not busy and not arrivals and cloud.emulator.next_fire_ms() is None:
                     break  # nothing left to happen: every task settled or lost (the report tells which)
                 if cloud.clock.now_ms() - started_virtual > max_virtual_ms:
                     break
@@ -219,6 +226,7 @@ def step(
     arrivals: list[tuple[int, int, dict[str, Any]]],
     progress: Progress,
     on_segment: Callable[[dict[str, Any], Invocation, int], None] | None = None,
+    segment_retries: int = 2,
 ) -> bool:
     """Submit the segments that have arrived, fire the polls that are due; True if anything ran."""
     ran = 0
@@ -233,7 +241,7 @@ def step(
         progress.submitted += attempt == 1
         if result.ok:
             progress.settle(result.value)
-        elif attempt <= SEGMENT_RETRIES:
+        elif attempt <= segment_retries:
             progress.segment_retries += 1
             arrivals.append((now + 60_000 * attempt, attempt + 1, chunk))
             arrivals.sort(key=lambda a: a[0])
@@ -272,4 +280,6 @@ def build_report(cloud: LocalCloud, expected: set[str], wall_s: float, virtual_s
         wall_s=wall_s,
         virtual_s=virtual_s,
         extra={"vendor": dict(cloud.simulator.config.stats)},
+        late_duplicates=stats.late_duplicates,
+        lambda_retries=stats.lambda_retries,
     )
