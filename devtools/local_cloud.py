@@ -105,6 +105,7 @@ class LocalCloud:
                 throttle_rate=self.handoff_throttle_rate,
                 async_configs={fn.spec.arn: fn.spec.event_invoke for fn in self.functions.values()},
             )
+            self._watch_schedule_calls()
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -114,6 +115,8 @@ class LocalCloud:
         emulator = getattr(self, "emulator", None)
         if emulator is not None:
             emulator.stop()
+        for event_name, unique_id in getattr(self, "_watching", []):
+            boto3.DEFAULT_SESSION.events.unregister(event_name, unique_id=unique_id)
         simulator = getattr(self, "simulator", None)
         if simulator is not None:
             simulator.stop()
@@ -125,6 +128,27 @@ class LocalCloud:
                 os.environ[name] = value
         shared_clock.install(self._previous_clock)
         _forget_cached_wiring()
+
+    def _watch_schedule_calls(self) -> None:
+        """Tell the emulator which schedules the functions create or delete, so that it looks those
+        up instead of listing the whole group after every invocation (a list costs O(pending)).
+        The functions' boto3 clients come from the default session, built after this (ports are
+        built on the first invocation), and inherit the hook."""
+        if boto3.DEFAULT_SESSION is None:
+            boto3.setup_default_session()
+        assert boto3.DEFAULT_SESSION is not None
+        emulator = self.emulator
+
+        def noticed(params: dict[str, Any], **_: Any) -> None:
+            if isinstance(params, dict) and "Name" in params:
+                emulator.notice(str(params["Name"]), params.get("GroupName"))
+
+        self._watching: list[tuple[str, str]] = []
+        for operation in ("CreateSchedule", "DeleteSchedule"):
+            event_name = f"before-parameter-build.scheduler.{operation}"
+            unique_id = f"local-cloud-{id(self)}-{operation}"
+            boto3.DEFAULT_SESSION.events.register(event_name, noticed, unique_id=unique_id)
+            self._watching.append((event_name, unique_id))
 
     def _set_env(self, values: dict[str, str]) -> None:
         for name, value in values.items():

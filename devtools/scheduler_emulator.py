@@ -162,6 +162,8 @@ class SchedulerEmulator:
             for arn, target in targets.items()
         }
         self._known: dict[str, PendingSchedule] = {}
+        self._noticed: set[str] = set()
+        self._noticed_lock = threading.Lock()
         self._finished: set[str] = set()  # kept after completion (ActionAfterCompletion=NONE): never fired again
         self._late: list[_Late] = []
         self._order = itertools.count()
@@ -177,8 +179,30 @@ class SchedulerEmulator:
 
     # --- discovery ---------------------------------------------------------------------------
 
-    def refresh(self) -> dict[str, PendingSchedule]:
-        """Learn about schedules created since the last look (Input is only in get_schedule)."""
+    def notice(self, name: str, group: str | None = None) -> None:
+        """Someone created or deleted schedule `name` (the local cloud watches its functions' calls):
+        the next `refresh(full=False)` looks at it, without listing the whole group."""
+        if group in (None, self.group):
+            with self._noticed_lock:
+                self._noticed.add(name)
+
+    def refresh(self, full: bool = True) -> dict[str, PendingSchedule]:
+        """Learn about schedules created (and deleted by others) since the last look. `full` lists
+        the group; otherwise only the schedules noticed since are looked up (Input is only in
+        get_schedule)."""
+        with self._noticed_lock:
+            noticed, self._noticed = self._noticed, set()
+        if not full:
+            for name in sorted(noticed):
+                if name in self._known or name in self._finished:
+                    if not self._exists(name):
+                        self._known.pop(name, None)
+                        self._finished.discard(name)
+                    continue
+                pending = self._describe(name)
+                if pending is not None:
+                    self._known[name] = pending
+            return self._known
         names = set()
         for page in self._scheduler.get_paginator("list_schedules").paginate(GroupName=self.group):
             for summary in page.get("Schedules", []):
@@ -192,6 +216,15 @@ class SchedulerEmulator:
             del self._known[gone]
         self._finished &= names
         return self._known
+
+    def _exists(self, name: str) -> bool:
+        try:
+            self._scheduler.get_schedule(Name=name, GroupName=self.group)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                return False
+            raise
+        return True
 
     def _describe(self, name: str) -> PendingSchedule | None:
         try:

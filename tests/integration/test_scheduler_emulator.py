@@ -395,3 +395,25 @@ def test_the_local_cloud_configures_lambda_from_the_template() -> None:
         assert record["responsePayload"]["errorType"] == "InvalidEventError"
         assert any("app.py" in line or "entrypoint.py" in line for line in record["responsePayload"]["stackTrace"])
         assert poll_event_of(message["Body"]) == bad
+
+
+def test_noticed_schedules_are_looked_up_without_listing_the_group(env: dict[str, Any]) -> None:
+    target = Recorder(env["clock"])
+    emu = emulator(env, target)
+    create(env, "told", START + 60_000)
+    create(env, "untold", START + 60_000)
+    emu.notice("told", "g")
+    emu.notice("elsewhere", "another-group")  # not this emulator's group: ignored
+    assert list(emu.refresh(full=False)) == ["told"]
+    assert sorted(emu.refresh(full=True)) == ["told", "untold"]
+    env["scheduler"].delete_schedule(Name="told", GroupName="g")
+    emu.notice("told")
+    assert list(emu.refresh(full=False)) == ["untold"]
+
+
+def test_the_local_cloud_tells_the_emulator_what_the_functions_schedule(chunk: dict[str, Any]) -> None:
+    from devtools.local_cloud import LocalCloud
+
+    with LocalCloud(manual_clock=True) as cloud:
+        assert cloud.invoke("SegmentFunction", chunk).ok
+        assert list(cloud.emulator.refresh(full=False)) == [f"{chunk['taskId']}-p1"]
