@@ -12,14 +12,16 @@ export PYENV_VERSION := 3.13.0
 
 TASKS ?= 5
 SPEED ?= 600
+CHAOS_TASKS ?= 1000
 
 .PHONY: help venv sam-venv demo load test unit integration template e2e lint typecheck check build validate \
-        localcloud invoke-segment invoke-poll bench clean
+        localcloud invoke-segment invoke-poll bench clean chaos
 
 help:
 	@echo "make demo        run the main job: tasks through the real handlers on the local cloud (TASKS=, SPEED=)"
 	@echo "make test        every test: unit, integration, template, end to end"
 	@echo "make load        1,000 tasks on the local cloud, the benchmark in BENCHMARKS.md"
+	@echo "make chaos       1,000 tasks with every fault at once, invariants checked (CHAOS_TASKS=)"
 	@echo "make localcloud  keep a local cloud running for devtools.invoke / devtools.ops"
 	@echo "make check       ruff + mypy;  make build / validate: sam build / sam validate --lint"
 
@@ -44,6 +46,9 @@ demo: venv
 
 load: venv
 	$(PY) -m devtools.demo --tasks 1000 --speed $(SPEED) --arrival-minutes 60
+
+chaos: venv
+	$(PY) -m devtools.chaos --tasks $(CHAOS_TASKS)
 
 localcloud: venv
 	$(PY) -m devtools.serve --aws-port 4566 --vendor-port 8081

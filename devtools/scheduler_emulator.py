@@ -203,15 +203,13 @@ class SchedulerEmulator:
                 if pending is not None:
                     self._known[name] = pending
             return self._known
-        names = set()
+        names: set[str] = set()
         for page in self._scheduler.get_paginator("list_schedules").paginate(GroupName=self.group):
-            for summary in page.get("Schedules", []):
-                name = summary["Name"]
-                names.add(name)
-                if name not in self._known and name not in self._finished:
-                    pending = self._describe(name)
-                    if pending is not None:
-                        self._known[name] = pending
+            names.update(summary["Name"] for summary in page.get("Schedules", []))
+        for name in sorted(names - set(self._known) - self._finished):  # in name order, as above: one seed, one run
+            pending = self._describe(name)
+            if pending is not None:
+                self._known[name] = pending
         for gone in set(self._known) - names:  # deleted by someone else (cancel, operator)
             del self._known[gone]
         self._finished &= names
