@@ -188,6 +188,7 @@ class Observer:
         self.unattributed_jobs: list[str] = []
         self.accepted: set[str] = set()
         self.failed_segments: Counter[str] = Counter()  # error type -> segment invocations that failed
+        self.segment_invocations = 0
 
     def wrap(self, inner: Around) -> Around:
         def around(handler: Handler, event: Any, context: Any) -> Any:
@@ -202,6 +203,7 @@ class Observer:
         return around
 
     def segment(self, chunk: dict[str, Any], result: Invocation, started_ms: int) -> None:
+        self.segment_invocations += 1
         if result.ok:
             self.accepted.add(chunk["taskId"])
         else:
@@ -343,7 +345,8 @@ def _report(
         unrecovered_dead_letters=unrecovered,
         faults=dict(faults),
         deliveries={
-            "function runs": sum(1 for d in deliveries if d.handed_off),
+            "segment invocations": observer.segment_invocations,
+            "poll function runs": sum(1 for d in deliveries if d.handed_off),
             "immediate duplicates": stats.duplicates,
             "late duplicates": stats.late_duplicates,
             "Lambda retries": stats.lambda_retries,

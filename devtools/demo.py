@@ -94,7 +94,7 @@ class Console:
             f"{self.stamp(cloud.clock.now_ms())}  queued {total - progress.submitted:>5}  running {running:>5}"
             f"  complete {progress.complete:>5}  failed {progress.failed:>4}  cancelled {progress.cancelled:>3}"
             f"  | polls {progress.polls:>6}  schedules pending {len(cloud.emulator.pending()):>5}"
-            f"  dead letters {cloud.emulator.stats.dead_letters}"
+            f"  dead letters {cloud.emulator.stats.dead_letters + cloud.emulator.stats.lambda_failures}"
         )
         if self.live:
             print("\r\033[K" + text, end="", file=self.out, flush=True)
