@@ -17,14 +17,16 @@ export PYENV_VERSION := 3.13.0
 
 TASKS ?= 5
 SPEED ?= 600
+CHAOS_TASKS ?= 1000
 
-.PHONY: help venv sam-venv scan-venv demo load test unit integration template e2e lint typecheck scan check build \
-        validate lock localcloud invoke-segment invoke-poll bench clean
+.PHONY: help venv sam-venv scan-venv demo load chaos test unit integration template e2e lint typecheck scan check \
+        build validate lock localcloud invoke-segment invoke-poll bench clean
 
 help:
 	@echo "make demo        run the main job: tasks through the real handlers on the local cloud (TASKS=, SPEED=)"
 	@echo "make test        every test: unit, integration, template, end to end"
 	@echo "make load        1,000 tasks on the local cloud, the benchmark in BENCHMARKS.md"
+	@echo "make chaos       1,000 tasks with every fault at once, invariants checked (CHAOS_TASKS=)"
 	@echo "make localcloud  keep a local cloud running for devtools.invoke / devtools.ops"
 	@echo "make check       ruff + mypy + scan;  make scan: cfn-lint (with serverless rules) and checkov on the template"
 	@echo "make build       sam build;  make validate: sam validate --lint"
@@ -60,6 +62,9 @@ demo: venv
 
 load: venv
 	$(PY) -m devtools.demo --tasks 1000 --speed $(SPEED) --arrival-minutes 60
+
+chaos: venv
+	$(PY) -m devtools.chaos --tasks $(CHAOS_TASKS)
 
 localcloud: venv
 	$(PY) -m devtools.serve --aws-port 4566 --vendor-port 8081

@@ -32,13 +32,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--failure-rate", type=float, default=0.1, help="share of vendor jobs that fail")
     parser.add_argument("--flaky-rate", type=float, default=0.05, help="share of vendor answers that are 429/503")
     parser.add_argument("--duplicate-rate", type=float, default=0.1, help="share of polls delivered twice")
+    parser.add_argument("--late-duplicate-rate", type=float, default=0.0,
+                        help="share of polls delivered again 1-20 minutes later (stale polls)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--steps", action=argparse.BooleanOptionalAction, default=None,
                         help="print every step (default: on for up to 5 tasks)")  # fmt: skip
     parser.add_argument("--log-file", type=Path, default=ROOT / ".localcloud" / "demo.log",
                         help="where the handlers' JSON logs and EMF metrics go")  # fmt: skip
     args = parser.parse_args(argv)
-    for name in ("failure_rate", "flaky_rate", "duplicate_rate"):
+    for name in ("failure_rate", "flaky_rate", "duplicate_rate", "late_duplicate_rate"):
         if not 0 <= getattr(args, name) <= 1:
             parser.error(f"--{name.replace('_', '-')} must be between 0 and 1")
     if args.tasks < 1 or args.speed <= 0:
@@ -92,7 +94,7 @@ class Console:
             f"{self.stamp(cloud.clock.now_ms())}  queued {total - progress.submitted:>5}  running {running:>5}"
             f"  complete {progress.complete:>5}  failed {progress.failed:>4}  cancelled {progress.cancelled:>3}"
             f"  | polls {progress.polls:>6}  schedules pending {len(cloud.emulator.pending()):>5}"
-            f"  dead letters {cloud.emulator.stats.dead_letters}"
+            f"  dead letters {cloud.emulator.stats.dead_letters + cloud.emulator.stats.lambda_failures}"
         )
         if self.live:
             print("\r\033[K" + text, end="", file=self.out, flush=True)
@@ -120,7 +122,13 @@ def main(argv: list[str] | None = None) -> int:
     sim = SimConfig(seed=args.seed, failure_rate=args.failure_rate, flaky_rate=args.flaky_rate)
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     with args.log_file.open("w") as log, contextlib.redirect_stdout(log):
-        cloud = LocalCloud(speed=args.speed, sim_config=sim, duplicate_rate=args.duplicate_rate)
+        cloud = LocalCloud(
+            speed=args.speed,
+            sim_config=sim,
+            duplicate_rate=args.duplicate_rate,
+            late_duplicate_rate=args.late_duplicate_rate,
+            emulator_seed=args.seed,
+        )
         with cloud:
             console = Console(console_out, cloud.clock.now_ms())
             console.line(
@@ -149,8 +157,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _show_delivery(console: Console, cloud: LocalCloud, delivery: Delivery) -> None:
-    tag = "duplicate of " if delivery.duplicate else ""
-    what = f"{tag}schedule {delivery.schedule} (attempt {delivery.attempt})"
+    tag = ("late " if delivery.late else "") + ("duplicate of " if delivery.duplicate else "")
+    retry = f", Lambda retry {delivery.invoke_count - 1}" if delivery.invoke_count > 1 else ""
+    what = f"{tag}schedule {delivery.schedule} (attempt {delivery.attempt}{retry})"
     result = delivery.result
     console.step(cloud, what, result.value, result.ok, result.error_message, delivery.fired_at_ms)
 

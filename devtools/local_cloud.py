@@ -64,6 +64,9 @@ class LocalCloud:
     speed: float = 600.0
     sim_config: SimConfig = field(default_factory=SimConfig)
     duplicate_rate: float = 0.0
+    late_duplicate_rate: float = 0.0  # share of polls handed to Lambda again 1-20 minutes later
+    handoff_throttle_rate: float = 0.0  # share of hand-offs Lambda refuses (the scheduler retries them)
+    emulator_seed: int = 11
     manual_clock: bool = False
     stack_name: str = "pollbridge-local"
     template: Path = TEMPLATE
@@ -108,8 +111,13 @@ class LocalCloud:
                 {fn.spec.arn: fn for fn in self.functions.values()},
                 self.clock,
                 duplicate_rate=self.duplicate_rate,
+                seed=self.emulator_seed,
                 lock=self.invoke_lock,
+                late_duplicate_rate=self.late_duplicate_rate,
+                throttle_rate=self.handoff_throttle_rate,
+                async_configs={fn.spec.arn: fn.spec.event_invoke for fn in self.functions.values()},
             )
+            self._watch_schedule_calls()
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -119,6 +127,8 @@ class LocalCloud:
         emulator = getattr(self, "emulator", None)
         if emulator is not None:
             emulator.stop()
+        for event_name, unique_id in getattr(self, "_watching", []):
+            boto3.DEFAULT_SESSION.events.unregister(event_name, unique_id=unique_id)
         simulator = getattr(self, "simulator", None)
         if simulator is not None:
             simulator.stop()
@@ -130,6 +140,27 @@ class LocalCloud:
                 os.environ[name] = value
         shared_clock.install(self._previous_clock)
         _forget_cached_wiring()
+
+    def _watch_schedule_calls(self) -> None:
+        """Tell the emulator which schedules the functions create or delete, so that it looks those
+        up instead of listing the whole group after every invocation (a list costs O(pending)).
+        The functions' boto3 clients come from the default session, built after this (ports are
+        built on the first invocation), and inherit the hook."""
+        if boto3.DEFAULT_SESSION is None:
+            boto3.setup_default_session()
+        assert boto3.DEFAULT_SESSION is not None
+        emulator = self.emulator
+
+        def noticed(params: dict[str, Any], **_: Any) -> None:
+            if isinstance(params, dict) and "Name" in params:
+                emulator.notice(str(params["Name"]), params.get("GroupName"))
+
+        self._watching: list[tuple[str, str]] = []
+        for operation in ("CreateSchedule", "DeleteSchedule"):
+            event_name = f"before-parameter-build.scheduler.{operation}"
+            unique_id = f"local-cloud-{id(self)}-{operation}"
+            boto3.DEFAULT_SESSION.events.register(event_name, noticed, unique_id=unique_id)
+            self._watching.append((event_name, unique_id))
 
     def _set_env(self, values: dict[str, str]) -> None:
         for name, value in values.items():
@@ -251,7 +282,8 @@ class LocalCloud:
         return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
 
     def run_until_idle(self, max_virtual_ms: int = 7 * 86_400_000) -> None:
-        """Manual clock: jump to each next firing time and fire, until no schedule is left."""
+        """Manual clock: jump to each next moment (a schedule fires, Lambda retries, a late duplicate
+        arrives) and let it happen, until nothing is left to happen."""
         if not isinstance(self.clock, ManualClock):
             raise TypeError("run_until_idle drives a manual clock; a compressed cloud runs by itself")
         limit = self.clock.now_ms() + max_virtual_ms

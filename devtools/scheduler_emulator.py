@@ -2,35 +2,47 @@
 
 - A schedule fires anywhere within its due minute (60 s precision), never earlier.
 - The `<aws.scheduler.*>` placeholders of the Input are filled in on each delivery.
-- A failed invocation is retried per the schedule's RetryPolicy (attempts and event age, with
-  backoff); when retries run out the Input goes to DeadLetterConfig's queue with the error.
-- After its last attempt a schedule with ActionAfterCompletion=DELETE is deleted.
-- On purpose, it can deliver an event twice (Lambda's async queue may), to prove handlers repeat safely.
+- Firing a schedule hands its event to Lambda asynchronously (InvocationType=Event). Only a failed
+  hand-off (no such function, Lambda throttling the Invoke call) is the scheduler's to retry, per
+  the schedule's RetryPolicy (attempts and event age, with backoff); when that runs out the Input
+  goes to the DeadLetterConfig queue with the scheduler's error attributes.
+- Once Lambda accepted the event the schedule is complete: with ActionAfterCompletion=DELETE it is
+  deleted at once, whatever the function then does; with NONE it stays and never fires again.
+- What the function does with the event is Lambda's business: each target function has its own
+  `LambdaAsync` (devtools.lambda_host), which retries a function error per the function's
+  EventInvokeConfig and then sends Lambda's invocation record to its OnFailure destination.
+- On purpose, it can hand an event over twice: at once (`duplicate_rate`), or minutes later
+  (`late_duplicate_rate`, the way a stale poll arrives in AWS after the next one already ran), to
+  prove the handlers repeat safely.
+
+Everything random (firing moments, duplicates, throttles, ids) comes from one seed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import json
 import random
 import threading
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, Protocol
 
 from botocore.exceptions import ClientError
 
-from devtools.lambda_host import Invocation
+from devtools.lambda_host import AsyncAttempt, AsyncTarget, Invocation, LambdaAsync
+from devtools.template_stack import AsyncInvokeConfig
 from pollbridge.timing import iso_utc, parse_schedule_expression
 
 MINUTE_MS = 60_000
 RETRY_BASE_MS = 60_000
 RETRY_CAP_MS = 600_000
+LATE_DELAY_MS = (60_000, 20 * 60_000)  # a late duplicate arrives 1-20 minutes after the first delivery
 
-
-class Target(Protocol):
-    def invoke(self, event: Any) -> Invocation: ...
+Target = AsyncTarget
 
 
 class VirtualClock(Protocol):
@@ -53,25 +65,59 @@ class PendingSchedule:
     execution_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
 
+type HandoffKind = Literal["first", "duplicate", "late"]
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """What the scheduler tells Lambda along with an event: which schedule and firing it came from."""
+
+    schedule: str
+    attempt: int  # the scheduler's attempt number (<aws.scheduler.attempt-number>)
+    due_at_ms: int
+    execution_id: str
+    kind: HandoffKind = "first"
+
+
 @dataclass
 class Delivery:
-    """One invocation the emulator made, for progress views and tests."""
+    """One invocation the emulator caused (or one hand-off Lambda refused), for views and tests."""
 
     schedule: str
     attempt: int
-    fired_at_ms: int
+    fired_at_ms: int  # when this run started (or the hand-off was tried)
     due_at_ms: int
     event: dict[str, Any]
     result: Invocation
-    duplicate: bool = False
+    duplicate: bool = False  # an extra hand-off of an event already handed over (at once or late)
+    late: bool = False  # the extra hand-off came minutes later
+    invoke_count: int = 1  # Lambda's attempt at this event: 1, then 2 and 3 for its retries
+    handed_off: bool = True  # False: Lambda never got the event (result says why)
+    execution_id: str = ""
+    request_id: str = ""
+    outcome: str = ""  # what came next: succeeded, retry scheduled, sent to OnFailure, ...
 
 
 @dataclass
 class EmulatorStats:
-    duplicates: int = 0
-    retries: int = 0
-    dead_letters: int = 0
+    handoffs: int = 0  # events Lambda accepted, duplicates included
+    duplicates: int = 0  # immediate second hand-offs
+    late_duplicates: int = 0  # second hand-offs minutes later
+    retries: int = 0  # the scheduler's retries of failed hand-offs
+    throttled: int = 0  # hand-offs Lambda refused with TooManyRequestsException (simulated)
+    dead_letters: int = 0  # events the scheduler gave up on (DeadLetterConfig)
     deleted: int = 0
+    lambda_retries: int = 0  # Lambda's retries of function errors (EventInvokeConfig)
+    lambda_failures: int = 0  # events Lambda gave up on (OnFailure destination, or discarded)
+
+
+@dataclass(order=True)
+class _Late:
+    due_ms: int
+    order: int
+    target_arn: str = field(compare=False)
+    event: dict[str, Any] = field(compare=False)
+    handoff: Handoff = field(compare=False)
 
 
 class SchedulerEmulator:
@@ -80,21 +126,47 @@ class SchedulerEmulator:
         scheduler_client: Any,
         sqs_client: Any,
         group: str,
-        targets: dict[str, Target],
+        targets: Mapping[str, AsyncTarget],
         clock: VirtualClock,
         duplicate_rate: float = 0.0,
         seed: int = 11,
         on_delivery: Callable[[Delivery], None] | None = None,
         lock: threading.RLock | None = None,
+        *,
+        late_duplicate_rate: float = 0.0,
+        late_delay_ms: tuple[int, int] = LATE_DELAY_MS,
+        throttle_rate: float = 0.0,
+        async_configs: Mapping[str, AsyncInvokeConfig] | None = None,
     ) -> None:
+        for name, rate in (
+            ("duplicate_rate", duplicate_rate),
+            ("late_duplicate_rate", late_duplicate_rate),
+            ("throttle_rate", throttle_rate),
+        ):
+            if not 0 <= rate <= 1:
+                raise ValueError(f"{name} must be between 0 and 1")
         self._scheduler = scheduler_client
         self._sqs = sqs_client
         self.group = group
-        self._targets = targets
         self._clock = clock
         self._duplicate_rate = duplicate_rate
+        self._late_rate = late_duplicate_rate
+        self._late_delay_ms = late_delay_ms
+        self._throttle_rate = throttle_rate
         self._random = random.Random(seed)
+        self._ids = random.Random(f"ids-{seed}")  # ids never disturb the behaviour's random draws
+        configs = async_configs or {}
+        # Lambda's side: one asynchronous queue per target function, configured as the template says.
+        self.lambdas = {
+            arn: LambdaAsync(target, arn, configs.get(arn, AsyncInvokeConfig()), clock, sqs_client, self._new_id)
+            for arn, target in targets.items()
+        }
         self._known: dict[str, PendingSchedule] = {}
+        self._noticed: set[str] = set()
+        self._noticed_lock = threading.Lock()
+        self._finished: set[str] = set()  # kept after completion (ActionAfterCompletion=NONE): never fired again
+        self._late: list[_Late] = []
+        self._order = itertools.count()
         self.on_delivery = on_delivery
         self.stats = EmulatorStats()
         self.deliveries: list[Delivery] = []
@@ -102,21 +174,55 @@ class SchedulerEmulator:
         self._thread: threading.Thread | None = None
         self._lock = lock or threading.RLock()
 
+    def _new_id(self) -> str:
+        return str(uuid.UUID(int=self._ids.getrandbits(128), version=4))
+
     # --- discovery ---------------------------------------------------------------------------
 
-    def refresh(self) -> dict[str, PendingSchedule]:
-        """Learn about schedules created since the last look (Input is only in get_schedule)."""
-        names = set()
+    def notice(self, name: str, group: str | None = None) -> None:
+        """Someone created or deleted schedule `name` (the local cloud watches its functions' calls):
+        the next `refresh(full=False)` looks at it, without listing the whole group."""
+        if group in (None, self.group):
+            with self._noticed_lock:
+                self._noticed.add(name)
+
+    def refresh(self, full: bool = True) -> dict[str, PendingSchedule]:
+        """Learn about schedules created (and deleted by others) since the last look. `full` lists
+        the group; otherwise only the schedules noticed since are looked up (Input is only in
+        get_schedule)."""
+        with self._noticed_lock:
+            noticed, self._noticed = self._noticed, set()
+        if not full:
+            for name in sorted(noticed):
+                if name in self._known or name in self._finished:
+                    if not self._exists(name):
+                        self._known.pop(name, None)
+                        self._finished.discard(name)
+                    continue
+                pending = self._describe(name)
+                if pending is not None:
+                    self._known[name] = pending
+            return self._known
+        names: set[str] = set()
         for page in self._scheduler.get_paginator("list_schedules").paginate(GroupName=self.group):
-            for summary in page.get("Schedules", []):
-                names.add(summary["Name"])
-                if summary["Name"] not in self._known:
-                    pending = self._describe(summary["Name"])
-                    if pending is not None:
-                        self._known[summary["Name"]] = pending
+            names.update(summary["Name"] for summary in page.get("Schedules", []))
+        for name in sorted(names - set(self._known) - self._finished):  # in name order, as above: one seed, one run
+            pending = self._describe(name)
+            if pending is not None:
+                self._known[name] = pending
         for gone in set(self._known) - names:  # deleted by someone else (cancel, operator)
             del self._known[gone]
+        self._finished &= names
         return self._known
+
+    def _exists(self, name: str) -> bool:
+        try:
+            self._scheduler.get_schedule(Name=name, GroupName=self.group)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                return False
+            raise
+        return True
 
     def _describe(self, name: str) -> PendingSchedule | None:
         try:
@@ -138,28 +244,56 @@ class SchedulerEmulator:
             max_age_ms=int(retry.get("MaximumEventAgeInSeconds", 86_400)) * 1000,
             dead_letter_arn=(target.get("DeadLetterConfig") or {}).get("Arn"),
             delete_after=found.get("ActionAfterCompletion") == "DELETE",
+            execution_id=self._new_id(),
         )
 
     def pending(self) -> list[PendingSchedule]:
+        """Schedules still to fire (a failed hand-off waiting for its retry included)."""
         return sorted(self._known.values(), key=lambda s: s.fire_at_ms)
 
+    def in_flight(self) -> int:
+        """Events handed over but not finished with: Lambda retries and late duplicates to come."""
+        return len(self._late) + sum(async_queue.pending() for async_queue in self.lambdas.values())
+
     def next_fire_ms(self) -> int | None:
-        upcoming = self.pending()
-        return upcoming[0].fire_at_ms if upcoming else None
+        """When something happens next: a schedule fires, a late duplicate arrives, Lambda retries."""
+        nxt = self._next()
+        return nxt[0] if nxt else None
+
+    def _next(self) -> tuple[int, int, Any] | None:
+        """(due ms, rank, what): Lambda's runs first at a tie, then late duplicates, then schedules."""
+        candidates: list[tuple[int, int, Any]] = []
+        for async_queue in self.lambdas.values():
+            due = async_queue.next_due_ms()
+            if due is not None:
+                candidates.append((due, 0, async_queue))
+        if self._late:
+            candidates.append((self._late[0].due_ms, 1, self._late[0]))
+        if self._known:
+            first = min(self._known.values(), key=lambda s: s.fire_at_ms)
+            candidates.append((first.fire_at_ms, 2, first))
+        return min(candidates, key=lambda c: (c[0], c[1])) if candidates else None
 
     # --- firing --------------------------------------------------------------------------------
 
     def fire_due(self, refresh: bool = True) -> int:
-        """Fire every schedule whose moment has come; returns how many invocations were made."""
+        """Do everything whose moment has come; returns how many invocations were made (function
+        runs and refused hand-offs)."""
         with self._lock:
             if refresh:
                 self.refresh()
-            made = 0
-            for schedule in self.pending():
-                if schedule.fire_at_ms > self._clock.now_ms():
-                    break
-                made += self._attempt(schedule)
-            return made
+            before = len(self.deliveries)
+            while (nxt := self._next()) is not None and nxt[0] <= self._clock.now_ms():
+                what = nxt[2]
+                if isinstance(what, LambdaAsync):
+                    self._run_lambda(what)
+                elif isinstance(what, _Late):
+                    heapq.heappop(self._late)
+                    self.stats.late_duplicates += 1
+                    self._hand_over(what.target_arn, what.event, what.handoff)
+                else:
+                    self._fire(what)
+            return len(self.deliveries) - before
 
     def _event(self, schedule: PendingSchedule) -> dict[str, Any]:
         text = (
@@ -170,35 +304,83 @@ class SchedulerEmulator:
         )
         return json.loads(text)
 
-    def _attempt(self, schedule: PendingSchedule) -> int:
+    def _fire(self, schedule: PendingSchedule) -> None:
         schedule.attempts += 1
         now = self._clock.now_ms()
         event = self._event(schedule)
-        target = self._targets.get(schedule.target_arn)
-        if target is None:
-            result = Invocation(False, None, "ResourceNotFoundException", f"no function {schedule.target_arn}")
-        else:
-            result = target.invoke(event)
-        self._record(Delivery(schedule.name, schedule.attempts, now, schedule.at_ms, event, result))
-        made = 1
-        if result.ok and target is not None and self._duplicate_rate and self._random.random() < self._duplicate_rate:
-            again = target.invoke(event)
+        handoff = Handoff(schedule.name, schedule.attempts, schedule.at_ms, schedule.execution_id)
+        refused = self._refusal(schedule.target_arn)
+        if refused is not None:
+            self._record(
+                Delivery(schedule.name, schedule.attempts, now, schedule.at_ms, event, refused,
+                         invoke_count=0, handed_off=False, execution_id=schedule.execution_id)
+            )  # fmt: skip
+            self._after_refusal(schedule, refused, now)
+            return
+        self._hand_over(schedule.target_arn, event, handoff)
+        self._complete(schedule)  # completion is the hand-off: DELETE removes it before the function runs
+        if self._duplicate_rate and self._random.random() < self._duplicate_rate:
             self.stats.duplicates += 1
-            self._record(Delivery(schedule.name, schedule.attempts, now, schedule.at_ms, event, again, duplicate=True))
-            made += 1
-        if result.ok:
-            self._complete(schedule)
-            return made
+            self._hand_over(schedule.target_arn, event, replace(handoff, kind="duplicate"))
+        if self._late_rate and self._random.random() < self._late_rate:
+            delay = self._random.randint(*self._late_delay_ms)
+            late = _Late(now + delay, next(self._order), schedule.target_arn, event, replace(handoff, kind="late"))
+            heapq.heappush(self._late, late)
+
+    def _refusal(self, target_arn: str) -> Invocation | None:
+        """Why Lambda would not take the event (Invoke failed), or None when it accepts it."""
+        if target_arn not in self.lambdas:
+            function = target_arn.rsplit(":", 1)[-1]
+            return Invocation(False, None, "ResourceNotFoundException", f"Function not found: {function}")
+        if self._throttle_rate and self._random.random() < self._throttle_rate:
+            self.stats.throttled += 1
+            return Invocation(False, None, "TooManyRequestsException", "Rate Exceeded.")
+        return None
+
+    def _after_refusal(self, schedule: PendingSchedule, refused: Invocation, now: int) -> None:
+        """The schedule's RetryPolicy: back off and try again, or dead-letter the event."""
         retries_used = schedule.attempts - 1
-        backoff = min(RETRY_BASE_MS * 2**retries_used, RETRY_CAP_MS)
-        next_try = now + backoff
+        next_try = now + min(RETRY_BASE_MS * 2**retries_used, RETRY_CAP_MS)
         if retries_used < schedule.max_retries and next_try - schedule.at_ms <= schedule.max_age_ms:
             schedule.fire_at_ms = next_try
             self.stats.retries += 1
-        else:
-            self._dead_letter(schedule, result)
-            self._complete(schedule)
-        return made
+            return
+        self._dead_letter(schedule, refused)
+        self._complete(schedule)
+
+    def _hand_over(self, target_arn: str, event: dict[str, Any], handoff: Handoff) -> None:
+        self.stats.handoffs += 1
+        self.lambdas[target_arn].accept(event, handoff)
+
+    def _run_lambda(self, async_queue: LambdaAsync) -> None:
+        attempt = async_queue.run_next()
+        if attempt is None:
+            return
+        if attempt.outcome == "retry scheduled":
+            self.stats.lambda_retries += 1
+        elif attempt.outcome in ("sent to OnFailure", "discarded"):
+            self.stats.lambda_failures += 1
+        self._record(self._delivery_of(attempt))
+
+    @staticmethod
+    def _delivery_of(attempt: AsyncAttempt) -> Delivery:
+        tag = attempt.event.tag
+        handoff = tag if isinstance(tag, Handoff) else Handoff("", 0, attempt.event.accepted_ms, "")
+        outcome = attempt.outcome + (f" ({attempt.condition})" if attempt.condition else "")
+        return Delivery(
+            schedule=handoff.schedule,
+            attempt=handoff.attempt,
+            fired_at_ms=attempt.started_ms,
+            due_at_ms=handoff.due_at_ms,
+            event=attempt.event.event,
+            result=attempt.result,
+            duplicate=handoff.kind != "first",
+            late=handoff.kind == "late",
+            invoke_count=attempt.invoke_count,
+            execution_id=handoff.execution_id,
+            request_id=attempt.event.request_id,
+            outcome=outcome,
+        )
 
     def _record(self, delivery: Delivery) -> None:
         self.deliveries.append(delivery)
@@ -214,8 +396,7 @@ class SchedulerEmulator:
             except ClientError:
                 pass
         else:  # kept, as AWS keeps a finished schedule: remember not to fire it again
-            self._known[schedule.name] = schedule
-            schedule.fire_at_ms = 2**62
+            self._finished.add(schedule.name)
 
     def _dead_letter(self, schedule: PendingSchedule, result: Invocation) -> None:
         self.stats.dead_letters += 1

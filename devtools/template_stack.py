@@ -45,6 +45,23 @@ def load_template(path: Path) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class AsyncInvokeConfig:
+    """A function's EventInvokeConfig: how Lambda retries an asynchronous event the function failed,
+    and where the event goes when it gives up. Lambda's defaults when the template sets none."""
+
+    max_retries: int = 2  # 0-2
+    max_event_age_s: int = 21_600  # 60 s - 6 h
+    on_failure_arn: str | None = None  # DestinationConfig.OnFailure (an SQS queue here)
+    on_failure_type: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.max_retries <= 2:
+            raise ValueError(f"EventInvokeConfig.MaximumRetryAttempts must be 0-2, not {self.max_retries}")
+        if not 60 <= self.max_event_age_s <= 21_600:
+            raise ValueError(f"EventInvokeConfig.MaximumEventAgeInSeconds must be 60-21600, not {self.max_event_age_s}")
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     logical_id: str
     name: str
@@ -55,6 +72,7 @@ class FunctionSpec:
     environment: dict[str, str]
     timeout_s: int
     memory_mb: int
+    event_invoke: AsyncInvokeConfig = field(default_factory=AsyncInvokeConfig)
 
 
 @dataclass
@@ -217,8 +235,21 @@ class StackPlan:
                 environment={k: str(v) for k, v in self.resolve(env).items()},
                 timeout_s=int(props.get("Timeout", 3)),
                 memory_mb=int(props.get("MemorySize", 128)),
+                event_invoke=self._event_invoke_config(props.get("EventInvokeConfig")),
             )
         return specs
+
+    def _event_invoke_config(self, raw: Any) -> AsyncInvokeConfig:
+        if not raw:
+            return AsyncInvokeConfig()
+        config = self.resolve(raw)
+        on_failure = ((config.get("DestinationConfig") or {}).get("OnFailure")) or {}
+        return AsyncInvokeConfig(
+            max_retries=int(config.get("MaximumRetryAttempts", 2)),
+            max_event_age_s=int(config.get("MaximumEventAgeInSeconds", 21_600)),
+            on_failure_arn=on_failure.get("Destination"),
+            on_failure_type=on_failure.get("Type"),
+        )
 
     def outputs(self) -> dict[str, str]:
         return {name: str(self.resolve(out["Value"])) for name, out in (self.template.get("Outputs") or {}).items()}

@@ -22,7 +22,6 @@ from devtools.local_cloud import ROOT, LocalCloud
 from devtools.scheduler_emulator import Delivery
 
 SEGMENT_EVENT = ROOT / "events" / "segment.json"
-SEGMENT_RETRIES = 2  # Lambda's default for asynchronous invocations
 
 
 def make_tasks(
@@ -69,6 +68,8 @@ class Report:
     wall_s: float
     virtual_s: float
     extra: dict[str, Any] = field(default_factory=dict)
+    late_duplicates: int = 0
+    lambda_retries: int = 0
 
     @property
     def healthy(self) -> bool:
@@ -92,7 +93,9 @@ class Report:
             ("schedules left over", str(self.leftover_schedules)),
             ("dead letters", str(self.dead_letters)),
             ("duplicate deliveries made", str(self.duplicates_delivered)),
-            ("scheduler retries", str(self.retries)),
+            ("late duplicates made", str(self.late_duplicates)),
+            ("scheduler retries (hand-off)", str(self.retries)),
+            ("Lambda retries (function)", str(self.lambda_retries)),
             ("invocations", str(self.invocations)),
             ("virtual time", _duration(self.virtual_s)),
             ("wall time", f"{self.wall_s:.1f} s"),
@@ -147,6 +150,9 @@ def classify(reply: Any) -> str:
     return str(reply.get("status", "error"))
 
 
+FULL_LOOK_S = 2.0  # real seconds between full listings of the schedule group while running
+
+
 def run_workload(
     cloud: LocalCloud,
     tasks: list[tuple[int, dict[str, Any]]],
@@ -155,13 +161,39 @@ def run_workload(
     on_delivery: Callable[[Delivery], None] | None = None,
     tick_real_s: float = 0.5,
     max_virtual_ms: int = 3 * 86_400_000,
+    segment_retries: int | None = None,
 ) -> Report:
-    progress = Progress()
+    """Run the tasks until nothing is left to happen, then report. A failed segment invocation is
+    retried as Lambda retries an asynchronous one: `segment_retries` times (default: the
+    SegmentFunction's EventInvokeConfig), a minute, then two minutes later, and so on."""
     started_real, started_virtual = time.monotonic(), cloud.clock.now_ms()
-    # (due ms, attempt, chunk): a failed segment invocation is retried as Lambda retries an
-    # asynchronous one (twice, a minute then two minutes later).
+    progress = drive(cloud, tasks, on_tick, on_segment, on_delivery, tick_real_s, max_virtual_ms, segment_retries)
+    wall_s = time.monotonic() - started_real
+    virtual_s = (cloud.clock.now_ms() - started_virtual) / 1000
+    with cloud.clock.real_time():  # reading the results back is not part of the run
+        report = build_report(cloud, {chunk["taskId"] for _, chunk in tasks}, wall_s, virtual_s)
+    report.extra["segment_retries"] = progress.segment_retries
+    report.extra["failed_invocations"] = progress.errors
+    return report
+
+
+def drive(
+    cloud: LocalCloud,
+    tasks: list[tuple[int, dict[str, Any]]],
+    on_tick: Callable[[Progress, LocalCloud], None] | None = None,
+    on_segment: Callable[[dict[str, Any], Invocation, int], None] | None = None,
+    on_delivery: Callable[[Delivery], None] | None = None,
+    tick_real_s: float = 0.5,
+    max_virtual_ms: int = 3 * 86_400_000,
+    segment_retries: int | None = None,
+) -> Progress:
+    """The run itself: segments as they arrive, and whatever the scheduler emulator has due (polls,
+    Lambda's retries, late duplicates), until nothing is left to happen."""
+    progress = Progress()
+    started_virtual = cloud.clock.now_ms()
+    retries = cloud.specs["SegmentFunction"].event_invoke.max_retries if segment_retries is None else segment_retries
+    # (due ms, attempt, chunk)
     arrivals = sorted(((started_virtual + offset, 1, chunk) for offset, chunk in tasks), key=lambda a: a[0])
-    expected = {chunk["taskId"] for _, _, chunk in arrivals}
 
     def observe(delivery: Delivery) -> None:
         progress.polls += 1
@@ -174,24 +206,28 @@ def run_workload(
 
     previous = cloud.emulator.on_delivery
     cloud.emulator.on_delivery = observe
-    last_tick = last_refresh = 0.0
+    last_tick = last_full_look = 0.0
     busy = True
     try:
         while True:
             # Compressed time passes only while the system is idle (the sleep below): the
             # emulation's own bookkeeping takes no time in AWS, so it runs at 1x here.
             with cloud.clock.real_time():
-                # Only invocations create schedules here: look for new ones after something ran.
-                refresh = busy or time.monotonic() - last_refresh > 0.25
-                if refresh:
-                    cloud.emulator.refresh()
-                    last_refresh = time.monotonic()
-                busy = step(cloud, arrivals, progress, on_segment)
+                # Only invocations create schedules here: after something ran, look up the ones
+                # the functions created; now and then (and before stopping) list the whole group.
+                full_look = time.monotonic() - last_full_look > FULL_LOOK_S
+                if busy or full_look:
+                    cloud.emulator.refresh(full=full_look)
+                    last_full_look = time.monotonic() if full_look else last_full_look
+                busy = step(cloud, arrivals, progress, on_segment, retries)
                 if on_tick and time.monotonic() - last_tick >= tick_real_s:
                     on_tick(progress, cloud)
                     last_tick = time.monotonic()
-                if refresh and not busy and not arrivals and not cloud.emulator.pending():
-                    break  # nothing left to happen: every task settled or lost (the report tells which)
+                if not busy and not arrivals and cloud.emulator.next_fire_ms() is None:
+                    cloud.emulator.refresh(full=True)
+                    last_full_look = time.monotonic()
+                    if cloud.emulator.next_fire_ms() is None:
+                        break  # nothing left to happen: every task settled or lost (the report tells which)
                 if cloud.clock.now_ms() - started_virtual > max_virtual_ms:
                     break
                 upcoming = [t for t in (cloud.emulator.next_fire_ms(), arrivals[0][0] if arrivals else None) if t]
@@ -205,13 +241,7 @@ def run_workload(
         cloud.emulator.on_delivery = previous
     if on_tick:
         on_tick(progress, cloud)
-    wall_s = time.monotonic() - started_real
-    virtual_s = (cloud.clock.now_ms() - started_virtual) / 1000
-    with cloud.clock.real_time():  # reading the results back is not part of the run
-        report = build_report(cloud, expected, wall_s, virtual_s)
-    report.extra["segment_retries"] = progress.segment_retries
-    report.extra["failed_invocations"] = progress.errors
-    return report
+    return progress
 
 
 def step(
@@ -219,6 +249,7 @@ def step(
     arrivals: list[tuple[int, int, dict[str, Any]]],
     progress: Progress,
     on_segment: Callable[[dict[str, Any], Invocation, int], None] | None = None,
+    segment_retries: int = 2,
 ) -> bool:
     """Submit the segments that have arrived, fire the polls that are due; True if anything ran."""
     ran = 0
@@ -233,7 +264,7 @@ def step(
         progress.submitted += attempt == 1
         if result.ok:
             progress.settle(result.value)
-        elif attempt <= SEGMENT_RETRIES:
+        elif attempt <= segment_retries:
             progress.segment_retries += 1
             arrivals.append((now + 60_000 * attempt, attempt + 1, chunk))
             arrivals.sort(key=lambda a: a[0])
@@ -272,4 +303,6 @@ def build_report(cloud: LocalCloud, expected: set[str], wall_s: float, virtual_s
         wall_s=wall_s,
         virtual_s=virtual_s,
         extra={"vendor": dict(cloud.simulator.config.stats)},
+        late_duplicates=stats.late_duplicates,
+        lambda_retries=stats.lambda_retries,
     )

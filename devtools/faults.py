@@ -1,0 +1,242 @@
+"""Faults injected around the production code, never inside it: the chaos harness's tools.
+
+- **Crashes** (`InjectedCrash`): every adapter the handlers get from `pollbridge.wiring.ports()` is
+  wrapped in a proxy that may raise before delegating a call (the container died before it) or
+  after the call returned (it died right after: the vendor job exists, the schedule was created,
+  the record was written). Ports are found generically: each field of the `Ports` dataclass whose
+  value has public methods is wrapped, the others (policy, numbers) are left alone.
+- **Crash before the reply**: `FaultInjector.around` runs a handler and may raise after it returned,
+  as a container dying before Lambda got its answer (plug it into `LocalFunction.around`).
+- **AWS throttles**: a share of the API calls of a service (e.g. `scheduler`) fail with botocore's
+  `ClientError` `ThrottlingException` before they are sent. The hook is on the botocore client
+  the adapter holds (so the adapter handles the throttle as it would a real one); when an adapter
+  holds no client the harness can see, the port's proxy raises the ClientError before delegating.
+
+Every decision comes from one seeded random generator: the same seed and the same run make the
+same faults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import functools
+import random
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.client import BaseClient
+from botocore.exceptions import ClientError
+
+THROTTLE_CODES = {"s3": "SlowDown"}  # every other service says ThrottlingException
+
+
+class InjectedCrash(Exception):  # noqa: N818 - it is the name the reports show
+    """The harness killed the invocation here (not an error of the code under test)."""
+
+    def __init__(self, point: str) -> None:
+        super().__init__(f"injected crash {point}")
+        self.point = point
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    """Rates of faults. Keys of crash_before/crash_after are `port.method` patterns (fnmatch: `*`,
+    `provider.*`, `sink.write_once`); the first pattern that matches a call gives its rate."""
+
+    crash_before: Mapping[str, float] = field(default_factory=dict)
+    crash_after: Mapping[str, float] = field(default_factory=dict)
+    crash_before_reply: float = 0.0
+    throttle: Mapping[str, float] = field(default_factory=dict)  # AWS service name -> share of its calls
+    seed: int = 1
+
+    def __post_init__(self) -> None:
+        rates = [*self.crash_before.values(), *self.crash_after.values(), *self.throttle.values()]
+        if not all(0 <= rate <= 1 for rate in [*rates, self.crash_before_reply]):
+            raise ValueError("fault rates must be between 0 and 1")
+
+    @classmethod
+    def chaos(
+        cls, crash_rate: float = 0.03, stray_crash_rate: float = 0.01, throttle_rate: float = 0.03, seed: int = 1
+    ) -> FaultPlan:
+        """The chaos harness's plan: crashes right after each step that changes the world (vendor job
+        submitted, schedule created, record written) and before the reply, a few crashes before any
+        adapter call, and throttled scheduler calls."""
+        return cls(
+            crash_before={"*": stray_crash_rate},
+            crash_after={
+                "provider.submit": crash_rate,
+                "scheduler.schedule": crash_rate,
+                "sink.write_once": crash_rate,
+            },
+            crash_before_reply=crash_rate,
+            throttle={"scheduler": throttle_rate},
+            seed=seed,
+        )
+
+
+def _rate(patterns: Mapping[str, float], point: str) -> float:
+    if point in patterns:
+        return patterns[point]
+    return next((rate for pattern, rate in patterns.items() if fnmatch.fnmatchcase(point, pattern)), 0.0)
+
+
+def has_methods(value: Any) -> bool:
+    """An adapter (something to call), as opposed to a setting or a policy record."""
+    if isinstance(value, (str, bytes, int, float, bool, type(None))):
+        return False
+    return any(callable(getattr(value, name, None)) for name in dir(value) if not name.startswith("_"))
+
+
+class FaultInjector:
+    def __init__(self, plan: FaultPlan) -> None:
+        self.plan = plan
+        self._random = random.Random(plan.seed)
+        self.injected: Counter[str] = Counter()  # what was injected where, e.g. "crash after provider.submit"
+        self._hooks: list[tuple[Any, str, str]] = []  # (event emitter, event name, unique id) to take back
+
+    # --- decisions -----------------------------------------------------------------------------
+
+    def _happens(self, rate: float) -> bool:
+        return rate > 0 and self._random.random() < rate
+
+    def crash_point(self, when: str, point: str) -> None:
+        """Maybe raise InjectedCrash `when` ("before" / "after") the call `point` (port.method)."""
+        patterns = self.plan.crash_before if when == "before" else self.plan.crash_after
+        if self._happens(_rate(patterns, point)):
+            self.injected[f"crash {when} {point}"] += 1
+            raise InjectedCrash(f"{when} {point}")
+
+    def throttle_point(self, service: str, operation: str) -> None:
+        if self._happens(self.plan.throttle.get(service, 0.0)):
+            self.injected[f"throttle {service}.{operation}"] += 1
+            code = THROTTLE_CODES.get(service, "ThrottlingException")
+            raise ClientError(
+                {"Error": {"Code": code, "Message": "Rate exceeded"}, "ResponseMetadata": {"HTTPStatusCode": 400}},
+                operation,
+            )
+
+    # --- the handler: crash before the reply ------------------------------------------------------
+
+    def around(self, handler: Callable[[Any, Any], Any], event: Any, context: Any) -> Any:
+        value = handler(event, context)
+        if self._happens(self.plan.crash_before_reply):
+            self.injected["crash before reply"] += 1
+            raise InjectedCrash("before reply")
+        return value
+
+    # --- the ports: crashes around adapter calls, throttles on their AWS clients ----------------
+
+    def wrap_ports[P](self, ports: P) -> P:
+        """A copy of a Ports dataclass whose adapters are wrapped (fields without methods kept)."""
+        changes: dict[str, Any] = {}
+        for port in dataclasses.fields(ports):  # type: ignore[arg-type]
+            value = getattr(ports, port.name)
+            if not has_methods(value):
+                continue
+            throttled_here = self._hook_clients(value)
+            fallback = {
+                service: rate
+                for service, rate in self.plan.throttle.items()
+                if service == port.name and service not in throttled_here
+            }
+            changes[port.name] = FaultyPort(port.name, value, self, fallback)
+        return dataclasses.replace(ports, **changes)  # type: ignore[type-var]
+
+    def _hook_clients(self, adapter: Any) -> set[str]:
+        """Throttle the adapter's own botocore clients (attributes of the adapter); the services hooked."""
+        hooked = set()
+        for value in list(vars(adapter).values()) if hasattr(adapter, "__dict__") else []:
+            if not isinstance(value, BaseClient):
+                continue
+            service = value.meta.service_model.service_id.hyphenize()
+            if self.plan.throttle.get(service, 0.0) <= 0:
+                continue
+            event_name, unique_id = f"before-call.{service}", f"fault-injector-{id(self)}-{id(value)}"
+
+            def before_call(model: Any, _service: str = service, **_: Any) -> None:
+                self.throttle_point(_service, model.name)
+
+            value.meta.events.register(event_name, before_call, unique_id=unique_id)
+            self._hooks.append((value.meta.events, event_name, unique_id))
+            hooked.add(service)
+        return hooked
+
+    @contextmanager
+    def installed(self) -> Iterator[FaultInjector]:
+        """Make every handler get wrapped ports: each module's reference to `pollbridge.wiring.ports`
+        (the entrypoint imports the function by name) is replaced for the duration."""
+        from pollbridge import wiring
+
+        original = wiring.ports
+        patched = _PatchedPorts(original, self)
+        replaced = [
+            (module, name)
+            for module in list(sys.modules.values())
+            for name, value in list(getattr(module, "__dict__", {}).items())
+            if value is original
+        ]
+        for module, name in replaced:
+            setattr(module, name, patched)
+        try:
+            yield self
+        finally:
+            for module, name in replaced:
+                setattr(module, name, original)
+            for emitter, event_name, unique_id in self._hooks:
+                emitter.unregister(event_name, unique_id=unique_id)
+            self._hooks.clear()
+
+
+class _PatchedPorts:
+    """Stands in for the cached `wiring.ports()`: the same ports, wrapped once per build."""
+
+    def __init__(self, original: Any, injector: FaultInjector) -> None:
+        self._original = original
+        self._injector = injector
+        self._source: Any = None
+        self._wrapped: Any = None
+
+    def __call__(self) -> Any:
+        built = self._original()
+        if built is not self._source:
+            self._source, self._wrapped = built, self._injector.wrap_ports(built)
+        return self._wrapped
+
+    def cache_clear(self) -> None:
+        self._original.cache_clear()
+        self._source = self._wrapped = None
+
+
+class FaultyPort:
+    """A proxy for one adapter: its public methods may crash before or after they run."""
+
+    def __init__(self, name: str, target: Any, injector: FaultInjector, throttle: Mapping[str, float]) -> None:
+        self._name = name
+        self._target = target
+        self._injector = injector
+        self._throttle = throttle
+
+    def __getattr__(self, attribute: str) -> Any:
+        value = getattr(self._target, attribute)
+        if attribute.startswith("_") or not callable(value):
+            return value  # e.g. provider.name
+        point = f"{self._name}.{attribute}"
+
+        @functools.wraps(value)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self._injector.crash_point("before", point)
+            for service in self._throttle:
+                self._injector.throttle_point(service, attribute)
+            result = value(*args, **kwargs)
+            self._injector.crash_point("after", point)
+            return result
+
+        return call
+
+    def __repr__(self) -> str:
+        return f"FaultyPort({self._name}, {self._target!r})"
