@@ -49,7 +49,7 @@ def test_every_kind_of_fault_was_injected(report: ChaosReport) -> None:
 def test_every_vendor_job_is_accounted_to_a_task(report: ChaosReport) -> None:
     assert report.extra["unattributed_vendor_jobs"] == 0
     jobs = sum(count * tasks for count, tasks in report.vendor_jobs_per_task.items())
-    assert jobs == report.extra["vendor"]["jobs"]  # the simulator's own count of jobs created
+    assert jobs == report.extra["vendor"]["jobs_created"]  # the simulator's own count of jobs created
     assert sum(report.vendor_jobs_per_task.values()) == report.tasks
 
 

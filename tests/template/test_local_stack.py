@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from devtools.local_cloud import LocalCloud
+from devtools.local_cloud import LOCAL_SIGNING_KEY, LocalCloud
 from devtools.template_stack import StackPlan
 from tests.template.conftest import ROOT
 
@@ -19,11 +19,19 @@ def cloud() -> Iterator[LocalCloud]:
         yield running
 
 
-def test_the_secret_is_generated_with_the_templates_settings(cloud: LocalCloud) -> None:
+def test_the_signing_secret_holds_the_development_key(cloud: LocalCloud) -> None:
+    """So that events/poll.json, signed with it, verifies under `make localcloud` too."""
     secrets = cloud.clients["secretsmanager"]
     value = secrets.get_secret_value(SecretId=cloud.payload_signing_secret)
     assert value["VersionStages"] == ["AWSCURRENT"]
-    assert re.fullmatch(r"[A-Za-z0-9]{64}", value["SecretString"])  # PasswordLength 64, ExcludePunctuation
+    assert value["SecretString"] == LOCAL_SIGNING_KEY
+
+
+def test_other_secrets_are_generated_with_the_templates_settings(cloud: LocalCloud) -> None:
+    props = cloud.plan.resolve(cloud.plan.resources["PayloadSigningSecret"]["Properties"])
+    generated = cloud._secret_value(props)
+    assert re.fullmatch(r"[A-Za-z0-9]{64}", generated)  # PasswordLength 64, ExcludePunctuation
+    assert cloud._secret_value(props) != generated
 
 
 def test_ref_gives_both_functions_the_created_secrets_arn(cloud: LocalCloud) -> None:

@@ -21,7 +21,7 @@ from pollbridge.timing import PollPolicy
 
 # Well under the functions' timeouts (poll 60 s): a hung AWS call fails and is retried by the
 # invoker instead of eating the whole invocation. `standard` retries throttles with backoff.
-AWS_CLIENT_CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"mode": "standard", "max_attempts": 3})
+AWS_CLIENT_CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"mode": "standard", "total_max_attempts": 3})
 
 
 def aws_client(service: str) -> Any:
