@@ -54,6 +54,14 @@ class LambdaEndpoint:
             self.invoke(*item)
 
     def enqueue(self, function: LocalFunction, event: Any) -> None:
+        """A function with Lambda's async layer in the emulator gets its retries and OnFailure
+        destination there (EventInvokeConfig), exactly like the events the scheduler hands over."""
+        emulator = getattr(self._cloud, "emulator", None)
+        async_lambda = getattr(emulator, "lambdas", {}).get(function.spec.arn)
+        if async_lambda is not None:
+            with self._cloud.invoke_lock:
+                async_lambda.accept(event)
+            return
         self._async.put((function, event))
 
 
