@@ -137,3 +137,15 @@ def running(eta_ms: int | None = None) -> JobState:
 COMPLETE = JobState(status=JobStatus.COMPLETE)
 TRANSIENT = TransientError("vendor answered 503", retry_after_s=None)
 PERMANENT = PermanentError("vendor answered 404 not_found", "api_not_found")
+
+
+def at_its_time(payload: PollPayload) -> PollPayload:
+    """Move the test's manual clock to when the scheduler would deliver this payload (a delivery
+    before `notBeforeUTC` is a replay, and is answered without effect)."""
+    from pollbridge import clock
+
+    current = clock.install(clock.SystemClock())
+    clock.install(current)
+    if payload.notBeforeUTC is not None and current.now_ms() < payload.notBeforeUTC:
+        current.advance_to(payload.notBeforeUTC)  # type: ignore[attr-defined]  # the tests' ManualClock
+    return payload

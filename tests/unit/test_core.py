@@ -9,7 +9,7 @@ from pollbridge import core
 from pollbridge.errors import InvalidEventError, PermanentError, TransientError
 from pollbridge.models import JobState, JobStatus, SchedulePollTask, TaskRecord, VtnDocument, parse_segment
 from pollbridge.naming import schedule_name
-from tests.fakes import COMPLETE, PERMANENT, TRANSIENT, World, running
+from tests.fakes import COMPLETE, PERMANENT, TRANSIENT, World, at_its_time, running
 
 
 @pytest.fixture
@@ -133,7 +133,7 @@ def test_a_transient_submit_error_propagates_for_the_invoker_to_retry(
 
 
 def poll_payload(world: World, chunk: dict[str, Any]) -> Any:
-    return start(world, chunk).response.taskPayload  # type: ignore[attr-defined]
+    return at_its_time(start(world, chunk).response.taskPayload)  # type: ignore[attr-defined]
 
 
 def test_running_job_schedules_the_next_poll(world: World, chunk: dict[str, Any], manual_clock: ManualClock) -> None:
@@ -204,7 +204,7 @@ def test_transient_result_error_polls_again_and_permanent_one_fails(
     again = core.poll(payload, world.ports)
     assert again.kind == "scheduled"
     world.provider.result_answer = PERMANENT
-    outcome = core.poll(again.response.taskPayload, world.ports)  # type: ignore[attr-defined]
+    outcome = core.poll(at_its_time(again.response.taskPayload), world.ports)  # type: ignore[attr-defined]
     assert outcome.kind == "failed"
     assert world.sink.records[chunk["taskId"]].failureReason == "api_not_found"
 

@@ -17,7 +17,7 @@ from pollbridge.errors import ForgedPayloadError, InvalidEventError, PermanentEr
 from pollbridge.models import PollPayload, SchedulePollTask, parse_segment
 from pollbridge.naming import poll_number_of, record_key, schedule_name
 from pollbridge.timing import PollPolicy, next_poll_time
-from tests.fakes import COMPLETE, SIGNING_KEY, World, running
+from tests.fakes import COMPLETE, SIGNING_KEY, World, at_its_time, running
 
 
 @pytest.fixture
@@ -32,12 +32,12 @@ def start(world: World, chunk: dict[str, Any]) -> core.Outcome:
 def first_payload(world: World, chunk: dict[str, Any]) -> PollPayload:
     message = start(world, chunk).response
     assert isinstance(message, SchedulePollTask)
-    return message.taskPayload
+    return at_its_time(message.taskPayload)
 
 
 def next_payload(outcome: core.Outcome) -> PollPayload:
     assert isinstance(outcome.response, SchedulePollTask), outcome
-    return outcome.response.taskPayload
+    return at_its_time(outcome.response.taskPayload)
 
 
 # 1. Forgeable payloads -------------------------------------------------------------------------

@@ -31,13 +31,15 @@ from pollbridge.models import (
 )
 from pollbridge.naming import idempotency_key, schedule_name
 from pollbridge.ports import MediaSource, PayloadSigner, PollScheduler, Provider, RecordSink
-from pollbridge.timing import PollPolicy, next_poll_time
+from pollbridge.timing import PollPolicy, minute_start, next_poll_time
 from pollbridge.transcript import to_vtn
 
 # The bound on a taskPayload (documented in the README): far under the scheduler's 256 KB Input,
 # checked before anything is submitted. Only numbers change between polls, so it cannot grow past it.
 MAX_PAYLOAD_BYTES = 16 * 1024
 _GROWTH_ALLOWANCE = 1024  # workId (at most 512 characters), signature and poll bookkeeping
+# A delivery this much before its schedule's minute is early (a replay of a signed payload), not clock skew.
+EARLY_TOLERANCE_MS = 5_000
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,7 @@ def start_task(chunk: MediaChunk, ports: Ports) -> Outcome:
         return existing
     now = clock.now_ms()
     draft = PollPayload(
-        workId="-",
+        workId="-",  # a placeholder until the vendor answers: _finish_job is told the real job id
         isPollTask=True,
         origTaskId=chunk.taskId,
         origTdoId=chunk.tdoId,
@@ -112,9 +114,17 @@ def start_task(chunk: MediaChunk, ports: Ports) -> Outcome:
         work_id = ports.provider.submit(media, options, idempotency_key(chunk.taskId, "job"))
     except PermanentError as error:
         finish = decisions.Finish("failed", error.reason, f"could not start the task: {error}")
-        return _finish(finish, draft, ports, polls=0)
-    payload = ports.signer.sign(draft.model_copy(update={"workId": work_id}))
-    at = next_poll_time(now, 0, payload.deadlineUTC, ports.policy)
+        return _finish_job(finish, draft, ports, 0, work_id=None)
+    at = next_poll_time(now, 0, draft.deadlineUTC, ports.policy)
+    try:  # the vendor's id must fit the payload's contract, or no poll could ever read it back
+        payload = PollPayload.model_validate(
+            {**draft.model_dump(), "workId": work_id, "notBeforeUTC": minute_start(at)}
+        )
+    except ValueError:
+        bad = f"the vendor's job id {work_id[:80]!r}... cannot be carried (at most 512 printable characters)"
+        finish = decisions.Finish("failed", "api_error", f"could not start the task: {bad}", True)
+        return _finish_job(finish, draft, ports, 0, work_id=work_id)
+    payload = ports.signer.sign(payload)
     try:
         created = ports.scheduler.schedule(payload, at)
     except PermanentError as error:  # nothing will ever poll this job: stop it and say why
@@ -144,6 +154,8 @@ def poll(payload: PollPayload, ports: Ports, task_id: str | None = None) -> Outc
     if payload.pollNumber not in chain or max(chain) > payload.pollNumber:
         return _stale(payload, chain, ports, task_id)
     now = clock.now_ms()
+    if payload.notBeforeUTC is not None and now < payload.notBeforeUTC - EARLY_TOLERANCE_MS:
+        return _stale(payload, chain, ports, task_id, early=True)  # a replay before its time: no effect
     decision: decisions.Decision
     try:
         state = ports.provider.status(payload.workId)
@@ -184,14 +196,15 @@ def _current_state(task_id: str, ports: Ports) -> Outcome | None:
     return None
 
 
-def _stale(payload: PollPayload, chain: list[int], ports: Ports, task_id: str | None) -> Outcome:
-    """A delivery of a poll that already ran: answer with the task's current state, change nothing
-    but the leftover of a crash (our own schedule when a later one exists)."""
+def _stale(payload: PollPayload, chain: list[int], ports: Ports, task_id: str | None, early: bool = False) -> Outcome:
+    """A delivery of a poll that already ran (or, `early`, whose time has not come): answer with the
+    task's current state, change nothing but the leftover of a crash (our own schedule when a later
+    one exists)."""
     task = payload.origTaskId
-    if payload.pollNumber in chain:
-        ports.scheduler.unschedule(schedule_name(task, payload.pollNumber))
     later = max(chain, default=0)
-    found = ports.scheduler.find(task, later) if later > payload.pollNumber else None
+    if payload.pollNumber in chain and later > payload.pollNumber:
+        ports.scheduler.unschedule(schedule_name(task, payload.pollNumber))
+    found = ports.scheduler.find(task, later) if later > payload.pollNumber or early else None
     if found is not None:
         message = SchedulePollTask(
             timestampUTC=clock.now_ms(),
@@ -210,7 +223,8 @@ def _stale(payload: PollPayload, chain: list[int], ports: Ports, task_id: str | 
 def _act(decision: decisions.Decision, payload: PollPayload, ports: Ports, task_id: str | None, now: int) -> Outcome:
     match decision:
         case decisions.PollAgain(payload=next_payload, at_ms=at):
-            return _schedule_next(ports.signer.sign(next_payload), at, payload, ports, task_id, now)
+            due = next_payload.model_copy(update={"notBeforeUTC": minute_start(at)})
+            return _schedule_next(ports.signer.sign(due), at, payload, ports, task_id, now)
         case decisions.FetchResult():
             return _complete(payload, ports, task_id)
         case decisions.Finish() as finish:
@@ -230,8 +244,16 @@ def _schedule_next(
         if existing is not None:
             next_payload, at = existing.payload, existing.at_ms
     # Only now that poll n+1 exists: the chain is never empty while the task runs.
-    ports.scheduler.unschedule(schedule_name(payload.origTaskId, payload.pollNumber))
-    own_id = task_id or schedule_name(payload.origTaskId, payload.pollNumber)
+    task = payload.origTaskId
+    if not ports.scheduler.unschedule(schedule_name(task, payload.pollNumber)):
+        # Someone removed our schedule meanwhile: a duplicate of this poll (harmless), or whoever
+        # finished the task (a duplicate that saw it complete, an operator's cancel), who wrote the
+        # record before clearing the chain. Then n+1 must not outlive the record.
+        done = ports.sink.read(task)
+        if done is not None:
+            _clean_up(task, ports)
+            return Outcome("stale", _stored_response(done), task, payload.pollNumber, True, done)
+    own_id = task_id or schedule_name(task, payload.pollNumber)
     return _scheduled(next_payload, at, own_id, now=now, repeated=not created)
 
 
@@ -276,8 +298,16 @@ def _stored_response(record: TaskRecord) -> BaseModel:
 
 
 def _finish(finish: decisions.Finish, payload: PollPayload, ports: Ports, polls: int) -> Outcome:
-    if finish.cancel_vendor_job and payload.workId != "-":
-        _cancel_quietly(ports, payload.workId)
+    return _finish_job(finish, payload, ports, polls, payload.workId)
+
+
+def _finish_job(
+    finish: decisions.Finish, payload: PollPayload, ports: Ports, polls: int, work_id: str | None
+) -> Outcome:
+    """Write the task's record (and stop its vendor job when asked). `work_id` is the vendor's job:
+    None when the task never got one (the draft payload's workId is a placeholder)."""
+    if finish.cancel_vendor_job and work_id is not None:
+        _cancel_quietly(ports, work_id)
     record = TaskRecord(
         taskId=payload.origTaskId,
         jobId=payload.origJobId,
@@ -285,7 +315,7 @@ def _finish(finish: decisions.Finish, payload: PollPayload, ports: Ports, polls:
         status=finish.status,
         failureReason=finish.reason if finish.status == "failed" else None,
         failureMessage=(finish.message or "")[:4096] or None,
-        workId=payload.workId if payload.workId != "-" else None,
+        workId=work_id[:512] if work_id is not None else None,
         polls=polls,
         completedAtUTC=clock.now_ms(),
     )

@@ -44,15 +44,21 @@ def lambda_handler[E](
             _count("InvalidEvents")
             if isinstance(error, ForgedPayloadError):
                 _count("RejectedPayloads")
-            logger.warning("rejected an invalid event; nothing was done", extra={"error": str(error)})
+            logger.warning("rejected an invalid event; nothing was done", extra={"error": _loggable(str(error))})
             raise
         except PollbridgeError as error:
             _count("FailedInvocations")
-            logger.exception("task step failed; the invoker will retry", extra={"errorType": type(error).__name__})
+            logger.exception(
+                "task step failed; the invoker will retry",
+                extra={"errorType": type(error).__name__, "error": _loggable(str(error))},
+            )
             raise
         except Exception as error:
             _count("FailedInvocations")
-            logger.exception("unexpected error; the invoker will retry", extra={"errorType": type(error).__name__})
+            logger.exception(
+                "unexpected error; the invoker will retry",
+                extra={"errorType": type(error).__name__, "error": _loggable(str(error))},
+            )
             raise InternalError(f"internal error: {type(error).__name__}: {error}") from error
         _observe(outcome)
         return outcome.reply()
@@ -67,7 +73,12 @@ def _claimed_task_id(event: Any) -> str | None:
     payload = event.get("taskPayload")
     claimed = payload.get("origTaskId") if isinstance(payload, dict) else None
     claimed = claimed or event.get("origTaskId") or event.get("taskId")
-    return claimed[:512] if isinstance(claimed, str) else None
+    return _loggable(claimed[:512]) if isinstance(claimed, str) else None
+
+
+def _loggable(text: str) -> str:
+    """Text a JSON log line can carry (a lone surrogate would make Powertools drop the line)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _count(name: str, value: float = 1, unit: MetricUnit = MetricUnit.Count) -> None:

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pollbridge.text import scrub_text
+
 if TYPE_CHECKING:
     from pollbridge.models.record import TaskFailureReason
 
 
 class PollbridgeError(Exception):
-    """Base class for every error pollbridge raises on purpose."""
+    """Base class for every error pollbridge raises on purpose. Its message may quote a vendor or a
+    caller: it is scrubbed so that it can always be logged and stored."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(scrub_text(str(message)))
 
 
 class InvalidEventError(PollbridgeError, ValueError):

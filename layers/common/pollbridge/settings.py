@@ -10,6 +10,7 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from pollbridge.errors import ConfigurationError
+from pollbridge.models.common import looks_like_credential
 
 SCHEDULER_NAME_PATTERN = r"^[0-9a-zA-Z\-_.]{1,64}$"
 ARN = r"^arn:aws[a-z-]*:"
@@ -58,6 +59,13 @@ class Settings(BaseModel):
     def _has_signing_key(self) -> Self:
         if self.payload_signing_secret is None and self.payload_signing_key is None:
             raise ValueError("PAYLOAD_SIGNING_SECRET (a Secrets Manager secret) or PAYLOAD_SIGNING_KEY is required")
+        return self
+
+    @model_validator(mode="after")
+    def _extra_options_are_not_credentials(self) -> Self:
+        credentials = [name for name in self.extra_options if looks_like_credential(name)]
+        if credentials:
+            raise ValueError(f"PROVIDER_EXTRA_OPTIONS: {', '.join(credentials)} look like credentials, never forwarded")
         return self
 
     @property

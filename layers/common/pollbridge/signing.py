@@ -3,7 +3,8 @@
 The signature is `v1.` + base64url(HMAC-SHA256(key, canonical payload)). The canonical payload is
 the model's JSON without `signature` and without fields at their default value (so a later
 version that adds a field with a default still verifies payloads signed before it), keys sorted,
-no whitespace, ASCII only. Pure: the keys are handed in (see adapters/signing_keys.py).
+no whitespace, ASCII only, whole numbers written as integers (a hop that re-encodes JSON the way
+JavaScript does turns 1.0 into 1). Pure: the keys are handed in (see adapters/signing_keys.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Sequence
+from typing import Any
 
 from pollbridge.errors import ForgedPayloadError
 from pollbridge.models import PollPayload
@@ -21,8 +23,19 @@ VERSION = "v1"
 
 
 def canonical(payload: PollPayload) -> bytes:
-    data = payload.model_dump(mode="json", exclude={"signature"}, exclude_defaults=True)
+    data = _whole_numbers_as_integers(payload.model_dump(mode="json", exclude={"signature"}, exclude_defaults=True))
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def _whole_numbers_as_integers(data: Any) -> Any:
+    """1.0 -> 1, as RFC 8785 (and any JavaScript hop that re-encodes the payload) writes it."""
+    if isinstance(data, float) and data.is_integer() and abs(data) < 2**53:
+        return int(data)
+    if isinstance(data, dict):
+        return {key: _whole_numbers_as_integers(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_whole_numbers_as_integers(value) for value in data]
+    return data
 
 
 def signature(payload: PollPayload, key: bytes) -> str:

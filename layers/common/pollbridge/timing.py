@@ -22,6 +22,11 @@ class PollPolicy:
     eta_grace_s: int = 5
 
 
+def minute_start(epoch_ms: int) -> int:
+    """The start of the minute an at() time falls in: the earliest EventBridge Scheduler fires it."""
+    return epoch_ms - epoch_ms % MINUTE_MS
+
+
 def ceil_minute(epoch_ms: int) -> int:
     return math.ceil(epoch_ms / MINUTE_MS) * MINUTE_MS
 

@@ -122,7 +122,7 @@ class MediaFetcher:
         try:
             for _ in range(self._max_redirects + 1):
                 hop = _Hop.parse(url)
-                addresses = vet(hop.host, hop.port, self._resolve, self._allow_private)
+                addresses = vet(hop.host, hop.port, deadline.bounded(self._resolve, hop), self._allow_private)
                 conn, response = self._get(hop, addresses, deadline)
                 try:
                     if response.status in _REDIRECTS:
@@ -167,7 +167,7 @@ class MediaFetcher:
 
     def _read_body(self, response: urllib3.response.BaseHTTPResponse, hop: _Hop, deadline: _Deadline) -> bytes:
         declared = response.headers.get("Content-Length", "")
-        if declared.strip().isdigit() and int(declared) > self._max_bytes:
+        if declared.strip().isascii() and declared.strip().isdigit() and int(declared) > self._max_bytes:
             raise self._too_large(f"cacheURI media ({declared} bytes at {hop.display})")
         chunks: list[bytes] = []
         received = 0
@@ -266,7 +266,8 @@ def _check_status(status: int, hop: _Hop, retry_after: str | None) -> None:
         return
     message = f"cacheURI {hop.display} answered {status}"
     if status in _TRANSIENT:
-        seconds = float(retry_after) if retry_after and retry_after.strip().isdigit() else None
+        digits = (retry_after or "").strip()
+        seconds = float(digits) if digits.isascii() and digits.isdigit() else None
         raise TransientError(message, retry_after_s=seconds)
     raise PermanentError(message, _REASONS.get(status, "url_error"))
 
@@ -339,6 +340,30 @@ class _Deadline:
         if left <= 0 or self._fired:
             raise self.error(hop)
         return left
+
+    def bounded(self, resolve: Resolver, hop: _Hop) -> Resolver:
+        """`resolve` within what is left of the deadline (getaddrinfo itself takes no timeout): it runs
+        in a daemon thread, and a lookup still pending at the deadline is left to finish alone."""
+
+        def within_deadline(host: str, port: int) -> list[IPAddress]:
+            answer: list[Any] = []
+
+            def lookup() -> None:
+                try:
+                    answer.append(list(resolve(host, port)))
+                except BaseException as error:  # handed to the caller's thread below
+                    answer.append(error)
+
+            worker = threading.Thread(target=lookup, name="media-resolve", daemon=True)
+            worker.start()
+            worker.join(self.remaining(hop))
+            if not answer:
+                raise self.error(hop)
+            if isinstance(answer[0], BaseException):
+                raise answer[0]
+            return list(answer[0])
+
+        return within_deadline
 
     def error(self, hop: _Hop) -> TransientError:
         return TransientError(f"cacheURI {hop.display}: the fetch took longer than {self.seconds:g} s")

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, Field, StrictInt, StringConstraints
 
 from pollbridge.naming import MAX_S3_KEY_BYTES, record_key
+from pollbridge.text import scrub_text
 
 # Control, formatting (bidi overrides such as U+202E), surrogate, private-use and line/paragraph
 # separator characters: invisible or misleading in logs, names and keys.
@@ -33,6 +34,19 @@ Identifier = Annotated[str, StringConstraints(min_length=1, max_length=512), Aft
 EpochMs = Annotated[StrictInt, Field(ge=0, le=MAX_EPOCH_MS, description="UTC epoch milliseconds")]
 OffsetMs = Annotated[StrictInt, Field(ge=0, le=MAX_OFFSET_MS, description="milliseconds within the TDO")]
 
+# Option names that look like credentials: such a value is never forwarded to a vendor, stored in a
+# schedule or echoed in a reply, wherever it is nested.
+_CREDENTIAL_MARKERS = (
+    "token", "apikey", "secret", "password", "passwd", "pwd", "auth", "credential", "jwt", "accesskey",
+    "privatekey", "bearer", "cookie", "session",
+)  # fmt: skip
+
+
+def looks_like_credential(name: str) -> bool:
+    folded = "".join(c for c in name.lower() if c.isalnum())
+    return any(marker in folded for marker in _CREDENTIAL_MARKERS)
+
+
 MAX_CONFIG_DEPTH = 8
 MAX_CONFIG_BYTES = 8 * 1024
 
@@ -40,17 +54,20 @@ MAX_CONFIG_BYTES = 8 * 1024
 def _bounded_config(value: dict[str, Any]) -> dict[str, Any]:
     """JSON-like, at most MAX_CONFIG_DEPTH deep and MAX_CONFIG_BYTES serialised; walked without
     recursion, so a hostile nesting cannot exhaust the stack before it is refused."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
+    stack: list[tuple[Any, int, str]] = [(value, 1, "")]
     while stack:
-        node, depth = stack.pop()
+        node, depth, path = stack.pop()
         if depth > MAX_CONFIG_DEPTH:
             raise ValueError(f"is nested deeper than {MAX_CONFIG_DEPTH} levels")
         if isinstance(node, dict):
-            if not all(isinstance(key, str) for key in node):
-                raise ValueError("has a key that is not a string")
-            stack.extend((child, depth + 1) for child in node.values())
+            for key, child in node.items():
+                if not isinstance(key, str):
+                    raise ValueError("has a key that is not a string")
+                if looks_like_credential(key):
+                    raise ValueError(f"{path}{key} looks like a credential: never forwarded or stored")
+                stack.append((child, depth + 1, f"{path}{key}."))
         elif isinstance(node, list):
-            stack.extend((child, depth + 1) for child in node)
+            stack.extend((child, depth + 1, path) for child in node)
         elif not (node is None or isinstance(node, str | int | float | bool)):
             raise ValueError(f"holds a {type(node).__name__}, which is not JSON")
         elif isinstance(node, float) and not math.isfinite(node):
@@ -59,6 +76,10 @@ def _bounded_config(value: dict[str, Any]) -> dict[str, Any]:
     if size > MAX_CONFIG_BYTES:
         raise ValueError(f"is {size} bytes of JSON; at most {MAX_CONFIG_BYTES} are carried")
     return value
+
+
+# Text that came from outside and is written into records and logs.
+CleanText = Annotated[str, AfterValidator(scrub_text)]
 
 
 # engineConfig: the options a task carries from its segment through every poll.

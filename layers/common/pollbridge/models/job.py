@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from pollbridge.models.common import EpochMs
+from pollbridge.models.common import CleanText, EpochMs
 
 
 class JobStatus(StrEnum):
@@ -28,18 +28,18 @@ class JobState(BaseModel):
     status: JobStatus
     progress: float | None = Field(default=None, ge=0, le=1)
     estimated_completion_utc: EpochMs | None = None
-    error_code: str | None = None
-    error_message: str | None = None
+    error_code: CleanText | None = None
+    error_message: CleanText | None = None
 
 
 class TimedWord(BaseModel):
-    text: str
+    text: CleanText
     start_ms: int = Field(ge=0)
     end_ms: int = Field(ge=0)
     confidence: float | None = Field(default=None, ge=0, le=1)
 
 
 class TranscriptResult(BaseModel):
-    language: str | None = None
+    language: CleanText | None = None
     duration_ms: int | None = Field(default=None, ge=0)
     words: list[TimedWord] = Field(default_factory=list)

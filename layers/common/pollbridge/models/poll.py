@@ -32,6 +32,7 @@ class PollPayload(BaseModel):
     mediaOffsetMs: OffsetMs = Field(default=0, description="chunk start within the TDO")
     transientErrors: StrictInt = Field(default=0, ge=0, le=MAX_POLLS, description="consecutive vendor errors")
     lastPollUTC: EpochMs | None = Field(default=None, description="when the previous poll ran")
+    notBeforeUTC: EpochMs | None = Field(default=None, description="an earlier delivery is a replay, not a poll")
     signature: str | None = Field(
         default=None, pattern=r"^v1\.[A-Za-z0-9_-]{43}$", description="HMAC over the rest (see pollbridge.signing)"
     )
@@ -43,6 +44,7 @@ class PollPayload(BaseModel):
                 "pollNumber": min(self.pollNumber + 1, MAX_POLLS),
                 "transientErrors": min(self.transientErrors + 1, MAX_POLLS) if vendor_error else 0,
                 "lastPollUTC": now_ms,
+                "notBeforeUTC": None,
                 "signature": None,
             }
         )

@@ -6,7 +6,7 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from pollbridge.models.common import EpochMs, Identifier
+from pollbridge.models.common import CleanText, EpochMs, Identifier
 
 TaskFailureReason = Literal[
     "internal_error", "unknown", "url_not_found", "url_not_allowed", "url_timeout",
@@ -25,7 +25,7 @@ class TaskRecord(BaseModel):
     status: Literal["complete", "failed", "cancelled"]
     output: dict[str, Any] | None = None
     failureReason: TaskFailureReason | None = None
-    failureMessage: str | None = None
+    failureMessage: CleanText | None = None
     workId: str | None = None
     polls: int
     completedAtUTC: EpochMs

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pollbridge import clock
 from pollbridge.errors import InvalidEventError, PermanentError, TransientError
 from pollbridge.models import JobState, JobStatus, TaskFailureReason, TimedWord, TranscriptResult
-from pollbridge.models.common import MAX_EPOCH_MS
+from pollbridge.models.common import MAX_EPOCH_MS, looks_like_credential
 from pollbridge.models.parsing import describe
 from pollbridge.ports import Media
 
@@ -35,8 +35,6 @@ _STATUSES = {
 }
 _TRANSIENT = {429, 500, 502, 503, 504}
 MAX_RETRY_AFTER_S = 86_400.0
-# Option names that carry credentials are never forwarded, stored in a schedule or echoed back.
-_TOKEN_LIKE = ("token", "apikey", "api_key", "secret", "password", "authorization", "credential", "jwt")
 
 
 class ReferenceJobOptions(BaseModel):
@@ -49,11 +47,6 @@ class ReferenceJobOptions(BaseModel):
     vocabulary: list[Annotated[str, StringConstraints(min_length=1, max_length=100)]] | None = Field(
         default=None, max_length=100
     )
-
-
-def is_token_like(name: str) -> bool:
-    folded = name.lower().replace("-", "_")
-    return any(marker in folded or marker in folded.replace("_", "") for marker in _TOKEN_LIKE)
 
 
 _PERMANENT_REASONS: dict[int, TaskFailureReason] = {
@@ -81,7 +74,7 @@ class HttpJobProvider:
         self._api_key = api_key
         self._timeout_s = timeout_s
         self._submit_attempts = submit_attempts
-        self._extra_options = tuple(name for name in extra_options if not is_token_like(name))
+        self._extra_options = tuple(name for name in extra_options if not looks_like_credential(name))
 
     def options(self, engine_config: Mapping[str, Any]) -> dict[str, Any]:
         """The reference API's options, plus the extra ones the deployment declares
@@ -91,7 +84,8 @@ class HttpJobProvider:
         problems = []
         for name in declared:
             if name not in ReferenceJobOptions.model_fields:
-                why = "looks like a credential and is never forwarded" if is_token_like(name) else "is not an option"
+                credential = looks_like_credential(name)
+                why = "looks like a credential and is never forwarded" if credential else "is not an option"
                 known = ", ".join(sorted([*ReferenceJobOptions.model_fields, *self._extra_options]))
                 problems.append(f"taskPayload.{name}: {why} of provider {self.name} (known: {known})")
         if not problems:
@@ -200,7 +194,7 @@ class HttpJobProvider:
             return {}
         try:
             return json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past what the parser takes
             raise TransientError(f"vendor {method} {path} returned a body that is not JSON") from None
 
 
@@ -208,8 +202,8 @@ def _classify(method: str, path: str, error: urllib.error.HTTPError) -> Transien
     detail = ""
     try:
         payload = json.loads(error.read() or b"{}").get("error") or {}
-        detail = f" {payload.get('code', '')}: {payload.get('message', '')}".rstrip(": ")
-    except (ValueError, AttributeError):
+        detail = f" {payload.get('code', '')}: {payload.get('message', '')}".rstrip(": ")[:1000]
+    except (ValueError, AttributeError, RecursionError):
         pass
     message = f"vendor {method} {path} answered {error.code}{detail}"
     if error.code in _TRANSIENT:
