@@ -58,3 +58,19 @@ def vtn_validator() -> Draft7Validator:
 @pytest.fixture
 def poll_event() -> dict[str, Any]:
     return json.loads((ROOT / "events" / "poll.json").read_text())
+
+
+def as_if_due(payload: dict[str, Any]) -> dict[str, Any]:
+    """A scheduled payload as it is when its time has come, for tests whose functions read the real
+    clock in processes of their own (no manual clock to advance): re-signed with the local key,
+    with `notBeforeUTC` now instead of a minute ahead."""
+    import time
+
+    from devtools.local_cloud import LOCAL_SIGNING_KEY
+    from pollbridge import signing
+    from pollbridge.models import PollPayload
+
+    fields = {k: v for k, v in payload.items() if k != "scheduler"}
+    due = PollPayload.model_validate({**fields, "notBeforeUTC": time.time_ns() // 1_000_000})
+    signed = signing.sign(due, LOCAL_SIGNING_KEY.encode()).model_dump(mode="json", exclude_none=True)
+    return {**payload, **signed}

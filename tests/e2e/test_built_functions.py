@@ -16,6 +16,7 @@ import pytest
 from devtools.invoke import code_locations, invoke
 from devtools.local_cloud import LocalCloud
 from devtools.template_stack import StackPlan
+from tests.conftest import as_if_due
 from tests.template.conftest import ROOT, sam_tool
 
 EVENTS = ROOT / "events"
@@ -89,6 +90,15 @@ def test_built_segment_then_poll_in_fresh_processes(
     delivered = json.loads(scheduled["Target"]["Input"])
     assert {k: delivered[k] for k in message["taskPayload"]} == message["taskPayload"]
 
+    # delivered at once, a minute before its time (a replay of the reply's payload): no effect
+    status, early, logs = invoke(
+        "PollFunction", write_event(tmp_path, "poll.json", delivered), env_vars, build_dir=build_dir
+    )
+    assert status == 0, logs
+    assert early["alreadyScheduled"] is True and early["taskPayload"]["pollNumber"] == 1
+    assert cloud.pending_schedules() == [name]
+
+    delivered = as_if_due(delivered)  # ... and when its time has come
     status, again, logs = invoke(
         "PollFunction", write_event(tmp_path, "poll.json", delivered), env_vars, build_dir=build_dir
     )
@@ -106,9 +116,8 @@ def test_built_segment_then_poll_in_fresh_processes(
     job = cloud.simulator.jobs[message["taskPayload"]["workId"]]
     job.duration_ms = job.queued_ms = 0  # the vendor finishes now
     [name] = cloud.pending_schedules()
-    second = json.loads(
-        cloud.clients["scheduler"].get_schedule(Name=name, GroupName=cloud.schedule_group)["Target"]["Input"]
-    )
+    scheduled = cloud.clients["scheduler"].get_schedule(Name=name, GroupName=cloud.schedule_group)
+    second = as_if_due(json.loads(scheduled["Target"]["Input"]))
     status, document, logs = invoke(
         "PollFunction", write_event(tmp_path, "poll2.json", second), env_vars, build_dir=build_dir
     )

@@ -20,7 +20,7 @@ from devtools.lambda_endpoint import LambdaEndpoint
 from devtools.local_cloud import LocalCloud
 from devtools.vendor_simulator import SimConfig
 from devtools.workload import make_tasks, run_workload
-from tests.conftest import ROOT
+from tests.conftest import ROOT, as_if_due
 
 HOSTILE = SimConfig(seed=3, duration_s=(30, 1800), queue_s=(0, 120), failure_rate=0.2, flaky_rate=0.2)
 
@@ -141,7 +141,7 @@ def test_served_cloud_with_invoke_and_operations(tmp_path: Path) -> None:
             aws_access_key_id="x",
             aws_secret_access_key="x",
         )
-        lost = message["taskPayload"]  # poll 1, as if every delivery of it had failed
+        lost = as_if_due(message["taskPayload"])  # poll 1, as if every delivery of it had failed, at its time
         sqs.send_message(
             QueueUrl=state["outputs"]["PollDeadLetterQueueUrl"], MessageBody=json.dumps({"requestPayload": lost})
         )
