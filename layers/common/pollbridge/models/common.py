@@ -4,6 +4,7 @@ import json
 import math
 import unicodedata
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, StrictInt, StringConstraints
 
@@ -60,6 +61,16 @@ def _bounded_config(value: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"is {size} bytes of JSON; at most {MAX_CONFIG_BYTES} are carried")
     return value
 
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.netloc:
+        raise ValueError("must be an https:// or http:// URL")
+    return value
+
+
+# A URL pollbridge will call (heartbeatWebhook): http(s) only; its host is vetted when it is called.
+CallbackUrl = Annotated[str, StringConstraints(min_length=1, max_length=2048), AfterValidator(_http_url)]
 
 # engineConfig: the options a task carries from its segment through every poll.
 EngineConfig = Annotated[dict[str, Any], AfterValidator(_bounded_config)]
