@@ -15,7 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pollbridge.core import Outcome, Ports
-from pollbridge.errors import ForgedPayloadError, InternalError, InvalidEventError, PollbridgeError
+from pollbridge.errors import DeliveryError, ForgedPayloadError, InternalError, InvalidEventError, PollbridgeError
 from pollbridge.observability import logger, metrics, tracer
 from pollbridge.wiring import ports
 
@@ -46,6 +46,9 @@ def lambda_handler[E](
                 _count("RejectedPayloads")
             logger.warning("rejected an invalid event; nothing was done", extra={"error": str(error)})
             raise
+        except DeliveryError as error:
+            delivery_failed(error)
+            raise
         except PollbridgeError as error:
             _count("FailedInvocations")
             logger.exception("task step failed; the invoker will retry", extra={"errorType": type(error).__name__})
@@ -68,6 +71,31 @@ def _claimed_task_id(event: Any) -> str | None:
     claimed = payload.get("origTaskId") if isinstance(payload, dict) else None
     claimed = claimed or event.get("origTaskId") or event.get("taskId")
     return claimed[:512] if isinstance(claimed, str) else None
+
+
+def delivery_failed(error: DeliveryError) -> None:
+    """A result sink did not take a written record: say clearly what happens next, per sink."""
+    _count("FailedInvocations")
+    for sink in error.failures:
+        with single_metric(name="ResultDeliveryFailures", unit=MetricUnit.Count, value=1) as by_sink:
+            by_sink.add_dimension(name="service", value=logger.service)
+            by_sink.add_dimension(name="sink", value=sink)
+    permanent = error.permanent
+    transient = [sink for sink in error.failures if sink not in permanent]
+    logger.error(
+        "result not delivered to every sink; the record is written and the poll's schedule kept",
+        extra={
+            "sinksRefused": permanent,  # not allowed / not found: every retry fails alike -> dead-letter queue
+            "sinksToRetry": transient,  # network, 5xx, 429: the retry delivers them (and only them)
+            "next": (
+                "refused for good: Lambda's retries will fail the same way and the event lands in the "
+                "dead-letter queue; fix the sink's permissions or target, then redrive"
+                if permanent
+                else "the invocation is retried and delivers only the sinks that had not succeeded"
+            ),
+            "error": str(error),
+        },
+    )
 
 
 def _count(name: str, value: float = 1, unit: MetricUnit = MetricUnit.Count) -> None:
