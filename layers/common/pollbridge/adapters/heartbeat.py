@@ -18,7 +18,6 @@ import urllib3.exceptions
 from pollbridge.adapters.address_guard import Resolver, literal_address, system_resolve, vet
 from pollbridge.adapters.media import ConnectTo, _connection, _Deadline, _Hop
 from pollbridge.errors import InvalidEventError, PermanentError, TransientError
-from pollbridge.observability import logger
 from pollbridge.ports import Heartbeat
 
 
@@ -62,6 +61,9 @@ class HttpHeartbeat:
             raise InvalidEventError(f"invalid media_chunk: heartbeatWebhook: {_renamed(error)}") from None
 
     def report(self, url: str, beat: Heartbeat) -> None:
+        # Imported here: the functions' Logger is made from their environment when a handler loads.
+        from pollbridge.observability import logger
+
         try:
             status = self._post(url, json.dumps(heartbeat_body(beat)).encode())
         except Exception as error:  # best effort: a heartbeat never fails a poll
