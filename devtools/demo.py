@@ -2,6 +2,7 @@
 
     python -m devtools.demo                 # a handful of tasks, every step printed
     python -m devtools.demo --tasks 1000    # load: progress view and summary table
+    python -m devtools.demo --mode platform # the platform schedules the polls and posts them to /process
 
 Exit status 0 when every task ended with exactly one record and no schedule was left over.
 """
@@ -19,6 +20,7 @@ from typing import Any, TextIO
 
 from devtools.lambda_host import Invocation
 from devtools.local_cloud import ROOT, LocalCloud
+from devtools.platform_emulator import Post, run_platform_workload
 from devtools.scheduler_emulator import Delivery
 from devtools.vendor_simulator import SimConfig
 from devtools.workload import Progress, Report, classify, make_tasks, run_workload
@@ -35,6 +37,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--late-duplicate-rate", type=float, default=0.0,
                         help="share of polls delivered again 1-20 minutes later (stale polls)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--mode", choices=("eventbridge", "platform"), default="eventbridge",
+                        help="SCHEDULING_MODE: pollbridge schedules its polls (eventbridge), or the platform "
+                             "does and posts each poll task back to the webhook (platform)")  # fmt: skip
     parser.add_argument("--steps", action=argparse.BooleanOptionalAction, default=None,
                         help="print every step (default: on for up to 5 tasks)")  # fmt: skip
     parser.add_argument("--log-file", type=Path, default=ROOT / ".localcloud" / "demo.log",
@@ -122,12 +127,14 @@ def main(argv: list[str] | None = None) -> int:
     sim = SimConfig(seed=args.seed, failure_rate=args.failure_rate, flaky_rate=args.flaky_rate)
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     with args.log_file.open("w") as log, contextlib.redirect_stdout(log):
+        mode = {"SchedulingMode": args.mode} if args.mode != "eventbridge" else {}
         cloud = LocalCloud(
             speed=args.speed,
             sim_config=sim,
             duplicate_rate=args.duplicate_rate,
             late_duplicate_rate=args.late_duplicate_rate,
             emulator_seed=args.seed,
+            parameters=mode,
         )
         with cloud:
             console = Console(console_out, cloud.clock.now_ms())
@@ -141,19 +148,36 @@ def main(argv: list[str] | None = None) -> int:
                 what = f"segment {chunk['taskId']}"
                 console.step(cloud, what, result.value, result.ok, result.error_message, started_ms)
 
-            report = run_workload(
-                cloud,
-                tasks,
-                on_tick=None if steps else lambda p, c: console.progress(p, c, args.tasks),
-                on_segment=show_segment if steps else None,
-                on_delivery=(lambda d: _show_delivery(console, cloud, d)) if steps else None,
-            )
+            if args.mode == "platform":
+                report, _ = run_platform_workload(
+                    cloud,
+                    tasks,
+                    duplicate_rate=args.duplicate_rate,
+                    on_post=(lambda p: _show_post(console, cloud, p)) if steps else None,
+                    on_tick=None if steps else lambda p, c: console.progress(p, c, args.tasks),
+                )
+            else:
+                report = run_workload(
+                    cloud,
+                    tasks,
+                    on_tick=None if steps else lambda p, c: console.progress(p, c, args.tasks),
+                    on_segment=show_segment if steps else None,
+                    on_delivery=(lambda d: _show_delivery(console, cloud, d)) if steps else None,
+                )
             if steps:
                 for task_id, record in sorted(cloud.records().items())[:5]:
                     shown = {k: v for k, v in record.items() if k != "output"}
                     console.line(f"record results/{task_id}.json: {json.dumps(shown)}")
             print_summary(report, console_out, args)
     return 0 if report.healthy else 1
+
+
+def _show_post(console: Console, cloud: LocalCloud, post: Post) -> None:
+    tag = "duplicate " if post.duplicate else ""
+    what = f"platform {tag}POST /process ({post.kind} of {post.task_id}, try {post.attempt}) -> {post.status}"
+    ok = post.status in (200, 204, 422)
+    error = None if ok else str(post.body)
+    console.step(cloud, what, post.body if post.status != 204 else {"status": "ignored"}, ok, error, post.at_ms)
 
 
 def _show_delivery(console: Console, cloud: LocalCloud, delivery: Delivery) -> None:

@@ -32,6 +32,12 @@ TEMPLATE = ROOT / "template.yaml"
 # secret: deployed stacks sign with a generated Secrets Manager value instead.
 LOCAL_SIGNING_KEY = "pollbridge-local-development-signing-key"
 
+# The webhook's bearer token in every local run: the local cloud plays the deployer and stores it as
+# the SSM SecureString the template's WebhookTokenParameterName names (events/env.json gives it as
+# WEBHOOK_TOKEN to devtools.invoke). Not a secret either.
+LOCAL_WEBHOOK_TOKEN = "pollbridge-local-webhook-token"  # noqa: S105 - development value, not a secret
+LOCAL_WEBHOOK_TOKEN_PARAMETER = "/pollbridge-local/webhook-token"  # noqa: S105 - a parameter name
+
 # What a developer's machine adds to the template's environment: fake credentials, the endpoint
 # of the local AWS, no X-Ray daemon, the local signing key, media from loopback (the simulator and
 # test servers).
@@ -91,13 +97,18 @@ class LocalCloud:
             self.plan = StackPlan.from_template(
                 self.template,
                 self.stack_name,
-                **{"ProviderUrl": self.simulator.url, "ProviderExtraOptions": "simulate", **self.parameters},
+                **{
+                    "ProviderUrl": self.simulator.url,
+                    "ProviderExtraOptions": "simulate",
+                    "WebhookTokenParameterName": LOCAL_WEBHOOK_TOKEN_PARAMETER,
+                    **self.parameters,
+                },
             )
             self.plan.queue_url_base = self.endpoint
             self._set_env({**LOCAL_ENVIRONMENT, "AWS_ENDPOINT_URL": self.endpoint})
             self.clients = {
                 name: boto3.client(name, endpoint_url=self.endpoint)
-                for name in ("s3", "scheduler", "sqs", "secretsmanager")
+                for name in ("s3", "scheduler", "sqs", "secretsmanager", "ssm", "events")
             }
             self._create_resources()
             self.specs = self.plan.functions()
@@ -201,6 +212,12 @@ class LocalCloud:
                 SecretString=LOCAL_SIGNING_KEY if lid == "PayloadSigningSecret" else self._secret_value(props),
             )
             self.plan.created_arns[lid] = created["ARN"]  # `Ref` gives the ARN, suffix and all, as in AWS
+
+        token_parameter = self.plan.parameters.get("WebhookTokenParameterName")
+        if token_parameter:  # what a deployer creates before deploying (the template cannot make a SecureString)
+            self.clients["ssm"].put_parameter(
+                Name=token_parameter, Value=LOCAL_WEBHOOK_TOKEN, Type="SecureString", Overwrite=True
+            )
 
     def _secret_value(self, props: dict[str, Any]) -> str:
         """A secret's value as CloudFormation makes it: `SecretString`, or `GenerateSecretString` (a random

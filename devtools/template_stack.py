@@ -126,6 +126,8 @@ class StackPlan:
     def _physical_name(self, logical_id: str, resource: dict[str, Any]) -> str:
         props = resource.get("Properties") or {}
         for key in ("Name", "QueueName", "BucketName", "FunctionName", "RoleName", "LayerName", "LogGroupName"):
+            if key == "FunctionName" and resource["Type"] != "AWS::Serverless::Function":
+                continue  # a permission's FunctionName names the function it is about, not itself
             if key in props:
                 return str(self.resolve(props[key]))
         return f"{self.stack_name}-{logical_id}".lower()[:63]
@@ -168,6 +170,9 @@ class StackPlan:
             return self.arn(logical_id)
         if attribute in ("QueueName", "Name"):
             return self.physical[logical_id]
+        if attribute == "FunctionUrl":  # SAM's <Function>Url (FunctionUrlConfig): a Function URL's address
+            function = logical_id.removesuffix("Url")
+            return f"https://{self.physical.get(function, function).lower()}.lambda-url.{REGION}.on.aws/"
         raise KeyError(f"unsupported Fn::GetAtt {logical_id}.{attribute}")
 
     def condition(self, name: str) -> bool:

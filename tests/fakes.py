@@ -88,6 +88,13 @@ class MemorySink:
     def __init__(self) -> None:
         self.records: dict[str, TaskRecord] = {}
         self.write_calls = 0
+        self.delivered_to: dict[str, set[str]] = {}  # the DeliveryLedger: what the S3 tags hold
+
+    def delivered(self, task_id: str) -> set[str]:
+        return set(self.delivered_to.get(task_id, set()))
+
+    def mark_delivered(self, task_id: str, sink: str) -> None:
+        self.delivered_to.setdefault(task_id, set()).add(sink)
 
     def write_once(self, record: TaskRecord) -> TaskRecord:
         self.write_calls += 1
@@ -110,6 +117,36 @@ class StaticMedia:
             raise self.error
         self.fetched.append(chunk.taskId)
         return Media(b"media-bytes", chunk.mimeType)
+
+
+class RecordingNotifier:
+    """A result sink that records what it was told, failing with the queued errors first."""
+
+    def __init__(self, name: str, sink: MemorySink, errors: list[Exception] | None = None) -> None:
+        self.name = name
+        self.sink = sink
+        self.errors = list(errors or [])
+        self.told: list[TaskRecord] = []
+
+    def deliver(self, record: TaskRecord) -> None:
+        assert record.taskId in self.sink.records, "a sink was told before the record was written"
+        if self.errors:
+            raise self.errors.pop(0)
+        self.told.append(record)
+
+
+class RecordingHeartbeat:
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+        self.beats: list[tuple[str, Any]] = []
+
+    def check(self, url: str) -> None:
+        pass
+
+    def report(self, url: str, beat: Any) -> None:
+        if self.error:
+            raise self.error
+        self.beats.append((url, beat))
 
 
 SIGNING_KEY = "test-signing-key-0123456789abcdef"

@@ -127,6 +127,30 @@ def test_built_segment_then_poll_in_fresh_processes(
     assert cloud.records()["19041508_Xp2bKsUAs4Rm6I8"]["status"] == "complete"
 
 
+def test_events_for_the_webhook_are_what_make_events_writes() -> None:
+    from devtools.make_events import main
+
+    assert main(["--check"]) == 0  # events/process.json and ready.json come from devtools/make_events.py
+
+
+def test_built_webhook_ready_and_process_in_fresh_processes(build_dir: Path, cloud: LocalCloud, env_vars: Path) -> None:
+    assert (build_dir / "WebhookFunction" / "app.py").exists()
+    status, ready, logs = invoke("WebhookFunction", EVENTS / "ready.json", env_vars, build_dir=build_dir)
+    assert status == 0, logs
+    assert ready["statusCode"] == 200 and json.loads(ready["body"])["ready"] is True
+    status, reply, logs = invoke("WebhookFunction", EVENTS / "process.json", env_vars, build_dir=build_dir)
+    assert status == 0, logs
+    assert reply["statusCode"] == 200, reply
+    message = json.loads(reply["body"])
+    assert message["type"] == "schedule_poll_task"
+    assert message["taskPayload"]["origTaskId"] == "19041508_WebhookChunk0"
+    assert '"correlation_id":"19041508_WebhookChunk0"' in logs
+    assert cloud.pending_schedules() == ["t-19041508_WebhookChunk0-p1"]
+    assert list(cloud.simulator.uploads.values()) == [
+        json.loads((EVENTS / "segment.json").read_text())["content"].encode()
+    ]
+
+
 def test_built_function_rejects_a_bad_event_in_a_fresh_process(
     build_dir: Path, cloud: LocalCloud, env_vars: Path, tmp_path: Path
 ) -> None:

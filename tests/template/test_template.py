@@ -47,6 +47,10 @@ COMMON_GRANTS = {
     "ReadPayloadSigningSecret": {"secretsmanager:GetSecretValue"},
     "ReadApiKeyParameter": {"ssm:GetParameter"},
     "ReadApiKeySecret": {"secretsmanager:GetSecretValue"},
+    # the result sinks (RESULT_SINKS): every function may write a record, so every one tells the sinks
+    "RememberResultDeliveries": {"s3:GetObjectTagging", "s3:PutObjectTagging"},
+    "PublishTaskEvents": {"events:PutEvents"},
+    "ReadAiwareApiKeyParameter": {"ssm:GetParameter"},
 }
 SEGMENT_GRANTS = {
     **COMMON_GRANTS,
@@ -59,6 +63,12 @@ POLL_GRANTS = {
     "ManagePollSchedules": {"scheduler:CreateSchedule", "scheduler:GetSchedule", "scheduler:DeleteSchedule"},
     # SAM's, for EventInvokeConfig's OnFailure destination (asserted in the dead-letter test)
     "PollFunctionEventInvokeConfigOnFailureSQSPolicy": {"sqs:SendMessage"},
+}
+
+
+WEBHOOK_GRANTS = {
+    **SEGMENT_GRANTS,  # it starts tasks and polls the poll tasks sent back, as the segment function does
+    "ReadWebhookTokenParameter": {"ssm:GetParameter"},
 }
 
 
@@ -138,7 +148,7 @@ def test_scheduler_role_is_trusted_by_scheduler_in_this_account_only(cfn: dict[s
 
 def test_no_wildcard_actions_and_resources_scoped_to_the_stack(cfn: dict[str, Any]) -> None:
     roles = {n: r for n, r in cfn["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
-    assert set(roles) == {"SchedulerRole", "SegmentFunctionRole", "PollFunctionRole"}
+    assert set(roles) == {"SchedulerRole", "SegmentFunctionRole", "PollFunctionRole", "WebhookFunctionRole"}
     for name, role in roles.items():
         for statement in statements(role):
             assert statement["Effect"] == "Allow"
@@ -157,6 +167,70 @@ def test_no_wildcard_actions_and_resources_scoped_to_the_stack(cfn: dict[str, An
 def test_each_function_is_granted_exactly_what_it_does(cfn: dict[str, Any]) -> None:
     assert actions_by_sid(cfn["Resources"]["SegmentFunctionRole"]) == SEGMENT_GRANTS
     assert actions_by_sid(cfn["Resources"]["PollFunctionRole"]) == POLL_GRANTS
+    assert actions_by_sid(cfn["Resources"]["WebhookFunctionRole"]) == WEBHOOK_GRANTS
+
+
+def conditional(role: dict[str, Any], sid: str) -> tuple[str, dict[str, Any]]:
+    """(condition, statement) of a statement that exists only when its condition holds."""
+    for policy in role["Properties"]["Policies"]:
+        for statement in policy["PolicyDocument"]["Statement"]:
+            if "Fn::If" in statement and statement["Fn::If"][1].get("Sid") == sid:
+                assert statement["Fn::If"][2] == {"Ref": "AWS::NoValue"}
+                return statement["Fn::If"][0], statement["Fn::If"][1]
+    raise AssertionError(f"no conditional statement {sid}")
+
+
+def test_sink_grants_exist_only_with_their_sinks_and_name_their_targets(cfn: dict[str, Any]) -> None:
+    conditions = cfn["Conditions"]
+    assert conditions["HasNotifiedSinks"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "ResultSinks"}, "s3"]}]}
+    assert {c["Fn::Equals"][1] for c in conditions["HasEventBridgeSink"]["Fn::Or"]} == {
+        v for v in cfn["Parameters"]["ResultSinks"]["AllowedValues"] if "eventbridge" in v
+    }
+    assert all(v.startswith("s3") for v in cfn["Parameters"]["ResultSinks"]["AllowedValues"])  # s3 always first
+    for name in ("SegmentFunctionRole", "PollFunctionRole", "WebhookFunctionRole"):
+        role = cfn["Resources"][name]
+        condition, tagging = conditional(role, "RememberResultDeliveries")
+        assert condition == "HasNotifiedSinks" and tagging["Resource"] == {"Fn::Sub": RECORDS}
+        condition, publish = conditional(role, "PublishTaskEvents")
+        assert condition == "HasEventBridgeSink"
+        bus_arn, names = publish["Resource"]["Fn::Sub"]
+        assert bus_arn.endswith(":event-bus/${Bus}")
+        assert names["Bus"] == {"Fn::If": ["HasEventBusName", {"Ref": "EventBusName"}, "default"]}
+        condition, key = conditional(role, "ReadAiwareApiKeyParameter")
+        assert condition == "HasAiwareKeyParameter" and "${AiwareApiKeyParameterName}" in key["Resource"]["Fn::Sub"]
+    condition, token = conditional(cfn["Resources"]["WebhookFunctionRole"], "ReadWebhookTokenParameter")
+    assert condition == "HasWebhookTokenParameter" and "${WebhookTokenParameterName}" in token["Resource"]["Fn::Sub"]
+
+
+def test_webhook_function_url_auth_follows_the_webhook_auth_parameter(cfn: dict[str, Any]) -> None:
+    resources = cfn["Resources"]
+    url = resources["WebhookFunctionUrl"]
+    assert url["Type"] == "AWS::Lambda::Url"
+    assert url["Properties"]["TargetFunctionArn"] == {"Ref": "WebhookFunction"}
+    assert url["Properties"]["AuthType"] == {"Fn::If": ["WebhookIamAuth", "AWS_IAM", "NONE"]}
+    assert cfn["Parameters"]["WebhookAuth"]["AllowedValues"] == ["token", "iam"]
+    public = {n: r for n, r in resources.items() if r["Type"] == "AWS::Lambda::Permission"}
+    assert {r["Condition"] for r in public.values()} == {"WebhookTokenAuth"}  # with IAM: no public permission
+    assert {r["Properties"]["Action"] for r in public.values()} == {"lambda:InvokeFunctionUrl", "lambda:InvokeFunction"}
+    for permission in public.values():
+        props = permission["Properties"]
+        assert props["FunctionName"] == {"Ref": "WebhookFunction"} and props["Principal"] == "*"
+        assert props.get("FunctionUrlAuthType") == "NONE" or props.get("InvokedViaFunctionUrl") is True
+    variables = resources["WebhookFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["WEBHOOK_AUTH"] == {"Ref": "WebhookAuth"}
+    assert variables["WEBHOOK_TOKEN_PARAMETER"] == {"Ref": "WebhookTokenParameterName"}
+    assert variables["WEBHOOK_TOKEN"] == ""  # declared for sam local invoke, never a value in AWS
+    for setting, parameter in (
+        ("SCHEDULING_MODE", "SchedulingMode"),
+        ("RESULT_SINKS", "ResultSinks"),
+        ("EVENT_BUS_NAME", "EventBusName"),
+        ("AIWARE_API_URL", "AiwareApiUrl"),
+        ("AIWARE_API_KEY_PARAMETER", "AiwareApiKeyParameterName"),
+    ):
+        assert variables[setting] == {"Ref": parameter}
+    assert cfn["Outputs"]["WebhookUrl"]["Value"] == {"Fn::GetAtt": ["WebhookFunctionUrl", "FunctionUrl"]}
+    assert resources["WebhookLogGroup"]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    assert resources["WebhookFunction"]["DependsOn"] == "WebhookLogGroup"
 
 
 def test_functions_may_create_schedules_only_in_their_group_and_pass_only_the_scheduler_role(
@@ -174,7 +248,7 @@ def test_functions_may_create_schedules_only_in_their_group_and_pass_only_the_sc
 
 
 def test_secrets_and_objects_are_readable_only_where_meant(cfn: dict[str, Any]) -> None:
-    for name in ("SegmentFunctionRole", "PollFunctionRole"):
+    for name in ("SegmentFunctionRole", "PollFunctionRole", "WebhookFunctionRole"):
         for statement in statements(cfn["Resources"][name]):
             actions, resource = set(as_list(statement["Action"])), statement["Resource"]
             if "s3:GetObject" in actions:  # the record statement (results/ only) or the media one (media only)

@@ -7,7 +7,15 @@ Every step is safe to repeat, and a task has exactly one chain of polls:
 - poll n+1's schedule is created before poll n's is deleted, so a running task always has one;
 - a poll whose schedule is gone, or that has a later one, is stale (a late or repeated delivery)
   and is dropped: it can neither fork the chain nor write a second record;
-- records are written once; the schedules are cleaned up after the record exists.
+- records are written once; the result sinks are told after the record exists (each at least once,
+  a retry repeating only those that had not succeeded), and only then are the schedules cleaned up,
+  so a failed delivery is retried by a poll that is not stale.
+
+SCHEDULING_MODE=platform (`Ports.scheduling`): the platform schedules each poll task and sends it
+back; pollbridge creates no schedule. There is no chain to tell a stale poll by, so a poll first
+looks for the task's record instead: once it exists, every poll is answered with it and changes
+nothing. Before that, duplicate poll tasks are harmless: the vendor job is found by its idempotency
+key, records are written once, and every delivery only reads the vendor's state.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from pollbridge import clock, decisions
-from pollbridge.errors import InvalidEventError, PermanentError, TransientError
+from pollbridge.errors import DeliveryError, InvalidEventError, PermanentError, TransientError
 from pollbridge.models import (
     MediaChunk,
     PolledChunk,
@@ -30,7 +38,17 @@ from pollbridge.models import (
     TaskRecord,
 )
 from pollbridge.naming import idempotency_key, schedule_name
-from pollbridge.ports import MediaSource, PayloadSigner, PollScheduler, Provider, RecordSink
+from pollbridge.ports import (
+    DeliveryLedger,
+    Heartbeat,
+    HeartbeatReporter,
+    MediaSource,
+    PayloadSigner,
+    PollScheduler,
+    Provider,
+    RecordSink,
+    ResultNotifier,
+)
 from pollbridge.timing import PollPolicy, minute_start, next_poll_time
 from pollbridge.transcript import to_vtn
 
@@ -40,6 +58,8 @@ MAX_PAYLOAD_BYTES = 16 * 1024
 _GROWTH_ALLOWANCE = 1024  # workId (at most 512 characters), signature and poll bookkeeping
 # A delivery this much before its schedule's minute is early (a replay of a signed payload), not clock skew.
 EARLY_TOLERANCE_MS = 5_000
+
+type SchedulingMode = Literal["eventbridge", "platform"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +72,10 @@ class Ports:
     policy: PollPolicy
     task_timeout_ms: int
     engine_name: str = "pollbridge"
+    scheduling: SchedulingMode = "eventbridge"  # platform: the scheduler creates nothing (see above)
+    notifiers: tuple[ResultNotifier, ...] = ()  # the sinks told after the record (RESULT_SINKS but s3)
+    ledger: DeliveryLedger | None = None  # remembers which notifiers have a task's result
+    heartbeat: HeartbeatReporter | None = None  # reports progress to a chunk's heartbeatWebhook
 
 
 type OutcomeKind = Literal["scheduled", "complete", "failed", "cancelled", "stale"]
@@ -91,6 +115,9 @@ def handle_segment(event: SegmentEvent, ports: Ports) -> Outcome:
 def start_task(chunk: MediaChunk, ports: Ports) -> Outcome:
     options = ports.provider.options(chunk.taskPayload)  # only declared options, before anything else
     ports.media.check(chunk)
+    heartbeat_url = chunk.heartbeatWebhook if ports.heartbeat is not None else None
+    if heartbeat_url is not None and ports.heartbeat is not None:
+        ports.heartbeat.check(heartbeat_url)
     existing = _current_state(chunk.taskId, ports)
     if existing is not None:  # a repeated delivery: the task is running or finished
         return existing
@@ -107,6 +134,7 @@ def start_task(chunk: MediaChunk, ports: Ports) -> Outcome:
         pollNumber=1,
         deadlineUTC=now + ports.task_timeout_ms,
         mediaOffsetMs=chunk.startOffsetMs,
+        heartbeatWebhook=heartbeat_url,
     )
     _check_payload_size(draft)
     try:
@@ -150,9 +178,16 @@ def poll(payload: PollPayload, ports: Ports, task_id: str | None = None) -> Outc
     deadline = decisions.capped_deadline(payload, ports.task_timeout_ms)
     if deadline != payload.deadlineUTC:
         payload = payload.model_copy(update={"deadlineUTC": deadline})
-    chain = ports.scheduler.chain(payload.origTaskId)
-    if payload.pollNumber not in chain or max(chain) > payload.pollNumber:
-        return _stale(payload, chain, ports, task_id)
+    chain: list[int] = []
+    if ports.scheduling == "platform":  # no schedules to tell a stale poll by: the record tells
+        done = ports.sink.read(payload.origTaskId)
+        if done is not None:
+            _notify(done, ports)  # a retried poll task delivers what an earlier one could not
+            return Outcome("stale", _stored_response(done), done.taskId, payload.pollNumber, True, done)
+    else:
+        chain = ports.scheduler.chain(payload.origTaskId)
+        if payload.pollNumber not in chain or max(chain) > payload.pollNumber:
+            return _stale(payload, chain, ports, task_id)
     now = clock.now_ms()
     if payload.notBeforeUTC is not None and now < payload.notBeforeUTC - EARLY_TOLERANCE_MS:
         return _stale(payload, chain, ports, task_id, early=True)  # a replay before its time: no effect
@@ -165,6 +200,7 @@ def poll(payload: PollPayload, ports: Ports, task_id: str | None = None) -> Outc
         decision = decisions.after_permanent_error(error, payload, "status")
     else:
         decision = decisions.after_status(state, payload, now, ports.policy)
+        _report_progress(payload, state.status.value, state.progress, ports)
     return _act(decision, payload, ports, task_id, now)
 
 
@@ -190,6 +226,7 @@ def _current_state(task_id: str, ports: Ports) -> Outcome | None:
             return _scheduled(latest.payload, latest.at_ms, task_id, repeated=True)
     done = ports.sink.read(task_id)
     if done is not None:  # a late repeat of a finished task: answer with what was written
+        _notify(done, ports)
         return Outcome(done.status, _stored_response(done), task_id, done.polls, repeated=True, record=done)
     if chain:  # the latest schedule vanished between the listing and the read: the task moved on
         raise TransientError(f"task {task_id} is changing state; retry")
@@ -216,6 +253,7 @@ def _stale(payload: PollPayload, chain: list[int], ports: Ports, task_id: str | 
         return Outcome("stale", message, task, payload.pollNumber, repeated=True)
     done = ports.sink.read(task)
     if done is not None:
+        _notify(done, ports)
         return Outcome("stale", _stored_response(done), task, payload.pollNumber, repeated=True, record=done)
     return Outcome("stale", StalePoll(taskId=task, pollNumber=payload.pollNumber), task, payload.pollNumber, True)
 
@@ -280,6 +318,7 @@ def _complete(payload: PollPayload, ports: Ports, task_id: str | None) -> Outcom
         completedAtUTC=now,
     )
     stored = ports.sink.write_once(record)
+    _notify(stored, ports)  # between the record and the clean-up: a failed delivery retries a live poll
     _clean_up(payload.origTaskId, ports)
     repeated = stored != record
     response = document if not repeated else _stored_response(stored)
@@ -320,8 +359,42 @@ def _finish_job(
         completedAtUTC=clock.now_ms(),
     )
     stored = ports.sink.write_once(record)
+    _notify(stored, ports)  # between the record and the clean-up: a failed delivery retries a live poll
     _clean_up(payload.origTaskId, ports)
     return Outcome(stored.status, stored, payload.origTaskId, payload.pollNumber, stored != record, stored)
+
+
+def _notify(record: TaskRecord, ports: Ports) -> None:
+    """Tell every configured sink about a written record, each independently and at least once.
+
+    The ledger (beside the record) says which sinks already have it; only the others are told, and
+    each success is remembered at once. Any failure fails the invocation (DeliveryError) after every
+    sink was tried, so the retry repeats only what had not succeeded."""
+    if not ports.notifiers:
+        return
+    if ports.ledger is None:
+        raise TypeError("Ports.notifiers need a Ports.ledger to remember their deliveries")
+    done = ports.ledger.delivered(record.taskId)
+    failures: dict[str, Exception] = {}
+    for notifier in ports.notifiers:
+        if notifier.name in done:
+            continue
+        try:
+            notifier.deliver(record)
+            ports.ledger.mark_delivered(record.taskId, notifier.name)
+        except Exception as error:  # one sink's failure must not stop the others
+            failures[notifier.name] = error
+    if failures:
+        raise DeliveryError(record.taskId, failures)
+
+
+def _report_progress(payload: PollPayload, job_status: str, progress: float | None, ports: Ports) -> None:
+    """The heartbeat of a poll: best effort, it can never fail the poll."""
+    if payload.heartbeatWebhook is None or ports.heartbeat is None:
+        return
+    beat = Heartbeat(payload.origTaskId, payload.pollNumber, job_status, progress)
+    with contextlib.suppress(Exception):
+        ports.heartbeat.report(payload.heartbeatWebhook, beat)
 
 
 def _clean_up(task: str, ports: Ports) -> None:
@@ -358,4 +431,14 @@ def _cancel_quietly(ports: Ports, work_id: str) -> None:
         ports.provider.cancel(work_id)
 
 
-__all__ = ["MAX_PAYLOAD_BYTES", "Outcome", "Ports", "StalePoll", "cancel", "handle_segment", "poll", "start_task"]
+__all__ = [
+    "MAX_PAYLOAD_BYTES",
+    "Outcome",
+    "Ports",
+    "SchedulingMode",
+    "StalePoll",
+    "cancel",
+    "handle_segment",
+    "poll",
+    "start_task",
+]

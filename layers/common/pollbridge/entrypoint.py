@@ -15,7 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pollbridge.core import Outcome, Ports
-from pollbridge.errors import ForgedPayloadError, InternalError, InvalidEventError, PollbridgeError
+from pollbridge.errors import DeliveryError, ForgedPayloadError, InternalError, InvalidEventError, PollbridgeError
 from pollbridge.observability import logger, metrics, tracer
 from pollbridge.wiring import ports
 
@@ -45,6 +45,9 @@ def lambda_handler[E](
             if isinstance(error, ForgedPayloadError):
                 _count("RejectedPayloads")
             logger.warning("rejected an invalid event; nothing was done", extra={"error": _loggable(str(error))})
+            raise
+        except DeliveryError as error:
+            delivery_failed(error)
             raise
         except PollbridgeError as error:
             _count("FailedInvocations")
@@ -79,6 +82,31 @@ def _claimed_task_id(event: Any) -> str | None:
 def _loggable(text: str) -> str:
     """Text a JSON log line can carry (a lone surrogate would make Powertools drop the line)."""
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def delivery_failed(error: DeliveryError) -> None:
+    """A result sink did not take a written record: say clearly what happens next, per sink."""
+    _count("FailedInvocations")
+    for sink in error.failures:
+        with single_metric(name="ResultDeliveryFailures", unit=MetricUnit.Count, value=1) as by_sink:
+            by_sink.add_dimension(name="service", value=logger.service)
+            by_sink.add_dimension(name="sink", value=sink)
+    permanent = error.permanent
+    transient = [sink for sink in error.failures if sink not in permanent]
+    logger.error(
+        "result not delivered to every sink; the record is written and the poll's schedule kept",
+        extra={
+            "sinksRefused": permanent,  # not allowed / not found: every retry fails alike -> dead-letter queue
+            "sinksToRetry": transient,  # network, 5xx, 429: the retry delivers them (and only them)
+            "next": (
+                "refused for good: Lambda's retries will fail the same way and the event lands in the "
+                "dead-letter queue; fix the sink's permissions or target, then redrive"
+                if permanent
+                else "the invocation is retried and delivers only the sinks that had not succeeded"
+            ),
+            "error": str(error),
+        },
+    )
 
 
 def _count(name: str, value: float = 1, unit: MetricUnit = MetricUnit.Count) -> None:

@@ -46,5 +46,23 @@ class ForgedPayloadError(InvalidEventError):
     """A taskPayload whose signature does not verify: forged, altered or unsigned."""
 
 
+class DeliveryError(PollbridgeError):
+    """A result sink did not take a task's result. The record is written (it is the source of truth);
+    the invocation fails so that it is retried, and the retry delivers only the sinks that had not
+    succeeded. `failures` maps each failed sink to its error; a PermanentError among them (not
+    allowed, not found) will fail the same way on every retry, so that invocation ends in the DLQ."""
+
+    def __init__(self, task_id: str, failures: dict[str, Exception]) -> None:
+        described = "; ".join(f"{sink}: {type(error).__name__}: {error}" for sink, error in failures.items())
+        super().__init__(f"result of task {task_id} not delivered to {', '.join(failures)} ({described})")
+        self.task_id = task_id
+        self.failures = failures
+
+    @property
+    def permanent(self) -> list[str]:
+        """The sinks that refused for good (retrying will not help: fix the cause, then redrive)."""
+        return [sink for sink, error in self.failures.items() if isinstance(error, PermanentError)]
+
+
 class InternalError(PollbridgeError):
     """An unexpected failure (a bug, or an AWS error no adapter classified); the cause is chained."""

@@ -79,6 +79,44 @@ class PollScheduler(Protocol):
         ...
 
 
+class ResultNotifier(Protocol):
+    """A sink told about a finished task after its record is written (RESULT_SINKS)."""
+
+    name: str
+
+    def deliver(self, record: TaskRecord) -> None:
+        """Tell the sink; raises TransientError (worth retrying) or PermanentError (refused)."""
+        ...
+
+
+class DeliveryLedger(Protocol):
+    """Which sinks already have a task's result, remembered beside the record (no database)."""
+
+    def delivered(self, task_id: str) -> set[str]: ...
+
+    def mark_delivered(self, task_id: str, sink: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """What a poll tells the platform's heartbeatWebhook: the task is alive, and how far it got."""
+
+    orig_task_id: str
+    poll_number: int
+    job_status: str
+    progress: float | None = None
+
+
+class HeartbeatReporter(Protocol):
+    def check(self, url: str) -> None:
+        """Refuse, as an InvalidEventError naming heartbeatWebhook, what needs no network call to refuse."""
+        ...
+
+    def report(self, url: str, beat: Heartbeat) -> None:
+        """Best effort: never raises (a failing heartbeat never fails a poll)."""
+        ...
+
+
 class PayloadSigner(Protocol):
     def sign(self, payload: PollPayload) -> PollPayload: ...
 

@@ -14,6 +14,8 @@ from pollbridge.models.common import looks_like_credential
 
 SCHEDULER_NAME_PATTERN = r"^[0-9a-zA-Z\-_.]{1,64}$"
 ARN = r"^arn:aws[a-z-]*:"
+RESULT_SINK_NAMES = ("s3", "aiware", "eventbridge")
+SSM_PATH = r"^/[a-zA-Z0-9_.\-/]+$"
 
 
 class Settings(BaseModel):
@@ -49,6 +51,17 @@ class Settings(BaseModel):
     media_max_bytes: int = Field(default=200 * 1024 * 1024, alias="MEDIA_MAX_BYTES", gt=0)
     engine_name: str = Field(default="pollbridge", alias="ENGINE_NAME", min_length=1)
 
+    # The engine webhook, the scheduling mode and the result sinks (issue 8).
+    scheduling_mode: Literal["eventbridge", "platform"] = Field(default="eventbridge", alias="SCHEDULING_MODE")
+    result_sinks: str = Field(default="s3", alias="RESULT_SINKS", pattern=r"^[a-z0-9]+(,[a-z0-9]+)*$")
+    event_bus_name: str | None = Field(default=None, alias="EVENT_BUS_NAME", pattern=r"^[A-Za-z0-9._\-/:]{1,1600}$")
+    aiware_api_url: str | None = Field(default=None, alias="AIWARE_API_URL", pattern=r"^https?://[^\s/]+")
+    aiware_api_key: SecretStr | None = Field(default=None, alias="AIWARE_API_KEY")
+    aiware_api_key_parameter: str | None = Field(default=None, alias="AIWARE_API_KEY_PARAMETER", pattern=SSM_PATH)
+    webhook_auth: Literal["token", "iam"] = Field(default="token", alias="WEBHOOK_AUTH")
+    webhook_token: SecretStr | None = Field(default=None, alias="WEBHOOK_TOKEN", min_length=16)
+    webhook_token_parameter: str | None = Field(default=None, alias="WEBHOOK_TOKEN_PARAMETER", pattern=SSM_PATH)
+
     @model_validator(mode="after")
     def _intervals_ordered(self) -> Self:
         if self.poll_max_interval_seconds < self.poll_min_interval_seconds:
@@ -67,6 +80,26 @@ class Settings(BaseModel):
         if credentials:
             raise ValueError(f"PROVIDER_EXTRA_OPTIONS: {', '.join(credentials)} look like credentials, never forwarded")
         return self
+
+    def _known_sinks(self) -> Self:
+        sinks = self.sinks
+        unknown = [name for name in sinks if name not in RESULT_SINK_NAMES]
+        if unknown:
+            raise ValueError(f"RESULT_SINKS: unknown sink {unknown[0]!r} (known: {', '.join(RESULT_SINK_NAMES)})")
+        if "s3" not in sinks:
+            raise ValueError("RESULT_SINKS must include s3: the record is the source of truth, written first")
+        if len(set(sinks)) != len(sinks):
+            raise ValueError("RESULT_SINKS names a sink twice")
+        if "aiware" in sinks and self.aiware_api_url is None:
+            raise ValueError("AIWARE_API_URL is required when RESULT_SINKS includes aiware")
+        if "aiware" in sinks and self.aiware_api_key is None and self.aiware_api_key_parameter is None:
+            raise ValueError("AIWARE_API_KEY or AIWARE_API_KEY_PARAMETER is required when RESULT_SINKS includes aiware")
+        return self
+
+    @property
+    def sinks(self) -> tuple[str, ...]:
+        """RESULT_SINKS in order: s3 first (it is written by core itself), then the ones told after it."""
+        return tuple(name for name in self.result_sinks.split(",") if name)
 
     @property
     def extra_options(self) -> tuple[str, ...]:

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import copy
 from functools import cache
 from typing import Any
 
 import boto3
 from botocore.config import Config
 
+from pollbridge.adapters.heartbeat import HttpHeartbeat
 from pollbridge.adapters.media import MediaFetcher
+from pollbridge.adapters.platform_scheduler import PlatformPollScheduler
 from pollbridge.adapters.providers import HttpJobProvider
 from pollbridge.adapters.scheduler import EventBridgePollScheduler, SchedulerTarget
 from pollbridge.adapters.signing_keys import HmacSigner, SecretsManagerKeys, StaticKeys
-from pollbridge.adapters.sinks import S3RecordSink
+from pollbridge.adapters.sinks import AiwareSink, EventBridgeSink, S3RecordSink
 from pollbridge.core import Ports
-from pollbridge.ports import Provider
-from pollbridge.secrets import provider_api_key
+from pollbridge.ports import PollScheduler, Provider, ResultNotifier
+from pollbridge.secrets import aiware_api_key, provider_api_key
 from pollbridge.settings import Settings, load_settings
 from pollbridge.timing import PollPolicy
 
@@ -26,7 +29,8 @@ AWS_CLIENT_CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"mode": 
 
 def aws_client(service: str) -> Any:
     """boto3 honours AWS_ENDPOINT_URL, so the same code runs against a local AWS emulation."""
-    return boto3.client(service, config=AWS_CLIENT_CONFIG)
+    # A copy: botocore rewrites a Config's `retries` in place (max_attempts -> total_max_attempts).
+    return boto3.client(service, config=copy.deepcopy(AWS_CLIENT_CONFIG))
 
 
 def build_provider(settings: Settings) -> Provider:
@@ -47,16 +51,35 @@ def build_signer(settings: Settings) -> HmacSigner:
     return HmacSigner(StaticKeys(settings.payload_signing_key.get_secret_value()))
 
 
+def build_scheduler(settings: Settings) -> PollScheduler:
+    if settings.scheduling_mode == "platform":
+        return PlatformPollScheduler()
+    return EventBridgePollScheduler(
+        aws_client("scheduler"),
+        settings.schedule_group_name,
+        SchedulerTarget(settings.poll_function_arn, settings.scheduler_role_arn, settings.poll_dlq_arn),
+    )
+
+
+def build_notifiers(settings: Settings) -> tuple[ResultNotifier, ...]:
+    """The sinks told after the S3 record, in RESULT_SINKS order."""
+    notifiers: list[ResultNotifier] = []
+    for name in settings.sinks:
+        if name == "aiware":
+            assert settings.aiware_api_url is not None  # the settings model requires it with this sink
+            notifiers.append(AiwareSink(settings.aiware_api_url, lambda: aiware_api_key(settings)))
+        elif name == "eventbridge":
+            notifiers.append(EventBridgeSink(aws_client("events"), settings.results_bucket, settings.event_bus_name))
+    return tuple(notifiers)
+
+
 def build_ports(settings: Settings) -> Ports:
     s3 = aws_client("s3")
+    records = S3RecordSink(s3, settings.results_bucket)
     return Ports(
         provider=build_provider(settings),
-        scheduler=EventBridgePollScheduler(
-            aws_client("scheduler"),
-            settings.schedule_group_name,
-            SchedulerTarget(settings.poll_function_arn, settings.scheduler_role_arn, settings.poll_dlq_arn),
-        ),
-        sink=S3RecordSink(s3, settings.results_bucket),
+        scheduler=build_scheduler(settings),
+        sink=records,
         media=MediaFetcher(
             lambda: s3,
             settings.media_max_bytes,
@@ -67,6 +90,10 @@ def build_ports(settings: Settings) -> Ports:
         policy=PollPolicy(settings.poll_min_interval_seconds, settings.poll_max_interval_seconds),
         task_timeout_ms=settings.task_timeout_seconds * 1000,
         engine_name=settings.engine_name,
+        scheduling=settings.scheduling_mode,
+        notifiers=build_notifiers(settings),
+        ledger=records,
+        heartbeat=HttpHeartbeat(allow_private_hosts=settings.allow_private_media_hosts),
     )
 
 

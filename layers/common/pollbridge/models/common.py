@@ -4,6 +4,7 @@ import json
 import math
 import unicodedata
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, StrictInt, StringConstraints
 
@@ -81,6 +82,16 @@ def _bounded_config(value: dict[str, Any]) -> dict[str, Any]:
 # Text that came from outside and is written into records and logs.
 CleanText = Annotated[str, AfterValidator(scrub_text)]
 
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.netloc:
+        raise ValueError("must be an https:// or http:// URL")
+    return value
+
+
+# A URL pollbridge will call (heartbeatWebhook): http(s) only; its host is vetted when it is called.
+CallbackUrl = Annotated[str, StringConstraints(min_length=1, max_length=2048), AfterValidator(_http_url)]
 
 # engineConfig: the options a task carries from its segment through every poll.
 EngineConfig = Annotated[dict[str, Any], AfterValidator(_bounded_config)]

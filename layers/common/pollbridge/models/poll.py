@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
-from pollbridge.models.common import EngineConfig, EpochMs, Identifier, NonEmptyStr, OffsetMs
+from pollbridge.models.common import CallbackUrl, EngineConfig, EpochMs, Identifier, NonEmptyStr, OffsetMs
 
 MAX_POLLS = 9_999_999  # poll numbers fit the schedule names (naming.MAX_POLL_DIGITS)
 
@@ -33,6 +33,7 @@ class PollPayload(BaseModel):
     transientErrors: StrictInt = Field(default=0, ge=0, le=MAX_POLLS, description="consecutive vendor errors")
     lastPollUTC: EpochMs | None = Field(default=None, description="when the previous poll ran")
     notBeforeUTC: EpochMs | None = Field(default=None, description="an earlier delivery is a replay, not a poll")
+    heartbeatWebhook: CallbackUrl | None = Field(default=None, description="the platform's URL each poll reports to")
     signature: str | None = Field(
         default=None, pattern=r"^v1\.[A-Za-z0-9_-]{43}$", description="HMAC over the rest (see pollbridge.signing)"
     )

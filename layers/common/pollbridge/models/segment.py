@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, field_validator, model_validator
 
-from pollbridge.models.common import EngineConfig, EpochMs, Identifier, NonEmptyStr, OffsetMs
+from pollbridge.models.common import CallbackUrl, EngineConfig, EpochMs, Identifier, NonEmptyStr, OffsetMs
 from pollbridge.models.parsing import parse_event
 from pollbridge.models.poll import PollPayload
 
@@ -41,6 +41,7 @@ class MediaChunk(_ChunkBase):
     cacheURI: str | None = Field(default=None, max_length=4096)
     content: str | None = None
     taskPayload: EngineConfig = Field(default_factory=dict)
+    heartbeatWebhook: CallbackUrl | None = None
 
     @field_validator("cacheURI")
     @classmethod
@@ -55,8 +56,11 @@ class MediaChunk(_ChunkBase):
         return uri
 
     @model_validator(mode="after")
-    def _has_media(self) -> Self:
-        if not self.cacheURI and self.content is None:
+    def _has_media(self, info: ValidationInfo) -> Self:
+        # The webhook validates with context {"uploaded": True} when the request carried the bytes
+        # (the `chunk` file part): a JSON event cannot set a validation context.
+        uploaded = bool(info.context and info.context.get("uploaded"))
+        if not self.cacheURI and self.content is None and not uploaded:
             raise ValueError("cacheURI or content is required")
         if self.cacheURI and self.content is not None:
             raise ValueError("give cacheURI or content, not both")

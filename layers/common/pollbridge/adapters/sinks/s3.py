@@ -1,17 +1,27 @@
-"""Task records as JSON objects `results/{origTaskId}.json`, written once with a conditional put."""
+"""Task records as JSON objects `results/{origTaskId}.json`, written once with a conditional put.
+
+The record object also remembers which other result sinks were told (the DeliveryLedger port): one
+tag `pollbridge-delivered-<sink>` per delivery, added with PutObjectTagging once the sink took the
+result. Tags change no object version and need no database; a retry reads them and delivers only
+to the sinks without one.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from pollbridge.errors import TransientError
+from pollbridge import clock
+from pollbridge.errors import PermanentError, TransientError
 from pollbridge.models import TaskRecord
 from pollbridge.naming import RECORD_PREFIX as PREFIX
 from pollbridge.naming import record_key
 
-__all__ = ["PREFIX", "S3RecordSink", "record_key"]
+__all__ = ["DELIVERED_TAG_PREFIX", "PREFIX", "S3RecordSink", "record_key"]
+
+DELIVERED_TAG_PREFIX = "pollbridge-delivered-"
+_TRANSIENT_CODES = frozenset({"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "Throttling"})
 
 
 class S3RecordSink:
@@ -47,3 +57,40 @@ class S3RecordSink:
                 return None
             raise
         return TaskRecord.model_validate_json(obj["Body"].read())
+
+    # --- DeliveryLedger: which result sinks already have the task's result ---------------------
+
+    def delivered(self, task_id: str) -> set[str]:
+        return {
+            tag["Key"].removeprefix(DELIVERED_TAG_PREFIX)
+            for tag in self._tags(task_id)
+            if tag["Key"].startswith(DELIVERED_TAG_PREFIX)
+        }
+
+    def mark_delivered(self, task_id: str, sink: str) -> None:
+        tags = [t for t in self._tags(task_id) if t["Key"] != DELIVERED_TAG_PREFIX + sink]
+        tags.append({"Key": DELIVERED_TAG_PREFIX + sink, "Value": str(clock.now_ms())})
+        try:
+            self._client.put_object_tagging(Bucket=self._bucket, Key=record_key(task_id), Tagging={"TagSet": tags})
+        except ClientError as error:
+            raise _classified("PutObjectTagging", error) from error
+        except BotoCoreError as error:
+            raise TransientError(f"records bucket PutObjectTagging: {error}") from error
+
+    def _tags(self, task_id: str) -> list[dict[str, str]]:
+        try:
+            found = self._client.get_object_tagging(Bucket=self._bucket, Key=record_key(task_id))
+        except ClientError as error:
+            raise _classified("GetObjectTagging", error) from error
+        except BotoCoreError as error:
+            raise TransientError(f"records bucket GetObjectTagging: {error}") from error
+        return list(found.get("TagSet", []))
+
+
+def _classified(operation: str, error: ClientError) -> TransientError | PermanentError:
+    code = str(error.response.get("Error", {}).get("Code", ""))
+    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    message = f"records bucket {operation}: {code or status}"
+    if code in _TRANSIENT_CODES or status >= 500 or status == 429:
+        return TransientError(message)
+    return PermanentError(message, "system_error")

@@ -1,0 +1,276 @@
+"""The engine toolkit's `/process` form -> the same events the segment function takes.
+
+The only HTTP-shaped code of the package, and pure: a multipart/form-data body (bytes) becomes either
+a new `media_chunk` (MediaChunk, plus the uploaded bytes of the `chunk` file part when there is one)
+or a poll task coming back (its signed taskPayload, from the `payload` field). Every bad field is
+named, all at once, and nothing is done with a request that has one.
+
+Multipart is read with the standard library's email parser (the Lambda runtime has nothing else, and
+the form is MIME: RFC 7578). The form fields (aiWARE's engine toolkit, see docs/aiware.md):
+`chunkMimeType`, `chunkUUID`, `chunkIndex`, `startOffsetMS`, `endOffsetMS`, `cacheURI`,
+`veritoneApiBaseUrl`, `token`, `heartbeatWebhook`, `payload` (JSON: `taskId`, `jobId`, `recordingId`,
+the engine's configuration, or a poll task's keys) and the file part `chunk`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.policy import HTTP
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pollbridge.errors import InvalidEventError
+from pollbridge.models import MediaChunk, PollPayload
+from pollbridge.models.parsing import describe
+from pollbridge.ports import Media
+
+# Lambda Function URLs take request payloads up to 6 MB, and the event carries the body base64-encoded
+# (4/3 larger), so what reaches the function is at most about 4.5 MB of form. Larger chunks go by
+# cacheURI without the file part: pollbridge then fetches them itself (MEDIA_MAX_BYTES).
+MAX_BODY_BYTES = 6 * 1024 * 1024
+MAX_PARTS = 64
+MAX_FIELD_BYTES = 64 * 1024  # any part but `chunk`; `payload` is the largest (engine configuration)
+
+# Keys of `payload` that the platform adds about the task, not the engine's own configuration.
+# Credentials among them (`token`) are dropped here: they are never forwarded, stored or scheduled.
+PLATFORM_KEYS = frozenset(
+    {
+        "applicationId",
+        "organizationId",
+        "userId",
+        "jobId",
+        "taskId",
+        "recordingId",
+        "tdoId",
+        "token",
+        "mode",
+        "libraryId",
+        "libraryEngineModelId",
+        "veritoneApiBaseUrl",
+        "engineId",
+        "engineInstanceId",
+        "parentTaskId",
+        "taskPayload",
+        "heartbeatWebhook",
+        "resultWebhook",
+    }
+)
+
+
+class BodyTooLargeError(InvalidEventError):
+    """The request (or its `chunk`) is over a size limit: answered 413."""
+
+
+class UploadedMedia:
+    """The MediaSource of a chunk whose bytes came with the request: they are used as they are, and
+    its cacheURI (if any) is neither checked nor fetched (no second download)."""
+
+    def __init__(self, media: Media, max_bytes: int) -> None:
+        self._media = media
+        self._max_bytes = max_bytes
+
+    def check(self, chunk: MediaChunk) -> None:
+        if len(self._media.body) > self._max_bytes:
+            size = len(self._media.body)
+            raise BodyTooLargeError(
+                f"invalid /process request: chunk: {size} bytes, over MEDIA_MAX_BYTES ({self._max_bytes})"
+            )
+
+    def fetch(self, chunk: MediaChunk) -> Media:
+        return self._media
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file part: its bytes and what it says they are."""
+
+    body: bytes
+    filename: str | None
+    content_type: str
+
+
+@dataclass(frozen=True)
+class Form:
+    fields: dict[str, str]
+    files: dict[str, Upload]
+
+
+@dataclass(frozen=True)
+class NewChunk:
+    """New work: start it (with the uploaded bytes when the form carried them)."""
+
+    chunk: MediaChunk
+    media: Media | None
+    api_base_url: str | None
+
+
+@dataclass(frozen=True)
+class PollTask:
+    """A poll task the platform scheduled, sent back: poll it (its signature is checked by core)."""
+
+    payload: PollPayload
+    task_id: str | None
+    api_base_url: str | None
+
+
+type ProcessRequest = NewChunk | PollTask
+
+
+class ProcessFields(BaseModel):
+    """The text fields of the form: strings, as multipart carries them (numbers are read below)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    chunkMimeType: str | None = Field(default=None, max_length=255)
+    chunkUUID: str | None = Field(default=None, max_length=255)
+    chunkIndex: str | None = Field(default=None, pattern=r"^[0-9]{1,8}$")
+    startOffsetMS: str | None = Field(default=None, pattern=r"^[0-9]{1,12}$")
+    endOffsetMS: str | None = Field(default=None, pattern=r"^[0-9]{1,12}$")
+    cacheURI: str | None = None
+    veritoneApiBaseUrl: str | None = Field(default=None, max_length=2048)
+    heartbeatWebhook: str | None = None
+    payload: str
+
+
+def parse_form(content_type: str | None, body: bytes) -> Form:
+    """multipart/form-data -> fields and files; InvalidEventError for anything else."""
+    if not content_type or content_type.split(";", 1)[0].strip().lower() != "multipart/form-data":
+        raise InvalidEventError("invalid /process request: Content-Type: must be multipart/form-data")
+    if len(body) > MAX_BODY_BYTES:
+        raise BodyTooLargeError(f"invalid /process request: body: larger than {MAX_BODY_BYTES} bytes")
+    header = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1", "replace")
+    message = BytesParser(policy=HTTP).parsebytes(header + body)
+    if not isinstance(message, EmailMessage) or not message.is_multipart() or not message.get_boundary():
+        raise InvalidEventError("invalid /process request: body: not a multipart/form-data body with a boundary")
+    fields: dict[str, str] = {}
+    files: dict[str, Upload] = {}
+    problems: list[str] = []
+    parts = list(message.iter_parts())
+    if len(parts) > MAX_PARTS:
+        raise InvalidEventError(f"invalid /process request: body: more than {MAX_PARTS} parts")
+    for part in parts:
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str) or not name:
+            problems.append("body: a part without a form-data name")
+            continue
+        raw = part.get_payload(decode=True)
+        data = raw if isinstance(raw, bytes) else b""
+        if name in fields or name in files:
+            problems.append(f"{name}: given more than once")
+        elif part.get_filename() is not None or name == "chunk":
+            files[name] = Upload(data, part.get_filename(), part.get_content_type())
+        elif len(data) > MAX_FIELD_BYTES:
+            problems.append(f"{name}: larger than {MAX_FIELD_BYTES} bytes")
+        else:
+            try:
+                fields[name] = data.decode("utf-8")
+            except UnicodeDecodeError:
+                problems.append(f"{name}: not UTF-8 text")
+    if problems:
+        raise InvalidEventError(f"invalid /process request: {'; '.join(problems)}")
+    return Form(fields, files)
+
+
+def to_request(form: Form) -> ProcessRequest:
+    """The form as a new chunk or a poll task, naming every bad field."""
+    try:
+        fields = ProcessFields.model_validate(form.fields)
+    except ValidationError as exc:
+        raise InvalidEventError(f"invalid /process request: {describe(exc)}") from None
+    try:
+        payload = json.loads(fields.payload)
+    except ValueError:
+        raise InvalidEventError("invalid /process request: payload: not JSON") from None
+    if not isinstance(payload, dict):
+        raise InvalidEventError("invalid /process request: payload: must be a JSON object")
+    base_url = fields.veritoneApiBaseUrl or _text(payload.get("veritoneApiBaseUrl"))
+    poll_keys = _poll_keys(payload)
+    if poll_keys is not None:
+        try:
+            polled = PollPayload.model_validate(poll_keys)
+        except ValidationError as exc:
+            raise InvalidEventError(f"invalid /process request: {describe(exc, 'payload')}") from None
+        task_id = payload.get("taskId")
+        return PollTask(polled, task_id if isinstance(task_id, str) and task_id else None, base_url)
+    return _new_chunk(fields, form.files.get("chunk"), payload, base_url)
+
+
+def _poll_keys(payload: dict[str, Any]) -> dict[str, Any] | None:
+    """A poll task's keys: at the top of `payload`, or in its legacy `taskPayload`."""
+    if payload.get("isPollTask") is True:
+        return payload
+    legacy = payload.get("taskPayload")
+    if isinstance(legacy, dict) and legacy.get("isPollTask") is True:
+        return legacy
+    return None
+
+
+def _new_chunk(fields: ProcessFields, upload: Upload | None, payload: dict[str, Any], base_url: str | None) -> NewChunk:
+    problems = []
+    if upload is not None and not upload.body:
+        problems.append("chunk: the file part is empty")
+    if upload is None and not fields.cacheURI:
+        problems.append("chunk: a file part `chunk` or a `cacheURI` field is required")
+    if not fields.chunkMimeType:
+        problems.append("chunkMimeType: Field required")
+    legacy = payload.get("taskPayload")
+    config = {
+        **(legacy if isinstance(legacy, dict) else {}),
+        **{k: v for k, v in payload.items() if k not in PLATFORM_KEYS},
+    }
+    event = {
+        "type": "media_chunk",
+        "taskId": payload.get("taskId"),
+        "tdoId": payload.get("recordingId", payload.get("tdoId")),
+        "jobId": payload.get("jobId"),
+        "mimeType": fields.chunkMimeType or "application/octet-stream",
+        "chunkUUID": fields.chunkUUID,
+        "chunkIndex": _int(fields.chunkIndex),
+        "startOffsetMs": _int(fields.startOffsetMS) or 0,
+        "endOffsetMs": _int(fields.endOffsetMS),
+        "cacheURI": fields.cacheURI or None,
+        "taskPayload": config,
+        "heartbeatWebhook": fields.heartbeatWebhook or _text(payload.get("heartbeatWebhook")),
+    }
+    try:
+        chunk = MediaChunk.model_validate(event, context={"uploaded": upload is not None})
+    except ValidationError as exc:
+        named = _renamed(describe(exc)).split("; ")
+        problems.extend(p for p in named if "cacheURI or content is required" not in p)  # said above
+    if problems:
+        raise InvalidEventError(f"invalid /process request: {'; '.join(problems)}")
+    media = Media(upload.body, chunk.mimeType) if upload is not None else None
+    return NewChunk(chunk, media, base_url)
+
+
+# MediaChunk's field names -> the form's, so that a message names what the caller sent.
+_FORM_NAMES = {
+    "taskId": "payload.taskId",
+    "tdoId": "payload.recordingId",
+    "jobId": "payload.jobId",
+    "mimeType": "chunkMimeType",
+    "startOffsetMs": "startOffsetMS",
+    "endOffsetMs": "endOffsetMS",
+    "taskPayload": "payload",
+}
+
+
+def _renamed(described: str) -> str:
+    parts = []
+    for problem in described.split("; "):
+        field, _, message = problem.partition(": ")
+        head, dot, rest = field.partition(".")
+        parts.append(f"{_FORM_NAMES.get(head, head)}{dot}{rest}: {message}")
+    return "; ".join(parts)
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
