@@ -14,13 +14,13 @@ from pollbridge.errors import DeliveryError, ForgedPayloadError, PermanentError,
 from pollbridge.models import JobState, JobStatus, PollPayload, SchedulePollTask, parse_segment
 from pollbridge.naming import schedule_name
 from pollbridge.timing import next_poll_time
-from tests.fakes import COMPLETE, RecordingHeartbeat, RecordingNotifier, World, running
+from tests.fakes import COMPLETE, RecordingHeartbeat, RecordingNotifier, World, at_its_time, running
 
 
 def start(world: World, ports: core.Ports, chunk: dict[str, Any]) -> PollPayload:
     message = core.handle_segment(parse_segment(chunk), ports).response
     assert isinstance(message, SchedulePollTask)
-    return message.taskPayload
+    return at_its_time(message.taskPayload)
 
 
 def with_sinks(world: World, *notifiers: RecordingNotifier) -> core.Ports:
@@ -99,7 +99,7 @@ def test_nothing_is_delivered_for_a_task_whose_record_was_not_written(
     later = world.scheduler.find(chunk["taskId"], 2)
     assert later is not None
     with pytest.raises(TransientError):
-        core.poll(later.payload, ports)
+        core.poll(at_its_time(later.payload), ports)
     assert aiware.told == []
 
 
@@ -117,14 +117,14 @@ def test_platform_mode_schedules_nothing_and_answers_with_the_same_timing(
     assert world.scheduler.create_calls == 0
 
     world.provider.states = [running()]
-    second = core.poll(message.taskPayload, ports, task_id="platform-poll-1")
+    second = core.poll(at_its_time(message.taskPayload), ports, task_id="platform-poll-1")
     assert isinstance(second.response, SchedulePollTask)
     assert second.response.taskPayload.pollNumber == 2 and second.response.taskId == "platform-poll-1"
     duplicate = core.poll(message.taskPayload, ports, task_id="platform-poll-1b")  # the platform sent it twice
     assert duplicate.kind == "scheduled"  # harmless: the vendor was only asked again
 
     world.provider.states = [COMPLETE]
-    done = core.poll(second.response.taskPayload, ports)
+    done = core.poll(at_its_time(second.response.taskPayload), ports)
     assert done.kind == "complete" and len(world.sink.records) == 1
     calls = world.provider.status_calls
     late = core.poll(message.taskPayload, ports)  # any poll after the record: answered with it
@@ -161,7 +161,7 @@ def test_heartbeats_travel_in_the_signed_payload_and_never_fail_a_poll(
     beats.error = RuntimeError("heartbeat endpoint exploded")
     following = world.scheduler.find(chunk["taskId"], 2)
     assert following is not None
-    assert core.poll(following.payload, ports).kind == "scheduled"  # the poll went on
+    assert core.poll(at_its_time(following.payload), ports).kind == "scheduled"  # the poll went on
 
 
 def test_old_payloads_without_a_heartbeat_still_verify(chunk: dict[str, Any], manual_clock: ManualClock) -> None:
