@@ -30,9 +30,8 @@ from pollbridge.models import (
     TaskRecord,
 )
 from pollbridge.naming import idempotency_key, schedule_name
-from pollbridge.ports import MediaSource, PayloadSigner, PollScheduler, Provider, RecordSink
+from pollbridge.ports import MediaSource, PayloadSigner, PollScheduler, Provider, RecordSink, ResultContext
 from pollbridge.timing import PollPolicy, next_poll_time
-from pollbridge.transcript import to_vtn
 
 # The bound on a taskPayload (documented in the README): far under the scheduler's 256 KB Input,
 # checked before anything is submitted. Only numbers change between polls, so it cannot grow past it.
@@ -238,8 +237,8 @@ def _schedule_next(
 def _complete(payload: PollPayload, ports: Ports, task_id: str | None) -> Outcome:
     now = clock.now_ms()
     try:
-        result = ports.provider.result(payload.workId)
-        document = to_vtn(result, payload, ports.engine_name, now)
+        # The provider converts its service's output into its own vtn-standard document.
+        document = ports.provider.result(payload.workId, ResultContext.of(payload, ports.engine_name, now))
     except TransientError as error:  # never FetchResult again: polls later, or gives up
         return _act(decisions.after_transient_error(error, payload, now, ports.policy), payload, ports, task_id, now)
     except PermanentError as error:

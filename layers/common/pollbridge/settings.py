@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from functools import cache
-from typing import Literal, Self
+from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from pollbridge.adapters.providers.registry import REGISTRY, ProviderName
 from pollbridge.errors import ConfigurationError
 
 SCHEDULER_NAME_PATTERN = r"^[0-9a-zA-Z\-_.]{1,64}$"
@@ -26,8 +27,13 @@ class Settings(BaseModel):
     poll_dlq_arn: str = Field(alias="POLL_DLQ_ARN", pattern=ARN + r"sqs:")
     results_bucket: str = Field(alias="RESULTS_BUCKET", pattern=r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 
-    provider: Literal["http"] = Field(default="http", alias="PROVIDER")
-    provider_url: str = Field(alias="PROVIDER_URL", pattern=r"^https?://[^\s/]+")
+    provider: ProviderName = Field(default="http", alias="PROVIDER")
+    # Required by the providers that name them in the registry (PROVIDER_URL: http; STAGING_BUCKET:
+    # the AWS services, whose media and outputs are staged there).
+    provider_url: str | None = Field(default=None, alias="PROVIDER_URL", pattern=r"^https?://[^\s/]+")
+    staging_bucket: str | None = Field(
+        default=None, alias="STAGING_BUCKET", pattern=r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$"
+    )
     provider_api_key: SecretStr | None = Field(default=None, alias="PROVIDER_API_KEY")
     provider_api_key_parameter: str | None = Field(default=None, alias="PROVIDER_API_KEY_PARAMETER")
     provider_api_key_secret: str | None = Field(default=None, alias="PROVIDER_API_KEY_SECRET")
@@ -58,6 +64,14 @@ class Settings(BaseModel):
     def _has_signing_key(self) -> Self:
         if self.payload_signing_secret is None and self.payload_signing_key is None:
             raise ValueError("PAYLOAD_SIGNING_SECRET (a Secrets Manager secret) or PAYLOAD_SIGNING_KEY is required")
+        return self
+
+    @model_validator(mode="after")
+    def _provider_has_its_settings(self) -> Self:
+        by_alias = self.model_dump(by_alias=True)
+        missing = [name for name in REGISTRY[self.provider].requires if by_alias.get(name) is None]
+        if missing:
+            raise ValueError(f"{', '.join(missing)}: missing setting (PROVIDER {self.provider} needs it)")
         return self
 
     @property

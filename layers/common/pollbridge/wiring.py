@@ -9,13 +9,12 @@ import boto3
 from botocore.config import Config
 
 from pollbridge.adapters.media import MediaFetcher
-from pollbridge.adapters.providers import HttpJobProvider
+from pollbridge.adapters.providers import registry
 from pollbridge.adapters.scheduler import EventBridgePollScheduler, SchedulerTarget
 from pollbridge.adapters.signing_keys import HmacSigner, SecretsManagerKeys, StaticKeys
 from pollbridge.adapters.sinks import S3RecordSink
 from pollbridge.core import Ports
 from pollbridge.ports import Provider
-from pollbridge.secrets import provider_api_key
 from pollbridge.settings import Settings, load_settings
 from pollbridge.timing import PollPolicy
 
@@ -30,14 +29,8 @@ def aws_client(service: str) -> Any:
 
 
 def build_provider(settings: Settings) -> Provider:
-    match settings.provider:
-        case "http":
-            return HttpJobProvider(
-                settings.provider_url,
-                provider_api_key(settings),
-                settings.provider_timeout_seconds,
-                extra_options=settings.extra_options,
-            )
+    """The provider PROVIDER names, from the registry (its AWS clients are made on first use)."""
+    return registry.build_provider(settings, aws_client)
 
 
 def build_signer(settings: Settings) -> HmacSigner:
