@@ -17,12 +17,14 @@ export PYENV_VERSION := 3.13.0
 
 TASKS ?= 5
 SPEED ?= 600
+PROVIDER ?= http
 
 .PHONY: help venv sam-venv scan-venv demo load test unit integration template e2e lint typecheck scan check build \
         validate lock localcloud invoke-segment invoke-poll bench clean
 
 help:
-	@echo "make demo        run the main job: tasks through the real handlers on the local cloud (TASKS=, SPEED=)"
+	@echo "make demo        run the main job: tasks through the real handlers on the local cloud (TASKS=, SPEED=,"
+	@echo "                 PROVIDER=http|transcribe|rekognition-text)"
 	@echo "make test        every test: unit, integration, template, end to end"
 	@echo "make load        1,000 tasks on the local cloud, the benchmark in BENCHMARKS.md"
 	@echo "make localcloud  keep a local cloud running for devtools.invoke / devtools.ops"
@@ -56,7 +58,7 @@ sam-venv: $(SAM_VENV)/.installed
 scan-venv: $(SCAN_VENV)/.installed
 
 demo: venv
-	$(PY) -m devtools.demo --tasks $(TASKS) --speed $(SPEED)
+	$(PY) -m devtools.demo --tasks $(TASKS) --speed $(SPEED) --provider $(PROVIDER)
 
 load: venv
 	$(PY) -m devtools.demo --tasks 1000 --speed $(SPEED) --arrival-minutes 60

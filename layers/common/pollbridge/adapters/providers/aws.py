@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from pollbridge.errors import ConfigurationError, PermanentError, TransientError
 from pollbridge.models import TaskFailureReason
@@ -66,10 +66,24 @@ def classify(what: str, error: ClientError, reasons: Mapping[str, TaskFailureRea
 
 def aws_call[T](what: str, call: Callable[[], T], reasons: Mapping[str, TaskFailureReason] | None = None) -> T:
     """Run one AWS call; botocore's errors come out as TransientError or PermanentError."""
+    answer = aws_call_tolerating(what, call, frozenset(), reasons)
+    assert answer is not None
+    return answer
+
+
+def aws_call_tolerating[T](
+    what: str, call: Callable[[], T], tolerate: frozenset[str], reasons: Mapping[str, TaskFailureReason] | None = None
+) -> T | None:
+    """As aws_call, but an error whose code is in `tolerate` means success without an answer (None):
+    "already started", "already gone"."""
     try:
         return call()
     except ClientError as error:
+        if error_code(error) in tolerate:
+            return None
         raise classify(what, error, reasons) from None
+    except ParamValidationError as error:  # a request botocore refuses to send will never be sent
+        raise PermanentError(f"{what}: {error}", "internal_error") from None
     except BotoCoreError as error:  # connection errors, timeouts, retries exhausted on our side
         raise TransientError(f"{what}: {error}") from None
 

@@ -9,10 +9,10 @@
   Complete, Failed. A failed job's StatusMessage becomes the record's failureMessage.
 - result: GetTextDetection through every page (NextToken; an empty token is the end), converted by
   `detections_to_vtn`.
-- cancel: Rekognition has no way to stop a video job. `cancel` does nothing: the job runs to its end
-  (and is billed for the minutes analysed), nobody reads its result, Rekognition forgets it, and the
-  staged video expires with the staging bucket's lifecycle rule. The task itself is cancelled or
-  failed by its record as with any provider.
+- cancel: a Rekognition Video job cannot be stopped (there is no API for it). `cancel` does
+  nothing: the job runs to its end (and is billed for the minutes analysed), nobody reads its result,
+  Rekognition forgets it, and the staged video expires with the staging bucket's lifecycle rule. The
+  task itself is cancelled or failed by its record as with any provider.
 """
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ class RekognitionTextProvider:
         """Rekognition Video jobs cannot be stopped: see the module's docstring for what happens."""
 
     def _page(self, work_id: str, max_results: int, token: str | None = None) -> dict[str, Any]:
-        request: dict[str, Any] = {"JobId": work_id, "MaxResults": max_results, "SortBy": "TIMESTAMP"}
+        request: dict[str, Any] = {"JobId": work_id, "MaxResults": max_results}  # pages come in timestamp order
         if token is not None:
             request["NextToken"] = token
         answer = aws_call(

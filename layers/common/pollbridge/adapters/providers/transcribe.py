@@ -4,7 +4,7 @@
   s3:// object of the media bucket, which Transcribe reads where it lies, with the caller's
   permissions), then StartTranscriptionJob with the output written to `outputs/<job name>.json` in
   the staging bucket. The job name is the task's idempotency key, `pollbridge-job-<sha256(origTaskId)>`
-  (75 characters of the 200 [0-9a-zA-Z._-] Transcribe allows): a repeated segment's start raises
+  (79 characters of the 200 [0-9a-zA-Z._-] Transcribe allows): a repeated segment's start raises
   ConflictException, which means "already started", and the existing job is the task's job.
 - status: GetTranscriptionJob; QUEUED, IN_PROGRESS, COMPLETED, FAILED -> Queued, Running, Complete,
   Failed. A failed job's FailureReason becomes the record's failureMessage.
@@ -23,7 +23,6 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools import Tracer
-from botocore.exceptions import ClientError
 from pydantic import Field, StrictBool, StringConstraints
 
 from pollbridge.adapters.providers.aws import (
@@ -31,8 +30,7 @@ from pollbridge.adapters.providers.aws import (
     ClientFactory,
     Staging,
     aws_call,
-    classify,
-    error_code,
+    aws_call_tolerating,
     lazy_client,
     s3_location,
     staging_bucket,
@@ -148,12 +146,12 @@ class TranscribeProvider:
         bucket, key = self._staging.place(media, f"{name}.{fmt}")
         chosen = TranscribeOptions.model_validate(options)
         request = job_request(name, f"s3://{bucket}/{key}", fmt, self._staging.bucket, chosen)
-        try:
-            self._client().start_transcription_job(**request)
-        except ClientError as error:
-            if error_code(error) != "ConflictException":  # ConflictException: this task's job exists
-                what = f"transcribe StartTranscriptionJob {name}"
-                raise classify(what, error, {"BadRequestException": "invalid_data"}) from None
+        aws_call_tolerating(  # ConflictException: the job exists, this task's (a repeated segment)
+            f"transcribe StartTranscriptionJob {name}",
+            lambda: self._client().start_transcription_job(**request),
+            frozenset({"ConflictException"}),
+            {"BadRequestException": "invalid_data"},
+        )
         return name
 
     @tracer.capture_method(capture_response=False)
@@ -182,11 +180,11 @@ class TranscribeProvider:
 
     @tracer.capture_method(capture_response=False)
     def cancel(self, work_id: str) -> None:
-        try:
-            self._client().delete_transcription_job(TranscriptionJobName=work_id)
-        except ClientError as error:
-            if error_code(error) not in _NOT_FOUND:  # already gone: nothing left to stop
-                raise classify(f"transcribe DeleteTranscriptionJob {work_id}", error) from None
+        aws_call_tolerating(  # a job already gone: nothing left to stop
+            f"transcribe DeleteTranscriptionJob {work_id}",
+            lambda: self._client().delete_transcription_job(TranscriptionJobName=work_id),
+            frozenset(_NOT_FOUND),
+        )
 
     def _job(self, work_id: str) -> dict[str, Any]:
         answer = aws_call(
