@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from functools import cache
 from typing import Any
 
@@ -24,8 +25,9 @@ AWS_CLIENT_CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"mode": 
 
 
 def aws_client(service: str) -> Any:
-    """boto3 honours AWS_ENDPOINT_URL, so the same code runs against a local AWS emulation."""
-    return boto3.client(service, config=AWS_CLIENT_CONFIG)
+    """boto3 honours AWS_ENDPOINT_URL, so the same code runs against a local AWS emulation.
+    Each client gets its own copy of the config: botocore rewrites the `retries` dict it is given."""
+    return boto3.client(service, config=copy.deepcopy(AWS_CLIENT_CONFIG))
 
 
 def build_provider(settings: Settings) -> Provider:
