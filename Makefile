@@ -19,13 +19,15 @@ TASKS ?= 5
 SPEED ?= 600
 CHAOS_TASKS ?= 1000
 MODE ?= eventbridge
+PROVIDER ?= http
 
 .PHONY: help venv sam-venv scan-venv demo load chaos test unit integration template e2e lint typecheck scan check \
         build validate lock localcloud invoke-segment invoke-poll bench clean
 
 help:
-	@echo "make demo        run the main job: tasks through the real handlers on the local cloud (TASKS=, SPEED=)"
-	@echo "                 MODE=platform: the platform schedules the polls and posts them to the webhook"
+	@echo "make demo        run the main job: tasks through the real handlers on the local cloud (TASKS=, SPEED=,"
+	@echo "                 PROVIDER=http|transcribe|rekognition-text; MODE=platform: the platform schedules"
+	@echo "                 the polls and posts them to the webhook)"
 	@echo "make test        every test: unit, integration, template, end to end"
 	@echo "make load        1,000 tasks on the local cloud, the benchmark in BENCHMARKS.md"
 	@echo "make chaos       1,000 tasks with every fault at once, invariants checked (CHAOS_TASKS=)"
@@ -60,7 +62,7 @@ sam-venv: $(SAM_VENV)/.installed
 scan-venv: $(SCAN_VENV)/.installed
 
 demo: venv
-	$(PY) -m devtools.demo --tasks $(TASKS) --speed $(SPEED) --mode $(MODE)
+	$(PY) -m devtools.demo --tasks $(TASKS) --speed $(SPEED) --mode $(MODE) --provider $(PROVIDER)
 
 load: venv
 	$(PY) -m devtools.demo --tasks 1000 --speed $(SPEED) --arrival-minutes 60

@@ -24,6 +24,15 @@ from devtools.platform_emulator import Post, run_platform_workload
 from devtools.scheduler_emulator import Delivery
 from devtools.vendor_simulator import SimConfig
 from devtools.workload import Progress, Report, classify, make_tasks, run_workload
+from pollbridge.adapters.providers.registry import REGISTRY
+
+# What each provider's demo sends (an s3:// chunk of the local media bucket for the AWS services).
+DEMO_EVENTS = {
+    "http": ROOT / "events" / "segment.json",
+    "transcribe": ROOT / "events" / "segment-transcribe.json",
+    "rekognition-text": ROOT / "events" / "segment-video.json",
+}
+LOCAL_MEDIA_BUCKET = "pollbridge-local-media"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -40,6 +49,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--mode", choices=("eventbridge", "platform"), default="eventbridge",
                         help="SCHEDULING_MODE: pollbridge schedules its polls (eventbridge), or the platform "
                              "does and posts each poll task back to the webhook (platform)")  # fmt: skip
+    parser.add_argument("--provider", choices=sorted(REGISTRY), default="http",
+                        help="the stack's Provider: http (the vendor simulator), transcribe or rekognition-text "
+                        "(moto; the failure and flaky rates apply to the simulator only)")  # fmt: skip
     parser.add_argument("--steps", action=argparse.BooleanOptionalAction, default=None,
                         help="print every step (default: on for up to 5 tasks)")  # fmt: skip
     parser.add_argument("--log-file", type=Path, default=ROOT / ".localcloud" / "demo.log",
@@ -75,18 +87,20 @@ class Console:
         if kind == "scheduled":
             payload = reply["taskPayload"]
             job = cloud.simulator.jobs.get(payload["workId"])
-            vendor = job.status(now) if job else "?"
+            vendor = f" is {job.status(now)}" if job else f" ({cloud.provider})"
             self.line(
-                f"{self.stamp(now)}  {what}: task {payload['origTaskId']} vendor job {payload['workId']} is {vendor}"
+                f"{self.stamp(now)}  {what}: task {payload['origTaskId']} vendor job {payload['workId'][:40]}{vendor}"
                 f" -> schedule_poll_task, poll {payload['pollNumber']} at {self.stamp(reply['nextPollTimeUTC'])}"
                 f" (schedules pending: {len(cloud.pending_schedules())})"
                 + ("  [repeated delivery: already scheduled]" if reply.get("alreadyScheduled") else "")
             )
         elif kind == "complete":
-            words = sum(len(item["words"]) for item in reply["series"])
+            words = sum(len(item.get("words", [])[:1]) for item in reply["series"])
+            texts = sum(1 for item in reply["series"] if "object" in item)
+            found = f"{words} words" if words or not texts else f"{texts} lines of text"
             self.line(
                 f"{self.stamp(now)}  {what}: task {reply['taskId']} complete"
-                f" -> vtn-standard ({words} words), record written"
+                f" -> vtn-standard {'/'.join(reply['validationContracts'])} ({found}), record written"
             )
         else:
             self.line(
@@ -127,22 +141,31 @@ def main(argv: list[str] | None = None) -> int:
     sim = SimConfig(seed=args.seed, failure_rate=args.failure_rate, flaky_rate=args.flaky_rate)
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     with args.log_file.open("w") as log, contextlib.redirect_stdout(log):
-        mode = {"SchedulingMode": args.mode} if args.mode != "eventbridge" else {}
+        parameters = {"Provider": args.provider}
+        if args.provider != "http":
+            parameters["MediaBucketName"] = LOCAL_MEDIA_BUCKET
+        if args.mode != "eventbridge":
+            parameters["SchedulingMode"] = args.mode
         cloud = LocalCloud(
             speed=args.speed,
             sim_config=sim,
             duplicate_rate=args.duplicate_rate,
             late_duplicate_rate=args.late_duplicate_rate,
             emulator_seed=args.seed,
-            parameters=mode,
+            parameters=parameters,
         )
         with cloud:
             console = Console(console_out, cloud.clock.now_ms())
             console.line(
-                f"local cloud up: AWS (moto) {cloud.endpoint}, vendor simulator {cloud.simulator.url}, "
+                f"local cloud up ({args.provider}): AWS (moto) {cloud.endpoint}, "
+                f"vendor simulator {cloud.simulator.url}, "
                 f"schedule group {cloud.schedule_group}, x{args.speed:g} time; handler logs -> {args.log_file}"
             )
-            tasks = make_tasks(args.tasks, arrival_window_ms=int(args.arrival_minutes * 60_000))
+            tasks = make_tasks(
+                args.tasks, template=DEMO_EVENTS[args.provider], arrival_window_ms=int(args.arrival_minutes * 60_000)
+            )
+            for _, chunk in tasks[:1]:  # the copies share the first task's media
+                cloud.put_sample_media(chunk)
 
             def show_segment(chunk: dict[str, Any], result: Invocation, started_ms: int) -> None:
                 what = f"segment {chunk['taskId']}"

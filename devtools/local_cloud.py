@@ -6,14 +6,17 @@ Everything shares one clock, installed as pollbridge's clock, so the cloud can r
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
 import threading
 import urllib.request
+import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 from moto.server import ThreadedMotoServer
@@ -22,6 +25,7 @@ from devtools.clocks import CompressedClock, ManualClock
 from devtools.lambda_host import Invocation, LocalFunction
 from devtools.scheduler_emulator import SchedulerEmulator
 from devtools.template_stack import REGION, StackPlan
+from devtools.transcribe_completer import TranscribeCompleter
 from devtools.vendor_simulator import SimConfig, VendorSimulator
 from pollbridge import clock as shared_clock
 
@@ -111,6 +115,10 @@ class LocalCloud:
                 for name in ("s3", "scheduler", "sqs", "secretsmanager", "ssm", "events")
             }
             self._create_resources()
+            # moto's Transcribe writes no transcript: locally, a finished job gets a realistic one.
+            self.completer = TranscribeCompleter(self.clients["s3"]) if self.provider == "transcribe" else None
+            if self.completer is not None:
+                self.completer.__enter__()
             self.specs = self.plan.functions()
             # The template's environment, then the local endpoint (as an env-vars file would set it).
             self._set_env({**self._function_environment(), "AWS_ENDPOINT_URL": self.endpoint})
@@ -143,6 +151,9 @@ class LocalCloud:
         simulator = getattr(self, "simulator", None)
         if simulator is not None:
             simulator.stop()
+        completer = getattr(self, "completer", None)
+        if completer is not None:
+            completer.__exit__(None, None, None)
         self.moto.stop()
         for name, value in self._saved_env.items():
             if value is None:
@@ -189,6 +200,8 @@ class LocalCloud:
         return merged
 
     def _create_resources(self) -> None:
+        if self.media_bucket:  # not the stack's: the bucket chunks come from, which the deployment names
+            self.clients["s3"].create_bucket(Bucket=self.media_bucket)
         for lid in self.plan.of_type("AWS::Scheduler::ScheduleGroup"):
             self.clients["scheduler"].create_schedule_group(Name=self.plan.physical[lid])
         for lid, resource in self.plan.of_type("AWS::S3::Bucket").items():
@@ -239,6 +252,18 @@ class LocalCloud:
         return self.plan.physical[lid]
 
     @property
+    def provider(self) -> str:
+        return self.plan.parameters["Provider"]
+
+    @property
+    def media_bucket(self) -> str:
+        return self.plan.parameters["MediaBucketName"]
+
+    @property
+    def staging_bucket(self) -> str | None:
+        return self.plan.physical.get("StagingBucket")
+
+    @property
     def results_bucket(self) -> str:
         return self.plan.physical["ResultsBucket"]
 
@@ -250,6 +275,16 @@ class LocalCloud:
     def payload_signing_secret(self) -> str:
         """The ARN of the secret that signs poll payloads (what the functions get as PAYLOAD_SIGNING_SECRET)."""
         return self.plan.arn("PayloadSigningSecret")
+
+    def put_sample_media(self, chunk: dict[str, Any]) -> None:
+        """Put a small stand-in for an s3:// chunk's media where its cacheURI points (the media bucket):
+        a second of silence for audio, an MP4 header for video (moto's services read neither)."""
+        parts = urlsplit(str(chunk.get("cacheURI") or ""))
+        if parts.scheme != "s3":
+            return
+        mime = str(chunk.get("mimeType", ""))
+        body = sample_wav() if mime.startswith("audio/") else b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
+        self.clients["s3"].put_object(Bucket=parts.netloc, Key=parts.path.lstrip("/"), Body=body, ContentType=mime)
 
     def invoke(self, logical_id: str, event: Any) -> Invocation:
         with self.invoke_lock:
@@ -311,6 +346,17 @@ class LocalCloud:
                 return
             self.clock.advance_to(upcoming)
             self.emulator.fire_due()
+
+
+def sample_wav(seconds: float = 1.0, rate: int = 16_000) -> bytes:
+    """A mono 16-bit PCM WAV of silence."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as sound:
+        sound.setnchannels(1)
+        sound.setsampwidth(2)
+        sound.setframerate(rate)
+        sound.writeframes(b"\x00\x00" * int(seconds * rate))
+    return out.getvalue()
 
 
 def _forget_cached_wiring() -> None:

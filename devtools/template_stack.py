@@ -107,7 +107,12 @@ class StackPlan:
 
     @property
     def resources(self) -> dict[str, Any]:
-        return dict(self.template["Resources"])
+        """The resources CloudFormation would create: those whose `Condition` holds."""
+        return {
+            lid: res
+            for lid, res in self.template["Resources"].items()
+            if "Condition" not in res or self.condition(res["Condition"])
+        }
 
     def of_type(self, cfn_type: str) -> dict[str, dict[str, Any]]:
         return {lid: res for lid, res in self.resources.items() if res["Type"] == cfn_type}
@@ -201,6 +206,10 @@ class StackPlan:
                 return self.resolve(arg[0]) == self.resolve(arg[1])
             case "Fn::Not":
                 return not self.resolve(arg[0])
+            case "Fn::And":
+                return all(self.resolve(a) for a in arg)
+            case "Fn::Or":
+                return any(self.resolve(a) for a in arg)
             case "Fn::Join":
                 return str(arg[0]).join(str(v) for v in self.resolve(arg[1]))
             case "Condition":
@@ -257,7 +266,11 @@ class StackPlan:
         )
 
     def outputs(self) -> dict[str, str]:
-        return {name: str(self.resolve(out["Value"])) for name, out in (self.template.get("Outputs") or {}).items()}
+        return {
+            name: str(self.resolve(out["Value"]))
+            for name, out in (self.template.get("Outputs") or {}).items()
+            if "Condition" not in out or self.condition(out["Condition"])
+        }
 
 
 class _NoValue:

@@ -42,17 +42,37 @@ def chunk(segment_event: dict[str, Any]) -> dict[str, Any]:
     return copy.deepcopy(segment_event)
 
 
-@pytest.fixture(scope="session")
-def vtn_validator() -> Draft7Validator:
-    """The official transcript schema, resolved offline from the vendored copies by $id."""
+def _schema_validator(contract: str) -> Draft7Validator:
+    """An official vtn-standard schema (transcript, text, ...), resolved offline from the vendored
+    copies by $id."""
     resources = []
     for path in SCHEMAS.rglob("*.json"):
         schema = json.loads(path.read_text())
         # The sub-schemas name master.json as their $schema, which no library knows: read as draft-07.
         resources.append((schema["$id"], DRAFT7.create_resource(schema)))
     registry = Registry().with_resources(resources)
-    transcript = json.loads((SCHEMAS / "transcript" / "transcript.json").read_text())
-    return Draft7Validator(transcript, registry=registry)
+    contract_schema = json.loads((SCHEMAS / contract / f"{contract}.json").read_text())
+    return Draft7Validator(contract_schema, registry=registry)
+
+
+@pytest.fixture(scope="session")
+def vtn_validator() -> Draft7Validator:
+    """The official transcript schema."""
+    return _schema_validator("transcript")
+
+
+@pytest.fixture(scope="session")
+def vtn_validators() -> dict[str, Draft7Validator]:
+    """A validator per validation contract pollbridge writes: `transcript` and `text`."""
+    return {contract: _schema_validator(contract) for contract in ("transcript", "text")}
+
+
+def validate_vtn(validators: dict[str, Draft7Validator], document: dict[str, Any]) -> None:
+    """Valid against the schema of every contract the document declares (and it declares one)."""
+    contracts = document.get("validationContracts") or []
+    assert contracts and set(contracts) <= set(validators), contracts
+    for contract in contracts:
+        validators[contract].validate(document)
 
 
 @pytest.fixture

@@ -9,10 +9,20 @@ from typing import Any
 from pollbridge.adapters.signing_keys import HmacSigner, StaticKeys
 from pollbridge.core import Ports
 from pollbridge.errors import PermanentError, TransientError
-from pollbridge.models import JobState, JobStatus, MediaChunk, PollPayload, TaskRecord, TimedWord, TranscriptResult
+from pollbridge.models import (
+    JobState,
+    JobStatus,
+    MediaChunk,
+    PollPayload,
+    TaskRecord,
+    TimedWord,
+    TranscriptResult,
+    VtnDocument,
+)
 from pollbridge.naming import poll_number_of, schedule_name
-from pollbridge.ports import Media, ScheduledPoll
+from pollbridge.ports import Media, ResultContext, ScheduledPoll
 from pollbridge.timing import PollPolicy
+from pollbridge.transcript import to_vtn
 
 
 class FakeProvider:
@@ -47,10 +57,10 @@ class FakeProvider:
             raise answer
         return answer
 
-    def result(self, work_id: str) -> TranscriptResult:
+    def result(self, work_id: str, context: ResultContext) -> VtnDocument:
         if isinstance(self.result_answer, Exception):
             raise self.result_answer
-        return self.result_answer
+        return to_vtn(self.result_answer, context)
 
     def cancel(self, work_id: str) -> None:
         self.cancelled.append(work_id)

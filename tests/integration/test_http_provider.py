@@ -23,10 +23,10 @@ def test_submit_status_result_cancel(simulator: VendorSimulator, manual_clock: M
     assert state.estimated_completion_utc is not None
     assert state.estimated_completion_utc > manual_clock.now_ms()
     with pytest.raises(PermanentError, match="409"):
-        provider.result(work_id)
+        provider.transcript(work_id)
     manual_clock.advance(121_000)
     assert provider.status(work_id).status is JobStatus.COMPLETE
-    result = provider.result(work_id)
+    result = provider.transcript(work_id)
     assert result.language == "en-US" and result.words
     assert all(0 <= w.start_ms <= w.end_ms <= 3000 for w in result.words)
 

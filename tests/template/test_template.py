@@ -7,7 +7,7 @@ import subprocess
 from typing import Any
 
 from pollbridge.settings import Settings
-from tests.template.conftest import ROOT, sam_tool
+from tests.template.conftest import ROOT, for_parameters, sam_tool
 
 
 def statements(role: dict[str, Any]) -> list[dict[str, Any]]:
@@ -37,6 +37,15 @@ def actions_by_sid(role: dict[str, Any]) -> dict[str, set[str]]:
 SCHEDULE_ARN = "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${PollScheduleGroup}/*"
 MEDIA_OBJECTS = "arn:${AWS::Partition}:s3:::${MediaBucketName}/*"
 RECORDS = "${ResultsBucket.Arn}/results/*"
+STAGING_OBJECTS = ("${StagingBucket.Arn}/media/*", "${StagingBucket.Arn}/outputs/*")
+# Actions with no resource-level permission: "*" is their only resource (tests/template/test_providers.py
+# asserts which stack grants them).
+UNSCOPED_ACTIONS = {
+    "scheduler:ListSchedules",
+    "transcribe:StartTranscriptionJob",  # held by a condition to the staging bucket's outputs/
+    "rekognition:StartTextDetection",
+    "rekognition:GetTextDetection",
+}
 
 # Least privilege, per function: exactly these statements and actions (API-key and media statements
 # exist only when their parameter is set).
@@ -117,8 +126,8 @@ def test_every_required_setting_is_given_to_both_functions(cfn: dict[str, Any]) 
         "SCHEDULER_ROLE_ARN",
         "POLL_DLQ_ARN",
         "RESULTS_BUCKET",
-        "PROVIDER_URL",
-    }
+    }  # and what the chosen provider requires (PROVIDER_URL, STAGING_BUCKET): test_providers.py
+    required |= {"PROVIDER", "PROVIDER_URL", "STAGING_BUCKET"}
     for name in ("SegmentFunction", "PollFunction"):
         variables = cfn["Resources"][name]["Properties"]["Environment"]["Variables"]
         assert required <= set(variables)
@@ -154,9 +163,10 @@ def test_no_wildcard_actions_and_resources_scoped_to_the_stack(cfn: dict[str, An
             assert statement["Effect"] == "Allow"
             assert all("*" not in action for action in as_list(statement["Action"])), (name, statement)
             for resource in as_list(statement["Resource"]):
-                if resource == "*":  # only ListSchedules, which has no resource-level permission
-                    assert statement["Action"] == "scheduler:ListSchedules", (name, statement)
-                    assert "Condition" not in statement
+                if resource == "*":  # only actions with no resource-level permission
+                    assert set(as_list(statement["Action"])) <= UNSCOPED_ACTIONS, (name, statement)
+                    if statement["Action"] == "scheduler:ListSchedules":
+                        assert "Condition" not in statement
         managed = role["Properties"].get("ManagedPolicyArns", [])
         assert set(managed) <= {
             "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
@@ -165,8 +175,12 @@ def test_no_wildcard_actions_and_resources_scoped_to_the_stack(cfn: dict[str, An
 
 
 def test_each_function_is_granted_exactly_what_it_does(cfn: dict[str, Any]) -> None:
-    assert actions_by_sid(cfn["Resources"]["SegmentFunctionRole"]) == SEGMENT_GRANTS
-    assert actions_by_sid(cfn["Resources"]["PollFunctionRole"]) == POLL_GRANTS
+    # the http stack with every optional parameter set (the other providers: test_providers.py)
+    deployed = for_parameters(
+        cfn, MediaBucketName="media", ProviderApiKeyParameterName="/vendor/key", ProviderApiKeySecretName="key"
+    )
+    assert actions_by_sid(deployed["Resources"]["SegmentFunctionRole"]) == SEGMENT_GRANTS
+    assert actions_by_sid(deployed["Resources"]["PollFunctionRole"]) == POLL_GRANTS
     assert actions_by_sid(cfn["Resources"]["WebhookFunctionRole"]) == WEBHOOK_GRANTS
 
 
@@ -251,8 +265,9 @@ def test_secrets_and_objects_are_readable_only_where_meant(cfn: dict[str, Any]) 
     for name in ("SegmentFunctionRole", "PollFunctionRole", "WebhookFunctionRole"):
         for statement in statements(cfn["Resources"][name]):
             actions, resource = set(as_list(statement["Action"])), statement["Resource"]
-            if "s3:GetObject" in actions:  # the record statement (results/ only) or the media one (media only)
-                assert resource in ({"Fn::Sub": RECORDS}, {"Fn::Sub": MEDIA_OBJECTS}), statement
+            if "s3:GetObject" in actions:  # records (results/ only), media (media only), or staged objects
+                allowed = [{"Fn::Sub": RECORDS}, {"Fn::Sub": MEDIA_OBJECTS}] + [{"Fn::Sub": o} for o in STAGING_OBJECTS]
+                assert resource in allowed, statement
                 assert (statement.get("Sid") == "ReadMediaChunks") == (resource == {"Fn::Sub": MEDIA_OBJECTS})
             if statement.get("Sid") == "ReadMediaChunks":
                 assert actions == {"s3:GetObject"} and "ResultsBucket" not in str(resource)

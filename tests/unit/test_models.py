@@ -106,6 +106,10 @@ def test_settings_read_and_validated() -> None:
         ({"ALLOW_PRIVATE_MEDIA_HOSTS": "perhaps"}, "ALLOW_PRIVATE_MEDIA_HOSTS"),
         ({"MEDIA_BUCKET": "Not_A_Bucket"}, "MEDIA_BUCKET"),
         ({"PROVIDER_EXTRA_OPTIONS": "a b"}, "PROVIDER_EXTRA_OPTIONS"),
+        ({"PROVIDER_URL": None}, "PROVIDER_URL: missing setting"),
+        ({"PROVIDER": "transcribe"}, "STAGING_BUCKET: missing setting"),
+        ({"PROVIDER": "rekognition-text", "STAGING_BUCKET": ""}, "STAGING_BUCKET: missing setting"),
+        ({"PROVIDER": "transcribe", "STAGING_BUCKET": "Not_A_Bucket"}, "STAGING_BUCKET"),
     ],
 )
 def test_bad_settings_name_the_variable(change: dict[str, str | None], named: str) -> None:

@@ -1,6 +1,7 @@
 from typing import Any
 
 from pollbridge.models import PollPayload, TimedWord, TranscriptResult
+from pollbridge.ports import ResultContext
 from pollbridge.transcript import to_vtn
 
 PAYLOAD = PollPayload(
@@ -17,7 +18,9 @@ def test_vendor_words_become_a_valid_transcript_on_the_tdo_timeline(vtn_validato
             TimedWord(text="world", start_ms=400, end_ms=380),
         ],
     )
-    document = to_vtn(result, PAYLOAD, "pollbridge", 1_767_225_600_000).model_dump(mode="json", exclude_none=True)
+    document = to_vtn(result, ResultContext.of(PAYLOAD, "pollbridge", 1_767_225_600_000)).model_dump(
+        mode="json", exclude_none=True
+    )
     vtn_validator.validate(document)
     assert document["taskId"] == "task-1"
     assert document["validationContracts"] == ["transcript"]
@@ -31,7 +34,9 @@ def test_vendor_words_become_a_valid_transcript_on_the_tdo_timeline(vtn_validato
 
 
 def test_silence_is_a_valid_empty_transcript(vtn_validator: Any) -> None:
-    document = to_vtn(TranscriptResult(), PAYLOAD, "pollbridge", 0).model_dump(mode="json", exclude_none=True)
+    document = to_vtn(TranscriptResult(), ResultContext.of(PAYLOAD, "pollbridge", 0)).model_dump(
+        mode="json", exclude_none=True
+    )
     vtn_validator.validate(document)
     assert document["series"] == []
 

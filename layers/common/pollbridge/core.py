@@ -47,10 +47,10 @@ from pollbridge.ports import (
     PollScheduler,
     Provider,
     RecordSink,
+    ResultContext,
     ResultNotifier,
 )
 from pollbridge.timing import PollPolicy, minute_start, next_poll_time
-from pollbridge.transcript import to_vtn
 
 # The bound on a taskPayload (documented in the README): far under the scheduler's 256 KB Input,
 # checked before anything is submitted. Only numbers change between polls, so it cannot grow past it.
@@ -298,8 +298,8 @@ def _schedule_next(
 def _complete(payload: PollPayload, ports: Ports, task_id: str | None) -> Outcome:
     now = clock.now_ms()
     try:
-        result = ports.provider.result(payload.workId)
-        document = to_vtn(result, payload, ports.engine_name, now)
+        # The provider converts its service's output into its own vtn-standard document.
+        document = ports.provider.result(payload.workId, ResultContext.of(payload, ports.engine_name, now))
     except TransientError as error:  # never FetchResult again: polls later, or gives up
         return _act(decisions.after_transient_error(error, payload, now, ports.policy), payload, ports, task_id, now)
     except PermanentError as error:

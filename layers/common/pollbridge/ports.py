@@ -2,17 +2,51 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from pollbridge.models import JobState, MediaChunk, PollPayload, TaskRecord, TranscriptResult
+from pollbridge.models import JobState, MediaChunk, PollPayload, TaskRecord, VtnDocument
+
+
+class Media:
+    """A chunk's media: its bytes and media type, and, for an s3:// chunk of the media bucket, where it
+    lies (`s3_uri`). `body` may be given as a loader: it is then read on first use only, so a provider
+    that hands the service the object where it lies never reads it."""
+
+    __slots__ = ("_body", "_load", "media_type", "s3_uri")
+
+    def __init__(self, body: bytes | Callable[[], bytes], media_type: str, s3_uri: str | None = None) -> None:
+        self._body: bytes | None = body if isinstance(body, bytes) else None
+        self._load: Callable[[], bytes] | None = None if isinstance(body, bytes) else body
+        self.media_type = media_type
+        self.s3_uri = s3_uri
+
+    @property
+    def body(self) -> bytes:
+        if self._body is None:
+            assert self._load is not None
+            self._body = self._load()  # raises what the fetch would have (Transient/PermanentError)
+        return self._body
+
+    def __repr__(self) -> str:
+        size = "unread" if self._body is None else f"{len(self._body)} bytes"
+        return f"Media({self.media_type!r}, {size}, s3_uri={self.s3_uri!r})"
 
 
 @dataclass(frozen=True)
-class Media:
-    body: bytes
-    media_type: str
+class ResultContext:
+    """What a provider's converter needs from the task to write its vtn-standard document."""
+
+    orig_task_id: str
+    work_id: str
+    media_offset_ms: int  # the chunk's start within the TDO: every time in the document is shifted by it
+    engine_name: str
+    now_ms: int
+
+    @classmethod
+    def of(cls, payload: PollPayload, engine_name: str, now_ms: int) -> ResultContext:
+        return cls(payload.origTaskId, payload.workId, payload.mediaOffsetMs, engine_name, now_ms)
 
 
 @dataclass(frozen=True)
@@ -47,11 +81,19 @@ class Provider(Protocol):
         the same idempotency key never starts a second job."""
         ...
 
-    def status(self, work_id: str) -> JobState: ...
+    def status(self, work_id: str) -> JobState:
+        """The job's state, the service's status mapped onto exactly one seed status (JobStatus)."""
+        ...
 
-    def result(self, work_id: str) -> TranscriptResult: ...
+    def result(self, work_id: str, context: ResultContext) -> VtnDocument:
+        """The finished job's output as this service's vtn-standard document, whose JSON validates
+        against the schemas its `validationContracts` name. A ValueError (pydantic's ValidationError)
+        means the output cannot be vtn-standard: the task fails as invalid_data."""
+        ...
 
-    def cancel(self, work_id: str) -> None: ...
+    def cancel(self, work_id: str) -> None:
+        """Stop the job, or do nothing where the service cannot (the provider documents what then)."""
+        ...
 
 
 class PollScheduler(Protocol):

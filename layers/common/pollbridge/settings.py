@@ -9,6 +9,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from pollbridge.adapters.providers.registry import REGISTRY, ProviderName
 from pollbridge.errors import ConfigurationError
 from pollbridge.models.common import looks_like_credential
 
@@ -29,8 +30,13 @@ class Settings(BaseModel):
     poll_dlq_arn: str = Field(alias="POLL_DLQ_ARN", pattern=ARN + r"sqs:")
     results_bucket: str = Field(alias="RESULTS_BUCKET", pattern=r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 
-    provider: Literal["http"] = Field(default="http", alias="PROVIDER")
-    provider_url: str = Field(alias="PROVIDER_URL", pattern=r"^https?://[^\s/]+")
+    provider: ProviderName = Field(default="http", alias="PROVIDER")
+    # Required by the providers that name them in the registry (PROVIDER_URL: http; STAGING_BUCKET:
+    # the AWS services, whose media and outputs are staged there).
+    provider_url: str | None = Field(default=None, alias="PROVIDER_URL", pattern=r"^https?://[^\s/]+")
+    staging_bucket: str | None = Field(
+        default=None, alias="STAGING_BUCKET", pattern=r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$"
+    )
     provider_api_key: SecretStr | None = Field(default=None, alias="PROVIDER_API_KEY")
     provider_api_key_parameter: str | None = Field(default=None, alias="PROVIDER_API_KEY_PARAMETER")
     provider_api_key_secret: str | None = Field(default=None, alias="PROVIDER_API_KEY_SECRET")
@@ -81,6 +87,7 @@ class Settings(BaseModel):
             raise ValueError(f"PROVIDER_EXTRA_OPTIONS: {', '.join(credentials)} look like credentials, never forwarded")
         return self
 
+    @model_validator(mode="after")
     def _known_sinks(self) -> Self:
         sinks = self.sinks
         unknown = [name for name in sinks if name not in RESULT_SINK_NAMES]
@@ -100,6 +107,14 @@ class Settings(BaseModel):
     def sinks(self) -> tuple[str, ...]:
         """RESULT_SINKS in order: s3 first (it is written by core itself), then the ones told after it."""
         return tuple(name for name in self.result_sinks.split(",") if name)
+
+    @model_validator(mode="after")
+    def _provider_has_its_settings(self) -> Self:
+        by_alias = self.model_dump(by_alias=True)
+        missing = [name for name in REGISTRY[self.provider].requires if by_alias.get(name) is None]
+        if missing:
+            raise ValueError(f"{', '.join(missing)}: missing setting (PROVIDER {self.provider} needs it)")
+        return self
 
     @property
     def extra_options(self) -> tuple[str, ...]:

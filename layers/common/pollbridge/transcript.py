@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from pollbridge.models import PollPayload, TranscriptResult, VtnDocument, VtnSeriesItem, VtnWord
+from pollbridge.models import TranscriptResult, VtnDocument, VtnSeriesItem, VtnWord
+from pollbridge.ports import ResultContext
 from pollbridge.timing import iso_utc
 
 
-def to_vtn(result: TranscriptResult, payload: PollPayload, engine_name: str, now_ms: int) -> VtnDocument:
-    offset = payload.mediaOffsetMs
+def to_vtn(result: TranscriptResult, context: ResultContext) -> VtnDocument:
+    offset = context.media_offset_ms
     series = [
         VtnSeriesItem(
             startTimeMs=offset + word.start_ms,
@@ -17,10 +18,10 @@ def to_vtn(result: TranscriptResult, payload: PollPayload, engine_name: str, now
         for word in result.words
     ]
     return VtnDocument(
-        sourceEngineName=engine_name,
-        taskId=payload.origTaskId,
-        generatedDateUTC=iso_utc(now_ms),
-        externalSourceId=payload.workId,
+        sourceEngineName=context.engine_name,
+        taskId=context.orig_task_id,
+        generatedDateUTC=iso_utc(context.now_ms),
+        externalSourceId=context.work_id,
         language=result.language,
         validationContracts=["transcript"],
         series=series,

@@ -12,13 +12,13 @@ from botocore.config import Config
 from pollbridge.adapters.heartbeat import HttpHeartbeat
 from pollbridge.adapters.media import MediaFetcher
 from pollbridge.adapters.platform_scheduler import PlatformPollScheduler
-from pollbridge.adapters.providers import HttpJobProvider
+from pollbridge.adapters.providers import registry
 from pollbridge.adapters.scheduler import EventBridgePollScheduler, SchedulerTarget
 from pollbridge.adapters.signing_keys import HmacSigner, SecretsManagerKeys, StaticKeys
 from pollbridge.adapters.sinks import AiwareSink, EventBridgeSink, S3RecordSink
 from pollbridge.core import Ports
 from pollbridge.ports import PollScheduler, Provider, ResultNotifier
-from pollbridge.secrets import aiware_api_key, provider_api_key
+from pollbridge.secrets import aiware_api_key
 from pollbridge.settings import Settings, load_settings
 from pollbridge.timing import PollPolicy
 
@@ -28,20 +28,14 @@ AWS_CLIENT_CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"mode": 
 
 
 def aws_client(service: str) -> Any:
-    """boto3 honours AWS_ENDPOINT_URL, so the same code runs against a local AWS emulation."""
-    # A copy: botocore rewrites a Config's `retries` in place (max_attempts -> total_max_attempts).
+    """boto3 honours AWS_ENDPOINT_URL, so the same code runs against a local AWS emulation.
+    Each client gets its own copy of the config: botocore rewrites the `retries` dict it is given."""
     return boto3.client(service, config=copy.deepcopy(AWS_CLIENT_CONFIG))
 
 
 def build_provider(settings: Settings) -> Provider:
-    match settings.provider:
-        case "http":
-            return HttpJobProvider(
-                settings.provider_url,
-                provider_api_key(settings),
-                settings.provider_timeout_seconds,
-                extra_options=settings.extra_options,
-            )
+    """The provider PROVIDER names, from the registry (its AWS clients are made on first use)."""
+    return registry.build_provider(settings, aws_client)
 
 
 def build_signer(settings: Settings) -> HmacSigner:

@@ -7,7 +7,9 @@ name (SNI and certificate check). Redirects are followed by hand, http/https onl
 `max_redirects`. One deadline covers the whole fetch (connect, TLS, headers, body, every hop): when
 it runs out a watchdog shuts the connection down, so no blocking read outlives it, however slowly a
 server drips. The size cap holds while streaming: never more than max_bytes + 1 bytes are read.
-An s3:// cacheURI is read only from the configured media bucket.
+An s3:// cacheURI is read only from the configured media bucket: its existence and size are checked
+at once (HeadObject), its bytes read on first use of `Media.body`, and the Media carries its `s3_uri`
+so a provider whose service reads S3 itself can hand it the object where it lies.
 
 urllib3 (installed with botocore, present in the Lambda runtime) makes the connections: its
 connection classes take the address to dial and the server name for TLS separately.
@@ -21,7 +23,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -100,8 +102,11 @@ class MediaFetcher:
             return Media(self._bounded(body, "content"), chunk.mimeType or "text/plain")
         parts = urlsplit(chunk.cacheURI)
         if parts.scheme == "s3":
-            body = self._from_s3(parts.netloc, parts.path.lstrip("/"))
-        elif parts.scheme in _DEFAULT_PORTS:
+            bucket, key = parts.netloc, parts.path.lstrip("/")
+            self._head_s3(bucket, key)  # refused, missing or too large: said now, without reading it
+            # Read on first use only: a provider that hands the service the object where it lies never does.
+            return Media(lambda: self._from_s3(bucket, key), chunk.mimeType, s3_uri=f"s3://{bucket}/{key}")
+        if parts.scheme in _DEFAULT_PORTS:
             body = self._from_http(chunk.cacheURI)
         else:
             raise PermanentError(f"cacheURI scheme {parts.scheme!r} is not allowed", "url_not_allowed")
@@ -188,14 +193,27 @@ class MediaFetcher:
         if bucket != self._media_bucket:
             raise PermanentError(f"s3://{bucket}/: only the media bucket may be read", "url_not_allowed")
 
+    def _head_s3(self, bucket: str, key: str) -> None:
+        self._allowed_bucket(bucket)
+        with self._s3_errors(bucket, key):
+            head = self._s3().head_object(Bucket=bucket, Key=key)
+            if int(head.get("ContentLength") or 0) > self._max_bytes:
+                raise self._too_large(f"s3://{bucket}/{key}")
+
     def _from_s3(self, bucket: str, key: str) -> bytes:
         self._allowed_bucket(bucket)
-        try:
+        with self._s3_errors(bucket, key):
             obj = self._s3().get_object(Bucket=bucket, Key=key)
             if int(obj.get("ContentLength") or 0) > self._max_bytes:
                 obj["Body"].close()
                 raise self._too_large(f"s3://{bucket}/{key}")
             return self._bounded(obj["Body"].read(self._max_bytes + 1), f"s3://{bucket}/{key}")
+        raise AssertionError("unreachable")
+
+    @contextlib.contextmanager
+    def _s3_errors(self, bucket: str, key: str) -> Iterator[None]:
+        try:
+            yield
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")
             if code in ("NoSuchKey", "NoSuchBucket", "404"):

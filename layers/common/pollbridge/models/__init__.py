@@ -5,7 +5,7 @@ from pollbridge.models.parsing import parse_event
 from pollbridge.models.poll import MAX_POLLS, PollEvent, PollPayload, SchedulePollTask, SchedulerContext
 from pollbridge.models.record import TaskFailureReason, TaskRecord
 from pollbridge.models.segment import MediaChunk, PolledChunk, SegmentEvent, parse_segment
-from pollbridge.models.vtn import VtnDocument, VtnSeriesItem, VtnWord
+from pollbridge.models.vtn import VtnDocument, VtnObject, VtnPoint, VtnSeriesItem, VtnWord
 
 __all__ = [
     "MAX_POLLS",
@@ -23,6 +23,8 @@ __all__ = [
     "TimedWord",
     "TranscriptResult",
     "VtnDocument",
+    "VtnObject",
+    "VtnPoint",
     "VtnSeriesItem",
     "VtnWord",
     "parse_event",

@@ -1,4 +1,6 @@
-"""Third-party job services behind the Provider port. `http` speaks the reference vendor API."""
+"""Third-party job services behind the Provider port, one module each (see registry.py and
+docs/providers.md): `http` speaks the reference vendor API, `transcribe` and `rekognition-text` wrap
+Amazon Transcribe and Amazon Rekognition Video text detection."""
 
 from pollbridge.adapters.providers.http import HttpJobProvider
 

@@ -16,10 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from pollbridge import clock
 from pollbridge.errors import InvalidEventError, PermanentError, TransientError
-from pollbridge.models import JobState, JobStatus, TaskFailureReason, TimedWord, TranscriptResult
+from pollbridge.models import JobState, JobStatus, TaskFailureReason, TimedWord, TranscriptResult, VtnDocument
 from pollbridge.models.common import MAX_EPOCH_MS, looks_like_credential
 from pollbridge.models.parsing import describe
-from pollbridge.ports import Media
+from pollbridge.ports import Media, ResultContext
+from pollbridge.transcript import to_vtn
 
 tracer = Tracer()  # Powertools' Tracer is shared: this is the functions' tracer, without their metrics
 
@@ -148,7 +149,12 @@ class HttpJobProvider:
             raise TransientError(f"vendor returned a malformed status for {work_id}: {error}") from None
 
     @tracer.capture_method(capture_response=False)
-    def result(self, work_id: str) -> TranscriptResult:
+    def result(self, work_id: str, context: ResultContext) -> VtnDocument:
+        """The vendor's words, converted by pollbridge.transcript into a vtn-standard transcript."""
+        return to_vtn(self.transcript(work_id), context)
+
+    def transcript(self, work_id: str) -> TranscriptResult:
+        """The vendor's result as it answered it (GET /v1/jobs/{id}/result)."""
         body = self._call("GET", f"/v1/jobs/{quote(work_id, safe='')}/result")
         if not isinstance(body, dict):
             raise PermanentError(f"vendor returned a result for {work_id} that is not an object", "api_error")

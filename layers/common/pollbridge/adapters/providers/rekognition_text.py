@@ -1,0 +1,279 @@
+"""`rekognition-text`: Amazon Rekognition Video text detection -> a vtn-standard text document.
+
+- submit: the video chunk is staged in the staging bucket as `media/<idempotency key>.<ext>` (unless
+  it is an s3:// object of the media bucket: Rekognition reads it where it lies, with the caller's
+  permissions), then StartTextDetection with ClientRequestToken = sha256(idempotency key) (64 hex
+  characters; Rekognition allows 1-64 of [a-zA-Z0-9-_]): a repeated start with that token returns the
+  same JobId instead of starting a second job.
+- status: GetTextDetection (one result asked for); IN_PROGRESS, SUCCEEDED, FAILED -> Running,
+  Complete, Failed. A failed job's StatusMessage becomes the record's failureMessage.
+- result: GetTextDetection through every page (NextToken; an empty token is the end), converted by
+  `detections_to_vtn`.
+- cancel: a Rekognition Video job cannot be stopped (there is no API for it). `cancel` does
+  nothing: the job runs to its end (and is billed for the minutes analysed), nobody reads its result,
+  Rekognition forgets it, and the staged video expires with the staging bucket's lifecycle rule. The
+  task itself is cancelled or failed by its record as with any provider.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Annotated, Any
+
+from aws_lambda_powertools import Tracer
+from pydantic import Field
+
+from pollbridge.adapters.providers.aws import (
+    ClientFactory,
+    Staging,
+    aws_call,
+    client_request_token,
+    lazy_client,
+    staging_bucket,
+)
+from pollbridge.adapters.providers.options import Options, declared_options
+from pollbridge.errors import PermanentError, TransientError
+from pollbridge.models import JobState, JobStatus, TaskFailureReason, VtnDocument, VtnObject, VtnPoint, VtnSeriesItem
+from pollbridge.ports import Media, ResultContext
+from pollbridge.timing import iso_utc
+
+if TYPE_CHECKING:
+    from mypy_boto3_rekognition import RekognitionClient
+
+    from pollbridge.settings import Settings
+
+tracer = Tracer()
+
+NAME = "rekognition-text"
+STATUS_MAP: Mapping[str, JobStatus] = {
+    "IN_PROGRESS": JobStatus.RUNNING,
+    "SUCCEEDED": JobStatus.COMPLETE,
+    "FAILED": JobStatus.FAILED,
+}
+# Rekognition Video reads MPEG-4 and MOV (H.264).
+MEDIA_EXTENSIONS: Mapping[str, str] = {"video/mp4": "mp4", "video/quicktime": "mov"}
+JOB_TAG = "pollbridge"
+PAGE_SIZE = 1000  # GetTextDetection's maximum
+MAX_PAGES = 10_000  # a bound on a service that never stops paging
+# Rekognition reports text per sampled frame, without a duration: a LINE seen at frame t is taken to
+# last until the next frame that has text, at most this long (and never past the video's end).
+MAX_FRAME_SPAN_MS = 1000
+_START_REASONS: dict[str, TaskFailureReason] = {
+    "InvalidS3ObjectException": "url_error",
+    "VideoTooLargeException": "invalid_data",
+    "InvalidParameterException": "invalid_data",
+    "IdempotentParameterMismatchException": "api_error",
+}
+_GET_REASONS: dict[str, TaskFailureReason] = {
+    "InvalidParameterException": "api_not_found",  # an unknown or expired JobId
+    "ResourceNotFoundException": "api_not_found",
+}
+
+Fraction = Annotated[float, Field(ge=0, le=1)]
+
+
+class RekognitionTextOptions(Options):
+    """engineConfig for `rekognition-text`: Rekognition's word filter (fractions 0..1)."""
+
+    minConfidence: Fraction | None = None  # words below this confidence are not reported
+    minBoundingBoxHeight: Fraction | None = None  # of the frame's height
+    minBoundingBoxWidth: Fraction | None = None  # of the frame's width
+
+
+def extension(media_type: str) -> str:
+    found = MEDIA_EXTENSIONS.get(media_type.split(";", 1)[0].strip().lower())
+    if found is None:
+        raise PermanentError(
+            f"Rekognition Video cannot read media of type {media_type!r} (it reads video/mp4, video/quicktime)",
+            "invalid_data",
+        )
+    return found
+
+
+def start_request(bucket: str, key: str, token: str, options: RekognitionTextOptions) -> dict[str, Any]:
+    """StartTextDetection's arguments for a task."""
+    request: dict[str, Any] = {
+        "Video": {"S3Object": {"Bucket": bucket, "Name": key}},
+        "ClientRequestToken": token,
+        "JobTag": JOB_TAG,
+    }
+    word_filter: dict[str, float] = {}
+    if options.minConfidence is not None:
+        word_filter["MinConfidence"] = options.minConfidence * 100  # Rekognition's confidences are 0..100
+    if options.minBoundingBoxHeight is not None:
+        word_filter["MinBoundingBoxHeight"] = options.minBoundingBoxHeight
+    if options.minBoundingBoxWidth is not None:
+        word_filter["MinBoundingBoxWidth"] = options.minBoundingBoxWidth
+    if word_filter:
+        request["Filters"] = {"WordFilter": word_filter}
+    return request
+
+
+class RekognitionTextProvider:
+    name = NAME
+
+    def __init__(self, staging: Staging, client: Callable[[], RekognitionClient]) -> None:
+        self._staging = staging
+        self._client = client
+
+    def options(self, engine_config: Mapping[str, Any]) -> dict[str, Any]:
+        return declared_options(RekognitionTextOptions, engine_config, self.name)
+
+    @tracer.capture_method(capture_response=False)
+    def submit(self, media: Media, options: dict[str, Any], idempotency_key: str) -> str:
+        ext = extension(media.media_type)  # refused before anything is staged
+        bucket, key = self._staging.place(media, f"{idempotency_key}.{ext}")
+        request = start_request(
+            bucket, key, client_request_token(idempotency_key), RekognitionTextOptions.model_validate(options)
+        )
+        answer = aws_call(
+            "rekognition StartTextDetection", lambda: self._client().start_text_detection(**request), _START_REASONS
+        )
+        job_id = answer.get("JobId")
+        if not isinstance(job_id, str) or not job_id:
+            raise PermanentError("rekognition StartTextDetection returned no JobId", "api_error")
+        return job_id
+
+    @tracer.capture_method(capture_response=False)
+    def status(self, work_id: str) -> JobState:
+        page = self._page(work_id, max_results=1)
+        raw = str(page.get("JobStatus", ""))
+        status = STATUS_MAP.get(raw)
+        if status is None:
+            raise TransientError(f"rekognition job {work_id} has an unknown status {raw[:100]!r}")
+        if status is JobStatus.FAILED:
+            message = str(page.get("StatusMessage") or "no reason given")[:1000]
+            return JobState(status=status, error_code=_failure_code(message), error_message=message)
+        return JobState(status=status)
+
+    @tracer.capture_method(capture_response=False)
+    def result(self, work_id: str, context: ResultContext) -> VtnDocument:
+        detections: list[dict[str, Any]] = []
+        metadata: dict[str, Any] = {}
+        token: str | None = None
+        seen: set[str] = set()
+        for _ in range(MAX_PAGES):
+            page = self._page(work_id, PAGE_SIZE, token)
+            if page.get("JobStatus") != "SUCCEEDED":
+                raise TransientError(f"rekognition job {work_id} is {page.get('JobStatus')!r} while reading its result")
+            metadata = metadata or dict(page.get("VideoMetadata") or {})
+            detections += list(page.get("TextDetections") or [])
+            token = page.get("NextToken") or None  # an empty token is the end, as an absent one
+            if token is None:
+                return detections_to_vtn(detections, metadata.get("DurationMillis"), context)
+            if token in seen:
+                raise TransientError(f"rekognition job {work_id}: GetTextDetection repeated a page token")
+            seen.add(token)
+        raise PermanentError(f"rekognition job {work_id}: more than {MAX_PAGES} pages of text", "invalid_data")
+
+    def cancel(self, work_id: str) -> None:
+        """Rekognition Video jobs cannot be stopped: see the module's docstring for what happens."""
+
+    def _page(self, work_id: str, max_results: int, token: str | None = None) -> dict[str, Any]:
+        request: dict[str, Any] = {"JobId": work_id, "MaxResults": max_results}  # pages come in timestamp order
+        if token is not None:
+            request["NextToken"] = token
+        answer = aws_call(
+            f"rekognition GetTextDetection {work_id}",
+            lambda: self._client().get_text_detection(**request),
+            _GET_REASONS,
+        )
+        return dict(answer)
+
+
+def _failure_code(message: str) -> str:
+    folded = message.lower()
+    if any(marker in folded for marker in ("codec", "format", "unsupported", "invalid", "corrupt", "too large")):
+        return "invalid_media"
+    if any(marker in folded for marker in ("s3", "access", "permission")):
+        return "media_unreachable"
+    return "internal"
+
+
+# --- the converter: Rekognition's text detections -> vtn-standard text ------------------------------
+
+
+def _fraction(value: Any) -> float:
+    """Rekognition's polygon points may fall just outside the frame (text cut by an edge): clamp."""
+    return min(max(float(value), 0.0), 1.0)
+
+
+def _polygon(geometry: Any) -> list[VtnPoint] | None:
+    points = [VtnPoint(x=_fraction(p["X"]), y=_fraction(p["Y"])) for p in (geometry or {}).get("Polygon") or []]
+    return points if len(points) == 1 or len(points) >= 3 else None
+
+
+def detections_to_vtn(detections: Sequence[Mapping[str, Any]], duration_ms: Any, context: ResultContext) -> VtnDocument:
+    """One series item per detected LINE: from its frame's timestamp to the next frame with text (at
+    most MAX_FRAME_SPAN_MS, never past the video's end), shifted by the chunk's offset; its `object` is
+    `text` with the line's text, confidence (0..100 -> 0..1) and boundingPoly (the polygon, clamped to
+    the frame). The line's WORDs go in `object.vendor.words` (text, confidence, boundingPoly): kept for
+    a UI that highlights single words, not indexed (the line already carries their text).
+    Raises ValueError when the detections are not Rekognition's."""
+    try:
+        return _text_document(detections, duration_ms, context)
+    except (KeyError, TypeError, AttributeError) as error:
+        raise ValueError(f"not Rekognition text detections: {type(error).__name__} {error}") from None
+
+
+def _text_document(detections: Sequence[Mapping[str, Any]], duration_ms: Any, context: ResultContext) -> VtnDocument:
+    frames: dict[int, list[Mapping[str, Any]]] = {}
+    for detection in detections:
+        frames.setdefault(int(detection["Timestamp"]), []).append(detection["TextDetection"])
+    times = sorted(frames)
+    end = int(duration_ms) if isinstance(duration_ms, int | float) and duration_ms >= 0 else None
+    series = []
+    for index, at in enumerate(times):
+        following = times[index + 1] if index + 1 < len(times) else None
+        stop = at + min(MAX_FRAME_SPAN_MS, following - at if following is not None else MAX_FRAME_SPAN_MS)
+        if end is not None:
+            stop = max(min(stop, end), at)
+        found = frames[at]
+        words_of: dict[Any, list[dict[str, Any]]] = {}
+        for text in found:
+            if text.get("Type") == "WORD":
+                words_of.setdefault(text.get("ParentId"), []).append(_vendor_word(text))
+        for line in sorted((t for t in found if t.get("Type") == "LINE"), key=lambda t: int(t.get("Id", 0))):
+            vendor = {"words": words_of[line.get("Id")]} if words_of.get(line.get("Id")) else None
+            series.append(
+                VtnSeriesItem(
+                    startTimeMs=context.media_offset_ms + at,
+                    stopTimeMs=context.media_offset_ms + stop,
+                    object=VtnObject(
+                        type="text",
+                        text=str(line["DetectedText"]),
+                        confidence=_confidence(line.get("Confidence")),
+                        boundingPoly=_polygon(line.get("Geometry")),
+                        vendor=vendor,
+                    ),
+                )
+            )
+    return VtnDocument(
+        sourceEngineName=context.engine_name,
+        taskId=context.orig_task_id,
+        generatedDateUTC=iso_utc(context.now_ms),
+        externalSourceId=context.work_id,
+        validationContracts=["text"],
+        series=series,
+    )
+
+
+def _confidence(value: Any) -> float | None:
+    return None if value is None else float(value) / 100
+
+
+def _vendor_word(text: Mapping[str, Any]) -> dict[str, Any]:
+    word: dict[str, Any] = {"text": str(text["DetectedText"])}
+    confidence = _confidence(text.get("Confidence"))
+    if confidence is not None:
+        word["confidence"] = confidence
+    polygon = _polygon(text.get("Geometry"))
+    if polygon is not None:
+        word["boundingPoly"] = [point.model_dump() for point in polygon]
+    return word
+
+
+def build(settings: Settings, clients: ClientFactory) -> RekognitionTextProvider:
+    return RekognitionTextProvider(
+        Staging(lazy_client(clients, "s3"), staging_bucket(settings)), lazy_client(clients, "rekognition")
+    )
