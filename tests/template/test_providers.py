@@ -18,7 +18,7 @@ OUTPUTS = "${StagingBucket.Arn}/outputs/*"
 # Beyond the grants every stack has (schedules, records, the signing secret, the media bucket): what
 # each provider's functions may do, by statement id.
 PROVIDER_GRANTS: dict[str, dict[str, dict[str, set[str]]]] = {
-    "http": {"SegmentFunctionRole": {}, "PollFunctionRole": {}},
+    "http": {"SegmentFunctionRole": {}, "PollFunctionRole": {}, "WebhookFunctionRole": {}},
     "transcribe": {
         "SegmentFunctionRole": {
             "StartTranscriptionJobs": {"transcribe:StartTranscriptionJob"},
@@ -30,6 +30,13 @@ PROVIDER_GRANTS: dict[str, dict[str, dict[str, set[str]]]] = {
             "ManageTranscriptionJobs": {"transcribe:GetTranscriptionJob", "transcribe:DeleteTranscriptionJob"},
             "ReadTranscripts": {"s3:GetObject"},
         },
+        # the webhook starts tasks and polls the poll tasks sent back: the segment function's grants
+        "WebhookFunctionRole": {
+            "StartTranscriptionJobs": {"transcribe:StartTranscriptionJob"},
+            "ManageTranscriptionJobs": {"transcribe:GetTranscriptionJob", "transcribe:DeleteTranscriptionJob"},
+            "StageMedia": {"s3:PutObject", "s3:GetObject"},
+            "TranscriptionOutputs": {"s3:PutObject", "s3:GetObject"},
+        },
     },
     "rekognition-text": {
         "SegmentFunctionRole": {
@@ -37,6 +44,10 @@ PROVIDER_GRANTS: dict[str, dict[str, dict[str, set[str]]]] = {
             "DetectTextInVideos": {"rekognition:StartTextDetection", "rekognition:GetTextDetection"},
         },
         "PollFunctionRole": {"ReadTextDetections": {"rekognition:GetTextDetection"}},
+        "WebhookFunctionRole": {
+            "StageMedia": {"s3:PutObject", "s3:GetObject"},
+            "DetectTextInVideos": {"rekognition:StartTextDetection", "rekognition:GetTextDetection"},
+        },
     },
 }
 BASE_GRANTS = {
@@ -47,6 +58,10 @@ BASE_GRANTS = {
     "PollFunctionRole": {
         "ManagePollSchedules", "ListPollSchedules", "PassSchedulerRole", "WriteTaskRecords",
         "ReadPayloadSigningSecret", "PollFunctionEventInvokeConfigOnFailureSQSPolicy",
+    },
+    "WebhookFunctionRole": {
+        "ManagePollSchedules", "ListPollSchedules", "PassSchedulerRole", "WriteTaskRecords",
+        "ReadPayloadSigningSecret", "ReadMediaChunks",
     },
 }  # fmt: skip
 
@@ -122,7 +137,7 @@ def test_the_staging_bucket_is_private_encrypted_tls_only_and_expiring(cfn: dict
 @pytest.mark.parametrize("provider", ["transcribe", "rekognition-text"])
 def test_staging_grants_reach_the_staging_bucket_only(cfn: dict[str, Any], provider: str) -> None:
     deployed = stack(cfn, provider)
-    for role_name in ("SegmentFunctionRole", "PollFunctionRole"):
+    for role_name in ("SegmentFunctionRole", "PollFunctionRole", "WebhookFunctionRole"):
         for sid, statement in grants(deployed["Resources"][role_name]).items():
             if sid in PROVIDER_GRANTS[provider][role_name] and any(
                 a.startswith("s3:") for a in as_list(statement["Action"])

@@ -177,11 +177,17 @@ def test_no_wildcard_actions_and_resources_scoped_to_the_stack(cfn: dict[str, An
 def test_each_function_is_granted_exactly_what_it_does(cfn: dict[str, Any]) -> None:
     # the http stack with every optional parameter set (the other providers: test_providers.py)
     deployed = for_parameters(
-        cfn, MediaBucketName="media", ProviderApiKeyParameterName="/vendor/key", ProviderApiKeySecretName="key"
+        cfn,
+        MediaBucketName="media",
+        ProviderApiKeyParameterName="/vendor/key",
+        ProviderApiKeySecretName="key",
+        ResultSinks="s3,aiware,eventbridge",
+        AiwareApiKeyParameterName="/aiware/key",
+        WebhookTokenParameterName="/webhook/token",
     )
     assert actions_by_sid(deployed["Resources"]["SegmentFunctionRole"]) == SEGMENT_GRANTS
     assert actions_by_sid(deployed["Resources"]["PollFunctionRole"]) == POLL_GRANTS
-    assert actions_by_sid(cfn["Resources"]["WebhookFunctionRole"]) == WEBHOOK_GRANTS
+    assert actions_by_sid(deployed["Resources"]["WebhookFunctionRole"]) == WEBHOOK_GRANTS
 
 
 def conditional(role: dict[str, Any], sid: str) -> tuple[str, dict[str, Any]]:
