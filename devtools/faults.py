@@ -136,16 +136,24 @@ class FaultInjector:
         changes: dict[str, Any] = {}
         for port in dataclasses.fields(ports):  # type: ignore[arg-type]
             value = getattr(ports, port.name)
-            if not has_methods(value):
-                continue
-            throttled_here = self._hook_clients(value)
-            fallback = {
-                service: rate
-                for service, rate in self.plan.throttle.items()
-                if service == port.name and service not in throttled_here
-            }
-            changes[port.name] = FaultyPort(port.name, value, self, fallback)
+            if isinstance(value, tuple):  # several adapters of one kind (the result sinks): each wrapped
+                changes[port.name] = tuple(
+                    self._wrap(f"{port.name}.{getattr(v, 'name', i)}", v) for i, v in enumerate(value)
+                )
+            elif has_methods(value):
+                changes[port.name] = self._wrap(port.name, value)
         return dataclasses.replace(ports, **changes)  # type: ignore[type-var]
+
+    def _wrap(self, name: str, adapter: Any) -> Any:
+        if not has_methods(adapter):
+            return adapter
+        throttled_here = self._hook_clients(adapter)
+        fallback = {
+            service: rate
+            for service, rate in self.plan.throttle.items()
+            if service == name and service not in throttled_here
+        }
+        return FaultyPort(name, adapter, self, fallback)
 
     def _hook_clients(self, adapter: Any) -> set[str]:
         """Throttle the adapter's own botocore clients (attributes of the adapter); the services hooked."""
