@@ -23,6 +23,8 @@ EMITTED = {
     "FailedInvocations",
     "DetectionLagSeconds",
     "TasksFailedByReason",
+    "ResultDeliveryFailures",
+    "UnauthorizedRequests",
 }
 
 
@@ -86,7 +88,7 @@ def test_dead_letters_errors_throttles_and_failed_tasks_raise_alarms(cfn: dict[s
 
 def test_every_alarm_notifies_the_topic_the_topic_policy_lets_them_publish_to(cfn: dict[str, Any]) -> None:
     alarms = of_type(cfn, "AWS::CloudWatch::Alarm")
-    assert len(alarms) == 6
+    assert len(alarms) == 8  # the dead letters, tasks failed, each function's errors and throttles
     [policy] = of_type(cfn, "AWS::SNS::TopicPolicy").values()
     [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
     assert statement["Principal"] == {"Service": "cloudwatch.amazonaws.com"}

@@ -123,7 +123,7 @@ def process(event: LambdaFunctionUrlEvent) -> Response[str]:
         _check_api_base_url(request, settings)
         outcome = _run(request, ports(), settings)
     except UnauthorizedError as error:
-        _count("UnauthorizedErrorRequests")
+        _count("UnauthorizedRequests")
         logger.warning("refused a caller without valid credentials; nothing was done", extra={"error": str(error)})
         return _json(401, {"error": "unauthorized", "message": str(error)}, {"WWW-Authenticate": "Bearer"})
     except BodyTooLargeError as error:
