@@ -49,12 +49,14 @@ from pollbridge.ports import (
     RecordSink,
     ResultContext,
     ResultNotifier,
+    ScheduledPoll,
 )
 from pollbridge.timing import PollPolicy, minute_start, next_poll_time
 
 # The bound on a taskPayload (documented in the README): far under the scheduler's 256 KB Input,
 # checked before anything is submitted. Only numbers change between polls, so it cannot grow past it.
 MAX_PAYLOAD_BYTES = 16 * 1024
+LEDGER = "records-ledger"  # names the delivery ledger (tags on the record) in a DeliveryError
 _GROWTH_ALLOWANCE = 1024  # workId (at most 512 characters), signature and poll bookkeeping
 # A delivery this much before its schedule's minute is early (a replay of a signed payload), not clock skew.
 EARLY_TOLERANCE_MS = 5_000
@@ -76,6 +78,7 @@ class Ports:
     notifiers: tuple[ResultNotifier, ...] = ()  # the sinks told after the record (RESULT_SINKS but s3)
     ledger: DeliveryLedger | None = None  # remembers which notifiers have a task's result
     heartbeat: HeartbeatReporter | None = None  # reports progress to a chunk's heartbeatWebhook
+    deployment: str = ""  # the stack (its schedule group): scopes vendor idempotency keys and job names
 
 
 type OutcomeKind = Literal["scheduled", "complete", "failed", "cancelled", "stale"]
@@ -118,7 +121,7 @@ def start_task(chunk: MediaChunk, ports: Ports) -> Outcome:
     heartbeat_url = chunk.heartbeatWebhook if ports.heartbeat is not None else None
     if heartbeat_url is not None and ports.heartbeat is not None:
         ports.heartbeat.check(heartbeat_url)
-    existing = _current_state(chunk.taskId, ports)
+    existing = _current_state(chunk.taskId, ports, chunk.chunk_key)
     if existing is not None:  # a repeated delivery: the task is running or finished
         return existing
     now = clock.now_ms()
@@ -135,11 +138,12 @@ def start_task(chunk: MediaChunk, ports: Ports) -> Outcome:
         deadlineUTC=now + ports.task_timeout_ms,
         mediaOffsetMs=chunk.startOffsetMs,
         heartbeatWebhook=heartbeat_url,
+        chunk=chunk.chunk_key,
     )
     _check_payload_size(draft)
     try:
         media = ports.media.fetch(chunk)
-        work_id = ports.provider.submit(media, options, idempotency_key(chunk.taskId, "job"))
+        work_id = ports.provider.submit(media, options, idempotency_key(chunk.taskId, "job", ports.deployment))
     except PermanentError as error:
         finish = decisions.Finish("failed", error.reason, f"could not start the task: {error}")
         return _finish_job(finish, draft, ports, 0, work_id=None)
@@ -217,12 +221,19 @@ def cancel(orig_task_id: str, ports: Ports, reason: str = "cancelled by an opera
     return _finish(finish, latest.payload, ports, polls=latest.payload.pollNumber - 1)
 
 
-def _current_state(task_id: str, ports: Ports) -> Outcome | None:
-    """What a repeated segment is answered with: the pending poll, or the record."""
+def _current_state(task_id: str, ports: Ports, chunk_key: str | None = None) -> Outcome | None:
+    """What a repeated segment is answered with: the pending poll, or the record. Another chunk of a
+    running task is refused: a task is one chunk (register the engine to take whole files)."""
     chain = ports.scheduler.chain(task_id)
     if chain:
         latest = ports.scheduler.find(task_id, max(chain))
         if latest is not None:
+            running = latest.payload.chunk
+            if running is not None and chunk_key is not None and running != chunk_key:
+                raise InvalidEventError(
+                    f"invalid media_chunk: chunkUUID/chunkIndex: task {task_id} already runs chunk {running!r}, "
+                    f"not {chunk_key!r}; pollbridge takes one chunk per task (register the engine for whole files)"
+                )
             return _scheduled(latest.payload, latest.at_ms, task_id, repeated=True)
     done = ports.sink.read(task_id)
     if done is not None:  # a late repeat of a finished task: answer with what was written
@@ -242,6 +253,10 @@ def _stale(payload: PollPayload, chain: list[int], ports: Ports, task_id: str | 
     if payload.pollNumber in chain and later > payload.pollNumber:
         ports.scheduler.unschedule(schedule_name(task, payload.pollNumber))
     found = ports.scheduler.find(task, later) if later > payload.pollNumber or early else None
+    if found is None and early and payload.notBeforeUTC is not None:
+        # No schedule to show (platform mode: the platform holds the only copy): hand the same poll
+        # task back with its time, so that whoever schedules it can do so again.
+        found = ScheduledPoll(schedule_name(task, payload.pollNumber), payload.notBeforeUTC, payload)
     if found is not None:
         message = SchedulePollTask(
             timestampUTC=clock.now_ms(),
@@ -304,7 +319,7 @@ def _complete(payload: PollPayload, ports: Ports, task_id: str | None) -> Outcom
         return _act(decisions.after_transient_error(error, payload, now, ports.policy), payload, ports, task_id, now)
     except PermanentError as error:
         return _act(decisions.after_permanent_error(error, payload, "result"), payload, ports, task_id, now)
-    except ValueError as error:  # a result that cannot be vtn-standard (pydantic's ValidationError)
+    except (ValueError, ArithmeticError) as error:  # a result that cannot be vtn-standard (pydantic, overflow)
         invalid = PermanentError(f"result is not convertible to vtn-standard: {error}", "invalid_data")
         return _act(decisions.after_permanent_error(invalid, payload, "result"), payload, ports, task_id, now)
     record = TaskRecord(
@@ -381,9 +396,13 @@ def _notify(record: TaskRecord, ports: Ports) -> None:
             continue
         try:
             notifier.deliver(record)
-            ports.ledger.mark_delivered(record.taskId, notifier.name)
         except Exception as error:  # one sink's failure must not stop the others
             failures[notifier.name] = error
+            continue
+        try:
+            ports.ledger.mark_delivered(record.taskId, notifier.name)
+        except Exception as error:  # the sink has it: it is the ledger that failed (a retry tells it again)
+            failures[f"{LEDGER}/{notifier.name}"] = error
     if failures:
         raise DeliveryError(record.taskId, failures)
 

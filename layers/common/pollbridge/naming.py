@@ -46,6 +46,9 @@ def record_key(task_id: str) -> str:
     return f"{RECORD_PREFIX}{quote(task_id, safe='-_.~')}.json"
 
 
-def idempotency_key(orig_task_id: str, what: str) -> str:
-    """A vendor Idempotency-Key per task and request kind: a repeated submit starts nothing new."""
-    return f"pollbridge-{what}-{hashlib.sha256(orig_task_id.encode()).hexdigest()}"
+def idempotency_key(orig_task_id: str, what: str, deployment: str = "") -> str:
+    """A vendor Idempotency-Key (and AWS job name or client token) per task and request kind: a
+    repeated submit starts nothing new. `deployment` (the stack's schedule group) keeps two stacks
+    that share a vendor account, or an AWS account, from adopting each other's jobs."""
+    scoped = f"{deployment}\n{orig_task_id}" if deployment else orig_task_id
+    return f"pollbridge-{what}-{hashlib.sha256(scoped.encode()).hexdigest()}"

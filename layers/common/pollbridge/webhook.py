@@ -136,14 +136,28 @@ class ProcessFields(BaseModel):
     payload: str
 
 
+def _boundary(content_type: str) -> bytes | None:
+    for parameter in content_type.split(";")[1:]:
+        name, _, value = parameter.strip().partition("=")
+        if name.strip().lower() == "boundary" and value.strip().strip('"'):
+            return value.strip().strip('"').encode("latin-1", "replace")
+    return None
+
+
 def parse_form(content_type: str | None, body: bytes) -> Form:
     """multipart/form-data -> fields and files; InvalidEventError for anything else."""
     if not content_type or content_type.split(";", 1)[0].strip().lower() != "multipart/form-data":
         raise InvalidEventError("invalid /process request: Content-Type: must be multipart/form-data")
     if len(body) > MAX_BODY_BYTES:
         raise BodyTooLargeError(f"invalid /process request: body: larger than {MAX_BODY_BYTES} bytes")
+    boundary = _boundary(content_type)
+    if boundary is not None and body.count(b"--" + boundary) > MAX_PARTS + 1:  # before parsing any of them
+        raise InvalidEventError(f"invalid /process request: body: more than {MAX_PARTS} parts")
     header = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1", "replace")
-    message = BytesParser(policy=HTTP).parsebytes(header + body)
+    try:
+        message = BytesParser(policy=HTTP).parsebytes(header + body)
+    except RecursionError:  # parts nested in parts, deeper than the parser can go
+        raise InvalidEventError("invalid /process request: body: parts nested too deeply") from None
     if not isinstance(message, EmailMessage) or not message.is_multipart() or not message.get_boundary():
         raise InvalidEventError("invalid /process request: body: not a multipart/form-data body with a boundary")
     fields: dict[str, str] = {}

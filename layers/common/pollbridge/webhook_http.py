@@ -98,8 +98,9 @@ def ready() -> Response[str]:
         ports()
         _caller_check(settings)
     except Exception as error:
-        reason = str(error) if isinstance(error, PollbridgeError) else f"{type(error).__name__}: {error}"
-        logger.warning("not ready", extra={"reason": reason})
+        # Unauthenticated: say which setting is wrong (names only), never an AWS error's details.
+        reason = str(error) if isinstance(error, PollbridgeError) else "a setting could not be read (see the logs)"
+        logger.warning("not ready", extra={"reason": reason, "error": f"{type(error).__name__}: {error}"})
         return _json(503, {"ready": False, "reason": reason})
     return _json(
         200,
@@ -115,7 +116,13 @@ def ready() -> Response[str]:
 def process(event: LambdaFunctionUrlEvent) -> Response[str]:
     try:
         settings = load_settings()
-        _authorize(event, settings)
+        try:
+            _authorize(event, settings)
+        except PollbridgeError:
+            raise
+        except Exception as error:  # the token could not be read: a fault, not the caller's
+            logger.exception("could not check the caller's credentials", extra={"errorType": type(error).__name__})
+            raise TransientError("the caller's credentials could not be checked; retry later") from None
         request = to_request(parse_form(_header(event, "content-type"), _body(event)))
         task_id = request.payload.origTaskId if isinstance(request, PollTask) else request.chunk.taskId
         logger.set_correlation_id(task_id)
@@ -156,7 +163,7 @@ def process(event: LambdaFunctionUrlEvent) -> Response[str]:
     except Exception as error:
         _count("FailedInvocations")
         logger.exception("unexpected error", extra={"errorType": type(error).__name__})
-        return _json(500, {"error": "internal_error", "message": f"{type(error).__name__}: {error}"})
+        return _json(500, {"error": "internal_error", "message": "an unexpected error; the logs have its details"})
     _observe(outcome)
     return _reply(outcome)
 
@@ -173,11 +180,24 @@ def _run(request: ProcessRequest, wired: core.Ports, settings: Settings) -> core
     raise AssertionError(f"unhandled request {request!r}")
 
 
+# A Function URL reply is at most 6 MB; keep room for headers and the JSON wrapping.
+MAX_REPLY_BYTES = 6 * 1024 * 1024 - 64 * 1024
+
+
 def _reply(outcome: core.Outcome) -> Response[str]:
     if isinstance(outcome.response, core.StalePoll):
         return Response(204)
     status = 422 if isinstance(outcome.response, TaskRecord) and outcome.response.status != "complete" else 200
-    return _json(status, outcome.reply())
+    reply = _json(status, outcome.reply())
+    if len((reply.body or "").encode()) > MAX_REPLY_BYTES:
+        # The record is complete in S3 (and the aiware sink delivers it in full); the reply cannot carry it.
+        return _json(422, {
+            "error": "output_too_large",
+            "taskId": outcome.orig_task_id,
+            "message": f"the output is over the {MAX_REPLY_BYTES} bytes a Function URL can return; it is in "
+            "the task's record (results/<taskId>.json), and RESULT_SINKS=s3,aiware delivers it to aiWARE",
+        })  # fmt: skip
+    return reply
 
 
 def _caller_check(settings: Settings) -> None:
@@ -221,7 +241,10 @@ def _body(event: LambdaFunctionUrlEvent) -> bytes:
             return base64.b64decode(raw, validate=True)
         except binascii.Error:
             raise InvalidEventError("invalid /process request: body: not valid base64") from None
-    body = raw.encode("utf-8", "surrogateescape")
+    try:
+        body = raw.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raise InvalidEventError("invalid /process request: body: not text a form can carry") from None
     if len(body) > MAX_BODY_BYTES:
         raise BodyTooLargeError(f"invalid /process request: body: larger than {MAX_BODY_BYTES} bytes")
     return body

@@ -88,6 +88,7 @@ def build_ports(settings: Settings) -> Ports:
         notifiers=build_notifiers(settings),
         ledger=records,
         heartbeat=HttpHeartbeat(allow_private_hosts=settings.allow_private_media_hosts),
+        deployment=settings.schedule_group_name,
     )
 
 

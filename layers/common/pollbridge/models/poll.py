@@ -34,6 +34,9 @@ class PollPayload(BaseModel):
     lastPollUTC: EpochMs | None = Field(default=None, description="when the previous poll ran")
     notBeforeUTC: EpochMs | None = Field(default=None, description="an earlier delivery is a replay, not a poll")
     heartbeatWebhook: CallbackUrl | None = Field(default=None, description="the platform's URL each poll reports to")
+    chunk: str | None = Field(
+        default=None, max_length=128, description="the chunk the task runs (chunkUUID, else chunkIndex)"
+    )
     signature: str | None = Field(
         default=None, pattern=r"^v1\.[A-Za-z0-9_-]{43}$", description="HMAC over the rest (see pollbridge.signing)"
     )

@@ -29,6 +29,13 @@ class _ChunkBase(BaseModel):
     endOffsetMs: OffsetMs | None = None
 
     @property
+    def chunk_key(self) -> str | None:
+        """Which chunk of its task this is: chunkUUID, else chunkIndex (None when neither is given)."""
+        if self.chunkUUID:
+            return self.chunkUUID[:128]
+        return None if self.chunkIndex is None else str(self.chunkIndex)
+
+    @property
     def origTaskId(self) -> str:
         """The task results are reported against."""
         payload = getattr(self, "taskPayload", None)

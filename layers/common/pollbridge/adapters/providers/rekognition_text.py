@@ -54,7 +54,10 @@ STATUS_MAP: Mapping[str, JobStatus] = {
 MEDIA_EXTENSIONS: Mapping[str, str] = {"video/mp4": "mp4", "video/quicktime": "mov"}
 JOB_TAG = "pollbridge"
 PAGE_SIZE = 1000  # GetTextDetection's maximum
-MAX_PAGES = 10_000  # a bound on a service that never stops paging
+# Read inside one poll (60 s): 200 pages of up to 1,000 detections at ~50-100 ms a call stay well
+# inside it; a result larger than that (or a service that never stops paging) fails the task with a
+# record instead of timing out into the DLQ.
+MAX_PAGES = 200
 # Rekognition reports text per sampled frame, without a duration: a LINE seen at frame t is taken to
 # last until the next frame that has text, at most this long (and never past the video's end).
 MAX_FRAME_SPAN_MS = 1000

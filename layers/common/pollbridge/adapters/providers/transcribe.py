@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools import Tracer
@@ -226,11 +226,17 @@ def job_request(name: str, media_uri: str, fmt: str, output_bucket: str, options
 # --- the converter: Transcribe's output JSON -> vtn-standard ----------------------------------------
 
 
+MAX_MEDIA_SECONDS = 366 * 86_400  # as models.common.MAX_OFFSET_MS: a time past a year of media is no time
+
+
 def seconds_to_ms(value: Any) -> int:
     """Transcribe gives times as strings of seconds ("1.24"): exact decimal arithmetic, rounded to ms."""
     try:
-        return round(Decimal(str(value)) * 1000)
-    except (InvalidOperation, ValueError, TypeError):
+        seconds = Decimal(str(value))
+        if not seconds.is_finite() or abs(seconds) > MAX_MEDIA_SECONDS:
+            raise ValueError("out of range")
+        return round(seconds * 1000)
+    except (ArithmeticError, ValueError, TypeError):  # decimal's InvalidOperation/Overflow are ArithmeticErrors
         raise ValueError(f"not a time in seconds: {str(value)[:50]!r}") from None
 
 

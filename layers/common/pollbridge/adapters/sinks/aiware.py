@@ -66,7 +66,7 @@ class AiwareSink:
         request.add_header("Accept", "application/json")
         request.add_header("Authorization", f"Bearer {self._api_key()}")
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout_s) as response:  # noqa: S310
+            with _NO_REDIRECTS.open(request, timeout=self._timeout_s) as response:
                 raw = response.read()
         except urllib.error.HTTPError as error:
             raise _http_error(error) from None
@@ -81,8 +81,20 @@ class AiwareSink:
         _check(answer, record.taskId)
 
 
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect would carry the API key to wherever it points: it is answered as an error instead."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_NO_REDIRECTS = urllib.request.build_opener(_RefuseRedirects)
+
+
 def _http_error(error: urllib.error.HTTPError) -> TransientError | PermanentError:
     message = f"aiWARE GraphQL answered {error.code}"
+    if 300 <= error.code < 400:
+        return PermanentError(f"{message}, a redirect: not followed (the API key is sent to AIWARE_API_URL only)")
     if error.code in _TRANSIENT_STATUS:
         return TransientError(message)
     reasons: dict[int, TaskFailureReason] = {
