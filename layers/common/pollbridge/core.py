@@ -29,6 +29,7 @@ from pollbridge.models import (
     SegmentEvent,
     TaskRecord,
 )
+from pollbridge.models.knobs import split_knobs
 from pollbridge.naming import idempotency_key, schedule_name
 from pollbridge.ports import MediaSource, PayloadSigner, PollScheduler, Provider, RecordSink
 from pollbridge.timing import PollPolicy, next_poll_time
@@ -87,7 +88,9 @@ def handle_segment(event: SegmentEvent, ports: Ports) -> Outcome:
 
 
 def start_task(chunk: MediaChunk, ports: Ports) -> Outcome:
-    options = ports.provider.options(chunk.taskPayload)  # only declared options, before anything else
+    # pollbridge's own knobs come out first: the provider never sees them, the vendor never gets them.
+    knobs, engine_config = split_knobs(chunk.taskPayload, ports.policy.max_interval_s)
+    options = ports.provider.options(engine_config)  # only declared options, before anything else
     ports.media.check(chunk)
     existing = _current_state(chunk.taskId, ports)
     if existing is not None:  # a repeated delivery: the task is running or finished
@@ -105,6 +108,8 @@ def start_task(chunk: MediaChunk, ports: Ports) -> Outcome:
         pollNumber=1,
         deadlineUTC=now + ports.task_timeout_ms,
         mediaOffsetMs=chunk.startOffsetMs,
+        mediaMs=chunk.media_ms,
+        maxLagS=knobs.maxLagSeconds,
     )
     _check_payload_size(draft)
     try:
@@ -114,7 +119,7 @@ def start_task(chunk: MediaChunk, ports: Ports) -> Outcome:
         finish = decisions.Finish("failed", error.reason, f"could not start the task: {error}")
         return _finish(finish, draft, ports, polls=0)
     payload = ports.signer.sign(draft.model_copy(update={"workId": work_id}))
-    at = next_poll_time(now, 0, payload.deadlineUTC, ports.policy)
+    at = next_poll_time(now, decisions.poll_facts(payload, first=True), ports.policy)
     try:
         created = ports.scheduler.schedule(payload, at)
     except PermanentError as error:  # nothing will ever poll this job: stop it and say why

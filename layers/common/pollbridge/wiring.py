@@ -64,7 +64,12 @@ def build_ports(settings: Settings) -> Ports:
             allow_private_hosts=settings.allow_private_media_hosts,
         ),
         signer=build_signer(settings),
-        policy=PollPolicy(settings.poll_min_interval_seconds, settings.poll_max_interval_seconds),
+        policy=PollPolicy(
+            settings.poll_min_interval_seconds,
+            settings.poll_max_interval_seconds,
+            max_lag_s=settings.poll_max_lag_seconds,
+            min_real_time_factor=settings.provider_min_real_time_factor,
+        ),
         task_timeout_ms=settings.task_timeout_seconds * 1000,
         engine_name=settings.engine_name,
     )

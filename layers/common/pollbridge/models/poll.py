@@ -32,6 +32,10 @@ class PollPayload(BaseModel):
     mediaOffsetMs: OffsetMs = Field(default=0, description="chunk start within the TDO")
     transientErrors: StrictInt = Field(default=0, ge=0, le=MAX_POLLS, description="consecutive vendor errors")
     lastPollUTC: EpochMs | None = Field(default=None, description="when the previous poll ran")
+    # The timing policy's memory (pollbridge.timing); left out of the signed form while unset, so
+    # payloads signed before these existed still verify.
+    mediaMs: OffsetMs | None = Field(default=None, description="the chunk's media duration, when known")
+    maxLagS: StrictInt | None = Field(default=None, ge=60, le=86_400, description="the task's lag budget")
     signature: str | None = Field(
         default=None, pattern=r"^v1\.[A-Za-z0-9_-]{43}$", description="HMAC over the rest (see pollbridge.signing)"
     )

@@ -29,6 +29,13 @@ class _ChunkBase(BaseModel):
     endOffsetMs: OffsetMs | None = None
 
     @property
+    def media_ms(self) -> int | None:
+        """The chunk's media duration, when its offsets give one."""
+        if self.endOffsetMs is None or self.endOffsetMs <= self.startOffsetMs:
+            return None
+        return self.endOffsetMs - self.startOffsetMs
+
+    @property
     def origTaskId(self) -> str:
         """The task results are reported against."""
         payload = getattr(self, "taskPayload", None)
