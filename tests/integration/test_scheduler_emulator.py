@@ -13,6 +13,7 @@ from devtools.clocks import ManualClock
 from devtools.lambda_host import Invocation
 from devtools.scheduler_emulator import SchedulerEmulator
 from devtools.template_stack import AsyncInvokeConfig
+from pollbridge.naming import schedule_name
 from pollbridge.timing import schedule_expression
 
 FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:target"
@@ -416,4 +417,4 @@ def test_the_local_cloud_tells_the_emulator_what_the_functions_schedule(chunk: d
 
     with LocalCloud(manual_clock=True) as cloud:
         assert cloud.invoke("SegmentFunction", chunk).ok
-        assert list(cloud.emulator.refresh(full=False)) == [f"{chunk['taskId']}-p1"]
+        assert list(cloud.emulator.refresh(full=False)) == [schedule_name(chunk["taskId"], 1)]
