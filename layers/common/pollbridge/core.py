@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from pollbridge import clock, decisions
 from pollbridge.errors import InvalidEventError, PermanentError, TransientError
@@ -74,6 +74,8 @@ class Outcome:
 
 class StalePoll(BaseModel):
     """The reply to a poll that was already handled and left no later state to report."""
+
+    model_config = ConfigDict(defer_build=True)
 
     type: Literal["stale_poll"] = "stale_poll"
     taskId: str
@@ -273,7 +275,7 @@ def _complete(payload: PollPayload, ports: Ports, task_id: str | None) -> Outcom
 class _StoredOutput(BaseModel):
     """The vtn-standard document an earlier delivery already wrote, returned as it was."""
 
-    model_config = {"extra": "allow"}
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
 
 def _stored_response(record: TaskRecord) -> BaseModel:

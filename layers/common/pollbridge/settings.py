@@ -18,7 +18,7 @@ ARN = r"^arn:aws[a-z-]*:"
 class Settings(BaseModel):
     """Every setting pollbridge reads; field aliases are the environment variable names."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     schedule_group_name: str = Field(alias="SCHEDULE_GROUP_NAME", pattern=SCHEDULER_NAME_PATTERN)
     poll_function_arn: str = Field(alias="POLL_FUNCTION_ARN", pattern=ARN + r"lambda:")

@@ -17,7 +17,7 @@ class PollPayload(BaseModel):
     The seed's keys come first; the rest are pollbridge's own bookkeeping.
     """
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     workId: Identifier
     isPollTask: Literal[True]
@@ -55,7 +55,7 @@ class PollPayload(BaseModel):
 class SchedulerContext(BaseModel):
     """What EventBridge Scheduler fills into the Input's placeholders on each delivery."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     scheduleArn: str | None = None
     scheduledTime: str | None = None
@@ -75,7 +75,7 @@ class PollEvent(PollPayload):
 class SchedulePollTask(BaseModel):
     """The engine's reply while the work is still running (seed, step 1)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     type: Literal["schedule_poll_task"] = "schedule_poll_task"
     timestampUTC: EpochMs

@@ -15,7 +15,7 @@ MEDIA_SCHEMES = ("https", "http", "s3")
 
 
 class _ChunkBase(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     type: Literal["media_chunk"]
     taskId: Identifier

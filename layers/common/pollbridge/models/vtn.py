@@ -10,14 +10,14 @@ MASTER_SCHEMA_ID = "https://docs.veritone.com/schemas/vtn-standard/master.json"
 
 
 class VtnWord(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     word: str
     confidence: float | None = Field(default=None, ge=0, le=1)
 
 
 class VtnSeriesItem(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     startTimeMs: int = Field(ge=0)
     stopTimeMs: int = Field(ge=0)
@@ -25,7 +25,7 @@ class VtnSeriesItem(BaseModel):
 
 
 class VtnDocument(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     schemaId: str = MASTER_SCHEMA_ID
     sourceEngineName: str
