@@ -163,6 +163,8 @@ class SchedulerEmulator:
         }
         self._known: dict[str, PendingSchedule] = {}
         self._noticed: set[str] = set()
+        # what the local cloud told: ("created", CreateSchedule's parameters, ARN) or ("deleted", None, name)
+        self._told: list[tuple[str, dict[str, Any] | None, str]] = []
         self._noticed_lock = threading.Lock()
         self._finished: set[str] = set()  # kept after completion (ActionAfterCompletion=NONE): never fired again
         self._late: list[_Late] = []
@@ -186,12 +188,32 @@ class SchedulerEmulator:
             with self._noticed_lock:
                 self._noticed.add(name)
 
+    def created(self, params: dict[str, Any], arn: str) -> None:
+        """A function created a schedule with these CreateSchedule parameters (AWS answered with its
+        ARN): known as it is, without reading it back."""
+        if params.get("GroupName") == self.group:
+            with self._noticed_lock:
+                self._told.append(("created", params, arn))
+
+    def deleted(self, name: str, group: str | None) -> None:
+        """A function deleted schedule `name` (AWS confirmed it)."""
+        if group == self.group:
+            with self._noticed_lock:
+                self._told.append(("deleted", None, name))
+
     def refresh(self, full: bool = True) -> dict[str, PendingSchedule]:
         """Learn about schedules created (and deleted by others) since the last look. `full` lists
-        the group; otherwise only the schedules noticed since are looked up (Input is only in
-        get_schedule)."""
+        the group; otherwise only what the emulator was told and the schedules noticed since are
+        looked up (Input is only in get_schedule)."""
         with self._noticed_lock:
             noticed, self._noticed = self._noticed, set()
+            told, self._told = self._told, []
+        for what, params, name_or_arn in told:
+            if what == "deleted":
+                self._known.pop(name_or_arn, None)
+                self._finished.discard(name_or_arn)
+            elif params is not None and params["Name"] not in self._finished:
+                self._known[params["Name"]] = self._pending(params["Name"], name_or_arn, params)
         if not full:
             for name in sorted(noticed):
                 if name in self._known or name in self._finished:
@@ -229,13 +251,17 @@ class SchedulerEmulator:
             found = self._scheduler.get_schedule(Name=name, GroupName=self.group)
         except ClientError:
             return None
+        return self._pending(name, found["Arn"], found)
+
+    def _pending(self, name: str, arn: str, found: Mapping[str, Any]) -> PendingSchedule:
+        """A schedule as CreateSchedule's parameters (or GetSchedule's answer) describe it."""
         at_ms = parse_schedule_expression(found["ScheduleExpression"])
         target = found["Target"]
         retry = target.get("RetryPolicy") or {}
         minute = at_ms - at_ms % MINUTE_MS
         return PendingSchedule(
             name=name,
-            arn=found["Arn"],
+            arn=arn,
             at_ms=at_ms,
             fire_at_ms=minute + self._random.randrange(MINUTE_MS),  # anywhere in the due minute
             target_arn=target["Arn"],

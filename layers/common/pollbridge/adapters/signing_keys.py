@@ -34,6 +34,9 @@ class SecretsManagerKeys:
         self._secret_id = secret_id
         self._client_factory = client_factory
         self._providers: dict[str, Any] = {}
+        # A stage found missing (AWSPREVIOUS before the first rotation) is not asked for again until
+        # then: Powertools caches values, not absences, and every poll would pay one more call.
+        self._missing_until_ms: dict[str, int] = {}
 
     def keys(self, refresh: bool = False) -> list[bytes]:
         found = []
@@ -49,6 +52,8 @@ class SecretsManagerKeys:
         from aws_lambda_powertools.utilities.parameters import SecretsProvider
         from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
+        if not refresh and self._missing_until_ms.get(stage, 0) > clock.now_ms():
+            return None
         # One provider per stage: Powertools caches by name only, so stages must not share a cache.
         if stage not in self._providers:
             self._providers[stage] = SecretsProvider(boto3_client=self._client_factory())
@@ -58,6 +63,7 @@ class SecretsManagerKeys:
             )
         except GetParameterError as error:
             if stage == "AWSPREVIOUS" and "ResourceNotFoundException" in str(error):
+                self._missing_until_ms[stage] = clock.now_ms() + CACHE_SECONDS * 1000
                 return None
             raise
         return None if value is None else str(value)
