@@ -35,6 +35,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--late-duplicate-rate", type=float, default=0.0,
                         help="share of polls delivered again 1-20 minutes later (stale polls)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--moto-process", action=argparse.BooleanOptionalAction, default=True,
+                        help="run moto in a process of its own (default: on; it then uses another core)")  # fmt: skip
     parser.add_argument("--steps", action=argparse.BooleanOptionalAction, default=None,
                         help="print every step (default: on for up to 5 tasks)")  # fmt: skip
     parser.add_argument("--log-file", type=Path, default=ROOT / ".localcloud" / "demo.log",
@@ -128,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             duplicate_rate=args.duplicate_rate,
             late_duplicate_rate=args.late_duplicate_rate,
             emulator_seed=args.seed,
+            moto_process=args.moto_process,
         )
         with cloud:
             console = Console(console_out, cloud.clock.now_ms())

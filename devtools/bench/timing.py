@@ -222,7 +222,10 @@ POLICIES: list[tuple[str, Policy, bool]] = [
     ("durable functions' default backoff (>= 60 s)", durable_default, True),
     ("Step Functions Wait loop, exact 60 s", step_functions_wait(60), True),
     ("pollbridge before (minute rounding, x1.5 to 900 s)", before, False),
-    *[(f"pollbridge, lag budget {budget} s", pollbridge(budget), False) for budget in (60, 90, 120, 180, 300, 600)],
+    *[
+        (f"pollbridge, lag budget {budget} s", pollbridge(budget), False)
+        for budget in (60, 65, 75, 90, 120, 180, 300, 600)
+    ],
     ("pollbridge, budget 60 s, waits <= 20 s in the invocation", pollbridge(60, wait_s=20), False),
     ("floor: one poll in the first minute after completion", floor, False),
 ]
