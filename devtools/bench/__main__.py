@@ -141,22 +141,26 @@ def scaling(write: bool, sizes: list[int]) -> None:
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     walls = {}
-    for size in sizes:
-        where = machine()
-        log = ROOT / ".localcloud" / f"bench-{size}.log"
-        log.parent.mkdir(exist_ok=True)
-        warnings.filterwarnings("ignore", message="No application metrics to publish")
-        with log.open("w") as out, contextlib.redirect_stdout(out):
-            sim = SimConfig(seed=7, failure_rate=0.1, flaky_rate=0.05)
-            with LocalCloud(speed=600, sim_config=sim, duplicate_rate=0.1, emulator_seed=7, moto_process=True) as cloud:
-                report = run_workload(cloud, make_tasks(size, arrival_window_ms=60 * 60_000))
-        walls[size] = report.wall_s
-        rows.append(
-            f"| {size:,} | {report.invocations:,} | {report.virtual_s / 60:.0f} min | {report.wall_s:.0f} s"
-            f" | {report.invocations / report.wall_s:.1f} | {report.polls_mean:.2f} | {report.lag_mean_s:.0f} s /"
-            f" {report.lag_p95_s:.0f} s | {'yes' if report.healthy else 'NO'} | {where} |"
-        )
-        print(rows[-1], flush=True)
+    log = ROOT / ".localcloud" / "bench-scaling.log"
+    log.parent.mkdir(exist_ok=True)
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    # One log for every size: the handlers' logger keeps the stream it first wrote to.
+    with log.open("w") as out:
+        for size in sizes:
+            where = machine()
+            with contextlib.redirect_stdout(out):
+                sim = SimConfig(seed=7, failure_rate=0.1, flaky_rate=0.05)
+                with LocalCloud(
+                    speed=600, sim_config=sim, duplicate_rate=0.1, emulator_seed=7, moto_process=True
+                ) as cloud:
+                    report = run_workload(cloud, make_tasks(size, arrival_window_ms=60 * 60_000))
+            walls[size] = report.wall_s
+            rows.append(
+                f"| {size:,} | {report.invocations:,} | {report.virtual_s / 60:.0f} min | {report.wall_s:.0f} s"
+                f" | {report.invocations / report.wall_s:.1f} | {report.polls_mean:.2f} | {report.lag_mean_s:.0f} s /"
+                f" {report.lag_p95_s:.0f} s | {'yes' if report.healthy else 'NO'} | {where} |"
+            )
+            print(rows[-1], flush=True)
     body = "\n".join(rows)
     if len(walls) == 2:
         small, large = sorted(walls)
