@@ -22,7 +22,7 @@ MODE ?= eventbridge
 PROVIDER ?= http
 
 .PHONY: help venv sam-venv scan-venv demo load chaos test unit integration template e2e lint typecheck scan check \
-        build validate lock localcloud invoke-segment invoke-poll bench clean
+        build validate lock localcloud invoke-segment invoke-poll bench bench-scaling load-10k clean
 
 help:
 	@echo "make demo        run the main job: tasks through the real handlers on the local cloud (TASKS=, SPEED=,"
@@ -30,6 +30,7 @@ help:
 	@echo "                 the polls and posts them to the webhook)"
 	@echo "make test        every test: unit, integration, template, end to end"
 	@echo "make load        1,000 tasks on the local cloud, the benchmark in BENCHMARKS.md"
+	@echo "make bench       the benchmarks of BENCHMARKS.md (timing, cold start, warm); make bench-scaling: 1k and 10k tasks"
 	@echo "make chaos       1,000 tasks with every fault at once, invariants checked (CHAOS_TASKS=)"
 	@echo "make localcloud  keep a local cloud running for devtools.invoke / devtools.ops"
 	@echo "make check       ruff + mypy + scan;  make scan: cfn-lint (with serverless rules) and checkov on the template"
@@ -66,6 +67,10 @@ demo: venv
 
 load: venv
 	$(PY) -m devtools.demo --tasks 1000 --speed $(SPEED) --arrival-minutes 60
+
+# The same arrival window with ten times the tasks: ten times the work at once (BENCHMARKS.md).
+load-10k: venv
+	$(PY) -m devtools.demo --tasks 10000 --speed $(SPEED) --arrival-minutes 60
 
 chaos: venv
 	$(PY) -m devtools.chaos --tasks $(CHAOS_TASKS)
@@ -129,7 +134,12 @@ validate: sam-venv
 build: sam-venv
 	PATH="$(PY313_BIN):$$PATH" $(SAM) build
 
-bench: load
+# Benchmarks (BENCHMARKS.md): the timing simulation, cold start and warm polls; the local cloud at scale.
+bench: venv
+	$(PY) -m devtools.bench timing coldstart --write
+
+bench-scaling: venv
+	$(PY) -m devtools.bench scaling --write
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(SCAN_VENV) .aws-sam .localcloud .pytest_cache .mypy_cache .ruff_cache

@@ -52,6 +52,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--provider", choices=sorted(REGISTRY), default="http",
                         help="the stack's Provider: http (the vendor simulator), transcribe or rekognition-text "
                         "(moto; the failure and flaky rates apply to the simulator only)")  # fmt: skip
+    parser.add_argument("--moto-process", action=argparse.BooleanOptionalAction, default=True,
+                        help="run moto in a process of its own (default: on; it then uses another core)")  # fmt: skip
     parser.add_argument("--steps", action=argparse.BooleanOptionalAction, default=None,
                         help="print every step (default: on for up to 5 tasks)")  # fmt: skip
     parser.add_argument("--log-file", type=Path, default=ROOT / ".localcloud" / "demo.log",
@@ -153,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             late_duplicate_rate=args.late_duplicate_rate,
             emulator_seed=args.seed,
             parameters=parameters,
+            moto_process=args.moto_process,
         )
         with cloud:
             console = Console(console_out, cloud.clock.now_ms())

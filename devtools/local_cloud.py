@@ -6,6 +6,7 @@ Everything shares one clock, installed as pollbridge's clock, so the cloud can r
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import logging
@@ -13,6 +14,7 @@ import os
 import threading
 import urllib.request
 import wave
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from moto.server import ThreadedMotoServer
 
 from devtools.clocks import CompressedClock, ManualClock
 from devtools.lambda_host import Invocation, LocalFunction
+from devtools.moto_process import MotoProcess
 from devtools.scheduler_emulator import SchedulerEmulator
 from devtools.template_stack import REGION, StackPlan
 from devtools.transcribe_completer import TranscribeCompleter
@@ -56,11 +59,16 @@ LOCAL_ENVIRONMENT = {
 }
 
 
-def start_moto(port: int = 0) -> tuple[ThreadedMotoServer, str]:
-    """moto in server mode on loopback. Its state is per process, so start from a clean slate."""
+def start_moto(port: int = 0, own_process: bool = False) -> tuple[ThreadedMotoServer | MotoProcess, str]:
+    """moto in server mode on loopback, in a thread or in a process of its own (large runs: it then
+    runs on another core). Its state is per process, so start from a clean slate."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    server: ThreadedMotoServer | MotoProcess
+    if own_process:
+        server = MotoProcess(port)
+    else:
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
     host, bound = server.get_host_and_port()
     endpoint = f"http://{host}:{bound}"
     urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")).close()  # noqa: S310
@@ -83,6 +91,7 @@ class LocalCloud:
     aws_port: int = 0  # 0: the OS picks (tests always); `make localcloud` fixes them for humans
     vendor_port: int = 0
     parameters: dict[str, str] = field(default_factory=dict)  # template parameter overrides
+    moto_process: bool = False  # moto in a process of its own: large runs use both cores
 
     def __post_init__(self) -> None:
         self.clock: CompressedClock | ManualClock = ManualClock() if self.manual_clock else CompressedClock(self.speed)
@@ -95,7 +104,7 @@ class LocalCloud:
 
     def __enter__(self) -> LocalCloud:
         self._previous_clock = shared_clock.install(self.clock)
-        self.moto, self.endpoint = start_moto(self.aws_port)
+        self.moto, self.endpoint = start_moto(self.aws_port, own_process=self.moto_process)
         try:
             self.simulator = VendorSimulator(self.sim_config, port=self.vendor_port).start()
             self.plan = StackPlan.from_template(
@@ -164,24 +173,44 @@ class LocalCloud:
         _forget_cached_wiring()
 
     def _watch_schedule_calls(self) -> None:
-        """Tell the emulator which schedules the functions create or delete, so that it looks those
-        up instead of listing the whole group after every invocation (a list costs O(pending)).
-        The functions' boto3 clients come from the default session, built after this (ports are
-        built on the first invocation), and inherit the hook."""
+        """Tell the emulator which schedules the functions create or delete, with what AWS took and
+        answered, so that it neither reads them back nor lists the whole group after every
+        invocation (a listing costs O(pending), a read one more call per schedule). The functions'
+        boto3 clients come from the default session, built after this (ports are built on the first
+        invocation), and inherit the hooks."""
         if boto3.DEFAULT_SESSION is None:
             boto3.setup_default_session()
         assert boto3.DEFAULT_SESSION is not None
         emulator = self.emulator
 
-        def noticed(params: dict[str, Any], **_: Any) -> None:
-            if isinstance(params, dict) and "Name" in params:
+        def remember(params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> None:
+            if isinstance(params, dict) and context is not None:
+                context["local_cloud_params"] = copy.deepcopy(params)
+
+        def created(parsed: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> None:
+            params = (context or {}).get("local_cloud_params")
+            if params and "ScheduleArn" in parsed:
+                emulator.created(params, str(parsed["ScheduleArn"]))
+            elif params:  # refused (a conflict, a throttle): look at the name later, as before
+                emulator.notice(str(params["Name"]), params.get("GroupName"))
+
+        def deleted(parsed: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> None:
+            params = (context or {}).get("local_cloud_params")
+            if params and "Error" not in parsed:
+                emulator.deleted(str(params["Name"]), params.get("GroupName"))
+            elif params:
                 emulator.notice(str(params["Name"]), params.get("GroupName"))
 
         self._watching: list[tuple[str, str]] = []
-        for operation in ("CreateSchedule", "DeleteSchedule"):
-            event_name = f"before-parameter-build.scheduler.{operation}"
-            unique_id = f"local-cloud-{id(self)}-{operation}"
-            boto3.DEFAULT_SESSION.events.register(event_name, noticed, unique_id=unique_id)
+        hooks: list[tuple[str, Callable[..., None]]] = [
+            ("before-parameter-build.scheduler.CreateSchedule", remember),
+            ("before-parameter-build.scheduler.DeleteSchedule", remember),
+            ("after-call.scheduler.CreateSchedule", created),
+            ("after-call.scheduler.DeleteSchedule", deleted),
+        ]
+        for event_name, hook in hooks:
+            unique_id = f"local-cloud-{id(self)}-{event_name}"
+            boto3.DEFAULT_SESSION.events.register(event_name, hook, unique_id=unique_id)
             self._watching.append((event_name, unique_id))
 
     def _set_env(self, values: dict[str, str]) -> None:

@@ -163,9 +163,12 @@ class SchedulerEmulator:
         }
         self._known: dict[str, PendingSchedule] = {}
         self._noticed: set[str] = set()
+        # what the local cloud told: ("created", CreateSchedule's parameters, ARN) or ("deleted", None, name)
+        self._told: list[tuple[str, dict[str, Any] | None, str]] = []
         self._noticed_lock = threading.Lock()
         self._finished: set[str] = set()  # kept after completion (ActionAfterCompletion=NONE): never fired again
         self._late: list[_Late] = []
+        self._due: list[tuple[int, int, str]] = []  # (fire_at_ms, order, name) of _known, lazily cleaned
         self._order = itertools.count()
         self.on_delivery = on_delivery
         self.stats = EmulatorStats()
@@ -186,12 +189,32 @@ class SchedulerEmulator:
             with self._noticed_lock:
                 self._noticed.add(name)
 
+    def created(self, params: dict[str, Any], arn: str) -> None:
+        """A function created a schedule with these CreateSchedule parameters (AWS answered with its
+        ARN): known as it is, without reading it back."""
+        if params.get("GroupName") == self.group:
+            with self._noticed_lock:
+                self._told.append(("created", params, arn))
+
+    def deleted(self, name: str, group: str | None) -> None:
+        """A function deleted schedule `name` (AWS confirmed it)."""
+        if group == self.group:
+            with self._noticed_lock:
+                self._told.append(("deleted", None, name))
+
     def refresh(self, full: bool = True) -> dict[str, PendingSchedule]:
         """Learn about schedules created (and deleted by others) since the last look. `full` lists
-        the group; otherwise only the schedules noticed since are looked up (Input is only in
-        get_schedule)."""
+        the group; otherwise only what the emulator was told and the schedules noticed since are
+        looked up (Input is only in get_schedule)."""
         with self._noticed_lock:
             noticed, self._noticed = self._noticed, set()
+            told, self._told = self._told, []
+        for what, params, name_or_arn in told:
+            if what == "deleted":
+                self._known.pop(name_or_arn, None)
+                self._finished.discard(name_or_arn)
+            elif params is not None and params["Name"] not in self._finished:
+                self._know(self._pending(params["Name"], name_or_arn, params))
         if not full:
             for name in sorted(noticed):
                 if name in self._known or name in self._finished:
@@ -201,7 +224,7 @@ class SchedulerEmulator:
                     continue
                 pending = self._describe(name)
                 if pending is not None:
-                    self._known[name] = pending
+                    self._know(pending)
             return self._known
         names: set[str] = set()
         for page in self._scheduler.get_paginator("list_schedules").paginate(GroupName=self.group):
@@ -209,11 +232,26 @@ class SchedulerEmulator:
         for name in sorted(names - set(self._known) - self._finished):  # in name order, as above: one seed, one run
             pending = self._describe(name)
             if pending is not None:
-                self._known[name] = pending
+                self._know(pending)
         for gone in set(self._known) - names:  # deleted by someone else (cancel, operator)
             del self._known[gone]
         self._finished &= names
         return self._known
+
+    def _know(self, schedule: PendingSchedule) -> None:
+        """Add (or re-time) a schedule to fire; the heap keeps the next one at hand in O(log n)."""
+        self._known[schedule.name] = schedule
+        heapq.heappush(self._due, (schedule.fire_at_ms, next(self._order), schedule.name))
+
+    def _first_known(self) -> PendingSchedule | None:
+        """The known schedule that fires first (heap entries of schedules gone or re-timed are stale)."""
+        while self._due:
+            at, _, name = self._due[0]
+            schedule = self._known.get(name)
+            if schedule is not None and schedule.fire_at_ms == at:
+                return schedule
+            heapq.heappop(self._due)
+        return None
 
     def _exists(self, name: str) -> bool:
         try:
@@ -229,13 +267,17 @@ class SchedulerEmulator:
             found = self._scheduler.get_schedule(Name=name, GroupName=self.group)
         except ClientError:
             return None
+        return self._pending(name, found["Arn"], found)
+
+    def _pending(self, name: str, arn: str, found: Mapping[str, Any]) -> PendingSchedule:
+        """A schedule as CreateSchedule's parameters (or GetSchedule's answer) describe it."""
         at_ms = parse_schedule_expression(found["ScheduleExpression"])
         target = found["Target"]
         retry = target.get("RetryPolicy") or {}
         minute = at_ms - at_ms % MINUTE_MS
         return PendingSchedule(
             name=name,
-            arn=found["Arn"],
+            arn=arn,
             at_ms=at_ms,
             fire_at_ms=minute + self._random.randrange(MINUTE_MS),  # anywhere in the due minute
             target_arn=target["Arn"],
@@ -269,8 +311,8 @@ class SchedulerEmulator:
                 candidates.append((due, 0, async_queue))
         if self._late:
             candidates.append((self._late[0].due_ms, 1, self._late[0]))
-        if self._known:
-            first = min(self._known.values(), key=lambda s: s.fire_at_ms)
+        first = self._first_known()
+        if first is not None:
             candidates.append((first.fire_at_ms, 2, first))
         return min(candidates, key=lambda c: (c[0], c[1])) if candidates else None
 
@@ -343,6 +385,7 @@ class SchedulerEmulator:
         next_try = now + min(RETRY_BASE_MS * 2**retries_used, RETRY_CAP_MS)
         if retries_used < schedule.max_retries and next_try - schedule.at_ms <= schedule.max_age_ms:
             schedule.fire_at_ms = next_try
+            self._know(schedule)
             self.stats.retries += 1
             return
         self._dead_letter(schedule, refused)

@@ -20,6 +20,7 @@ from devtools.lambda_endpoint import LambdaEndpoint
 from devtools.local_cloud import LocalCloud
 from devtools.vendor_simulator import SimConfig
 from devtools.workload import make_tasks, run_workload
+from pollbridge.timing import minute_of
 from tests.conftest import ROOT, as_if_due
 
 HOSTILE = SimConfig(seed=3, duration_s=(30, 1800), queue_s=(0, 120), failure_rate=0.2, flaky_rate=0.2)
@@ -48,8 +49,9 @@ def test_many_tasks_manual_clock(vtn_validator: Any) -> None:
                 assert record["failureReason"] and record["failureMessage"]
         # no vendor job was started twice for one task (duplicate segments found poll 1 scheduled)
         assert len(cloud.simulator.jobs) == report.tasks
-        # a poll never ran before the time its schedule promised
-        assert all(d.fired_at_ms >= d.due_at_ms for d in cloud.emulator.deliveries)
+        # a poll never ran before the minute of its schedule's at() time (EventBridge Scheduler's
+        # promise: anywhere within that minute; pollbridge no longer rounds times up to a minute)
+        assert all(d.fired_at_ms >= minute_of(d.due_at_ms) for d in cloud.emulator.deliveries)
 
 
 def test_many_tasks_compressed_real_time() -> None:

@@ -64,3 +64,16 @@ def test_a_missing_or_short_secret_is_a_configuration_error(secret: tuple[Any, s
     client.put_secret_value(SecretId=arn, SecretString="short")
     with pytest.raises(ConfigurationError, match="at least 16 bytes"):
         signer_for(arn).sign(PAYLOAD)
+
+
+def test_a_secret_never_rotated_costs_no_call_per_poll(secret: tuple[Any, str], manual_clock: ManualClock) -> None:
+    _, arn = secret
+    client = boto3.client("secretsmanager")
+    calls: list[str] = []
+    client.meta.events.register("before-call.secrets-manager.GetSecretValue", lambda **kw: calls.append("get"))
+    signer = HmacSigner(SecretsManagerKeys(arn, lambda: client))
+    signed = signer.sign(PAYLOAD)
+    for _ in range(20):
+        signer.verify(signed)
+        signer.sign(PAYLOAD)
+    assert len(calls) == 2  # AWSCURRENT once, AWSPREVIOUS found missing once (remembered for five minutes)

@@ -312,3 +312,15 @@ def test_log_groups_have_retention_and_outputs_are_declared(cfn: dict[str, Any])
         "ResultsBucketName",
         "PollDeadLetterQueueUrl",
     } <= set(cfn["Outputs"])
+
+
+def test_the_timing_policy_knobs_are_parameters_with_the_settings_defaults(cfn: dict[str, Any]) -> None:
+    fields = {f.alias: f for f in Settings.model_fields.values()}
+    for parameter, variable in (
+        ("PollMaxLagSeconds", "POLL_MAX_LAG_SECONDS"),
+        ("ProviderMinRealTimeFactor", "PROVIDER_MIN_REAL_TIME_FACTOR"),
+    ):
+        assert float(cfn["Parameters"][parameter]["Default"]) == fields[variable].default
+        for name in ("SegmentFunction", "PollFunction"):
+            variables = cfn["Resources"][name]["Properties"]["Environment"]["Variables"]
+            assert variables[variable] == {"Ref": parameter}

@@ -145,7 +145,9 @@ def test_running_job_schedules_the_next_poll(world: World, chunk: dict[str, Any]
     assert isinstance(message, SchedulePollTask)
     assert message.taskPayload.pollNumber == 2
     assert message.taskId == schedule_name(chunk["taskId"], 1)
-    assert message.nextPollTimeUTC >= manual_clock.now_ms() + 300_000
+    # Aimed at the earliest the ETA could be met (its minute or just before), never after it.
+    eta = manual_clock.now_ms() + 300_000
+    assert eta - 0.15 * 300_000 - 60_000 <= message.nextPollTimeUTC <= eta
     assert list(world.scheduler.schedules) == [schedule_name(chunk["taskId"], 2)]  # p1 deleted once p2 existed
 
 
@@ -256,3 +258,38 @@ def test_cancel_deletes_the_schedule_cancels_the_job_and_records_it(
     assert world.provider.cancelled == ["work-1"]
     assert world.sink.records[chunk["taskId"]].status == "cancelled"
     assert core.cancel(chunk["taskId"], world.ports) is None
+
+
+# The timing policy's knobs and memory -------------------------------------------------------------
+
+
+def test_polling_knobs_are_taken_out_of_engine_config_and_kept_in_the_payload(
+    world: World, chunk: dict[str, Any]
+) -> None:
+    chunk = {**chunk, "startOffsetMs": 5_000, "endOffsetMs": 65_000}
+    chunk["taskPayload"] = {**chunk["taskPayload"], "maxLagSeconds": 300}
+    payload = start(world, chunk).response.taskPayload  # type: ignore[attr-defined]
+    assert "maxLagSeconds" not in world.provider.submitted[0][1]  # never forwarded to the vendor
+    assert "maxLagSeconds" not in payload.engineConfig
+    assert (payload.maxLagS, payload.mediaMs) == (300, 60_000)
+
+
+@pytest.mark.parametrize("bad", [30, 10**6, "300", 1.5, None, True])
+def test_a_bad_knob_is_rejected_by_name_and_nothing_is_done(world: World, chunk: dict[str, Any], bad: Any) -> None:
+    chunk = {**chunk, "taskPayload": {**chunk["taskPayload"], "maxLagSeconds": bad}}
+    if bad is None:  # null means "the deployment's default"
+        assert start(world, chunk).kind == "scheduled"
+        return
+    with pytest.raises(InvalidEventError, match=r"taskPayload\.maxLagSeconds"):
+        start(world, chunk)
+    assert world.provider.submitted == [] and world.scheduler.schedules == {}
+
+
+def test_unset_timing_fields_stay_out_of_the_signed_form(world: World, chunk: dict[str, Any]) -> None:
+    from pollbridge.signing import canonical
+
+    chunk = {k: v for k, v in chunk.items() if k != "endOffsetMs"}
+    payload = start(world, chunk).response.taskPayload  # type: ignore[attr-defined]
+    assert payload.mediaMs is None and payload.maxLagS is None
+    assert b"mediaMs" not in canonical(payload) and b"maxLagS" not in canonical(payload)
+    world.signer.verify(payload)  # a payload signed before these fields existed verifies the same way

@@ -16,7 +16,7 @@ from pollbridge.adapters.providers.http import HttpJobProvider, _fraction, _retr
 from pollbridge.errors import ForgedPayloadError, InvalidEventError, PermanentError, TransientError
 from pollbridge.models import PollPayload, SchedulePollTask, parse_segment
 from pollbridge.naming import poll_number_of, record_key, schedule_name
-from pollbridge.timing import PollPolicy, next_poll_time
+from pollbridge.timing import PollFacts, PollPolicy, next_poll_time
 from tests.fakes import COMPLETE, SIGNING_KEY, World, at_its_time, running
 
 
@@ -154,8 +154,10 @@ def test_the_backoff_is_bounded_at_any_poll_number() -> None:
     # Before: 1.5 ** (polls - 1) raised OverflowError after about 1,750 polls.
     policy = PollPolicy()
     for polls in (1_750, 10**6, 9_999_999):
-        at = next_poll_time(0, polls, 10**13, policy)
-        assert 60_000 <= at <= policy.max_interval_s * 1000 + 60_000
+        for errors in (0, polls):
+            facts = PollFacts("task", polls, 0, 10**13, last_poll_ms=0, transient_errors=errors)
+            at = next_poll_time(0, facts, policy)
+            assert 60_000 <= at <= policy.max_interval_s * 1000 + 60_000
 
 
 def test_a_payload_the_scheduler_refuses_mid_task_fails_with_a_record(

@@ -25,7 +25,7 @@ import json
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from pollbridge import clock, decisions
 from pollbridge.errors import DeliveryError, InvalidEventError, PermanentError, TransientError
@@ -37,6 +37,7 @@ from pollbridge.models import (
     SegmentEvent,
     TaskRecord,
 )
+from pollbridge.models.knobs import split_knobs
 from pollbridge.naming import idempotency_key, schedule_name
 from pollbridge.ports import (
     DeliveryLedger,
@@ -51,7 +52,7 @@ from pollbridge.ports import (
     ResultNotifier,
     ScheduledPoll,
 )
-from pollbridge.timing import PollPolicy, minute_start, next_poll_time
+from pollbridge.timing import PollPolicy, minute_of, next_poll_time
 
 # The bound on a taskPayload (documented in the README): far under the scheduler's 256 KB Input,
 # checked before anything is submitted. Only numbers change between polls, so it cannot grow past it.
@@ -103,6 +104,8 @@ class Outcome:
 class StalePoll(BaseModel):
     """The reply to a poll that was already handled and left no later state to report."""
 
+    model_config = ConfigDict(defer_build=True)
+
     type: Literal["stale_poll"] = "stale_poll"
     taskId: str
     pollNumber: int
@@ -116,7 +119,9 @@ def handle_segment(event: SegmentEvent, ports: Ports) -> Outcome:
 
 
 def start_task(chunk: MediaChunk, ports: Ports) -> Outcome:
-    options = ports.provider.options(chunk.taskPayload)  # only declared options, before anything else
+    # pollbridge's own knobs come out first: the provider never sees them, the vendor never gets them.
+    knobs, engine_config = split_knobs(chunk.taskPayload, ports.policy.max_interval_s)
+    options = ports.provider.options(engine_config)  # only declared options, before anything else
     ports.media.check(chunk)
     heartbeat_url = chunk.heartbeatWebhook if ports.heartbeat is not None else None
     if heartbeat_url is not None and ports.heartbeat is not None:
@@ -139,6 +144,8 @@ def start_task(chunk: MediaChunk, ports: Ports) -> Outcome:
         mediaOffsetMs=chunk.startOffsetMs,
         heartbeatWebhook=heartbeat_url,
         chunk=chunk.chunk_key,
+        mediaMs=chunk.media_ms,
+        maxLagS=knobs.maxLagSeconds,
     )
     _check_payload_size(draft)
     try:
@@ -147,11 +154,9 @@ def start_task(chunk: MediaChunk, ports: Ports) -> Outcome:
     except PermanentError as error:
         finish = decisions.Finish("failed", error.reason, f"could not start the task: {error}")
         return _finish_job(finish, draft, ports, 0, work_id=None)
-    at = next_poll_time(now, 0, draft.deadlineUTC, ports.policy)
+    at = next_poll_time(now, decisions.poll_facts(draft, first=True), ports.policy)
     try:  # the vendor's id must fit the payload's contract, or no poll could ever read it back
-        payload = PollPayload.model_validate(
-            {**draft.model_dump(), "workId": work_id, "notBeforeUTC": minute_start(at)}
-        )
+        payload = PollPayload.model_validate({**draft.model_dump(), "workId": work_id, "notBeforeUTC": minute_of(at)})
     except ValueError:
         bad = f"the vendor's job id {work_id[:80]!r}... cannot be carried (at most 512 printable characters)"
         finish = decisions.Finish("failed", "api_error", f"could not start the task: {bad}", True)
@@ -276,7 +281,7 @@ def _stale(payload: PollPayload, chain: list[int], ports: Ports, task_id: str | 
 def _act(decision: decisions.Decision, payload: PollPayload, ports: Ports, task_id: str | None, now: int) -> Outcome:
     match decision:
         case decisions.PollAgain(payload=next_payload, at_ms=at):
-            due = next_payload.model_copy(update={"notBeforeUTC": minute_start(at)})
+            due = next_payload.model_copy(update={"notBeforeUTC": minute_of(at)})
             return _schedule_next(ports.signer.sign(due), at, payload, ports, task_id, now)
         case decisions.FetchResult():
             return _complete(payload, ports, task_id)
@@ -344,7 +349,7 @@ def _complete(payload: PollPayload, ports: Ports, task_id: str | None) -> Outcom
 class _StoredOutput(BaseModel):
     """The vtn-standard document an earlier delivery already wrote, returned as it was."""
 
-    model_config = {"extra": "allow"}
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
 
 def _stored_response(record: TaskRecord) -> BaseModel:

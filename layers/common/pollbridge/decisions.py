@@ -7,7 +7,7 @@ from typing import Literal
 
 from pollbridge.errors import PermanentError, TransientError
 from pollbridge.models import MAX_POLLS, JobState, JobStatus, PollPayload, TaskFailureReason
-from pollbridge.timing import PollPolicy, next_poll_time
+from pollbridge.timing import PollFacts, PollPolicy, VendorHints, next_poll_time
 
 # A vendor that fails transiently (timeouts, 429, 5xx) or answers out of contract this many polls
 # in a row is given up on: with the backoff that is about an hour and a half of trying.
@@ -59,6 +59,26 @@ def capped_deadline(payload: PollPayload, task_timeout_ms: int) -> int:
     return min(payload.deadlineUTC, payload.origCallTimeUTC + task_timeout_ms)
 
 
+def poll_facts(payload: PollPayload, *, transient_errors: int = 0, first: bool = False) -> PollFacts:
+    """What the timing policy knows about the task, from its payload (first: the segment
+    scheduling poll 1, before any poll ran)."""
+    return PollFacts(
+        task_id=payload.origTaskId,
+        poll_number=0 if first else payload.pollNumber,
+        started_ms=payload.origCallTimeUTC,
+        deadline_ms=payload.deadlineUTC,
+        last_poll_ms=payload.lastPollUTC,
+        media_ms=payload.mediaMs,
+        max_lag_s=payload.maxLagS,
+        transient_errors=transient_errors,
+    )
+
+
+def hints_of(state: JobState) -> VendorHints:
+    queued = state.status in (JobStatus.QUEUED, JobStatus.PENDING)
+    return VendorHints(eta_ms=state.estimated_completion_utc, progress=state.progress, queued=queued)
+
+
 def _timed_out(payload: PollPayload, now_ms: int) -> Finish | None:
     if payload.pollNumber >= MAX_POLLS:
         return Finish("failed", "other", f"task gave up after {payload.pollNumber} polls", cancel_vendor_job=True)
@@ -84,8 +104,7 @@ def after_status(state: JobState, payload: PollPayload, now_ms: int, policy: Pol
     if state.status is JobStatus.CANCELED:
         return Finish("cancelled", message=f"third-party job {payload.workId} was canceled")
     return _timed_out(payload, now_ms) or PollAgain(
-        payload.next(now_ms),
-        next_poll_time(now_ms, payload.pollNumber, payload.deadlineUTC, policy, eta_ms=state.estimated_completion_utc),
+        payload.next(now_ms), next_poll_time(now_ms, poll_facts(payload), policy, hints_of(state))
     )
 
 
@@ -99,9 +118,10 @@ def after_transient_error(error: TransientError, payload: PollPayload, now_ms: i
             f"third-party job {payload.workId}: gave up after {errors} consecutive vendor errors; last: {error}",
             cancel_vendor_job=True,
         )
+    facts = poll_facts(payload, transient_errors=errors)
     return _timed_out(payload, now_ms) or PollAgain(
         payload.next(now_ms, vendor_error=True),
-        next_poll_time(now_ms, payload.pollNumber, payload.deadlineUTC, policy, retry_after_s=error.retry_after_s),
+        next_poll_time(now_ms, facts, policy, VendorHints(retry_after_s=error.retry_after_s)),
     )
 
 

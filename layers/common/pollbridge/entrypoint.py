@@ -9,15 +9,17 @@ retries what is worth retrying and the DLQ says what went wrong.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pollbridge.core import Outcome, Ports
 from pollbridge.errors import DeliveryError, ForgedPayloadError, InternalError, InvalidEventError, PollbridgeError
 from pollbridge.observability import logger, metrics, tracer
 from pollbridge.wiring import ports
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 type Handler = Callable[[Any, LambdaContext], dict[str, object]]
 

@@ -5,8 +5,6 @@ The vendor API key, the aiWARE API key (the aiware result sink) and the webhook'
 
 from __future__ import annotations
 
-from aws_lambda_powertools.utilities import parameters
-
 from pollbridge.errors import ConfigurationError
 from pollbridge.settings import Settings
 
@@ -14,6 +12,8 @@ CACHE_SECONDS = 300  # a rotated key is picked up within five minutes, without a
 
 
 def provider_api_key(settings: Settings) -> str | None:
+    if settings.provider_api_key_parameter or settings.provider_api_key_secret:
+        from aws_lambda_powertools.utilities import parameters  # only when a secret is read: cold start
     if settings.provider_api_key_parameter:
         return str(parameters.get_parameter(settings.provider_api_key_parameter, decrypt=True, max_age=CACHE_SECONDS))
     if settings.provider_api_key_secret:
@@ -25,6 +25,8 @@ def provider_api_key(settings: Settings) -> str | None:
 
 def aiware_api_key(settings: Settings) -> str:
     if settings.aiware_api_key_parameter:
+        from aws_lambda_powertools.utilities import parameters  # only when a secret is read: cold start
+
         return str(parameters.get_parameter(settings.aiware_api_key_parameter, decrypt=True, max_age=CACHE_SECONDS))
     if settings.aiware_api_key is not None:
         return settings.aiware_api_key.get_secret_value()
@@ -37,6 +39,8 @@ MIN_WEBHOOK_TOKEN = 16
 def webhook_token(settings: Settings) -> str | None:
     """The bearer token /process callers must send; None when none is configured."""
     if settings.webhook_token_parameter:
+        from aws_lambda_powertools.utilities import parameters  # only when a secret is read: cold start
+
         token = str(parameters.get_parameter(settings.webhook_token_parameter, decrypt=True, max_age=CACHE_SECONDS))
         if len(token) < MIN_WEBHOOK_TOKEN:
             raise ConfigurationError(

@@ -22,7 +22,7 @@ SSM_PATH = r"^/[a-zA-Z0-9_.\-/]+$"
 class Settings(BaseModel):
     """Every setting pollbridge reads; field aliases are the environment variable names."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     schedule_group_name: str = Field(alias="SCHEDULE_GROUP_NAME", pattern=SCHEDULER_NAME_PATTERN)
     poll_function_arn: str = Field(alias="POLL_FUNCTION_ARN", pattern=ARN + r"lambda:")
@@ -53,6 +53,10 @@ class Settings(BaseModel):
 
     poll_min_interval_seconds: int = Field(default=60, alias="POLL_MIN_INTERVAL_SECONDS", ge=60, le=86_400)
     poll_max_interval_seconds: int = Field(default=900, alias="POLL_MAX_INTERVAL_SECONDS", ge=60, le=86_400)
+    # The timing policy (pollbridge.timing): the lag budget without vendor hints (a task may set its
+    # own, engineConfig maxLagSeconds) and the vendor's fastest processing time per second of media.
+    poll_max_lag_seconds: int = Field(default=60, alias="POLL_MAX_LAG_SECONDS", ge=60, le=86_400)
+    provider_min_real_time_factor: float = Field(default=0.0, alias="PROVIDER_MIN_REAL_TIME_FACTOR", ge=0, le=100)
     task_timeout_seconds: int = Field(default=86_400, alias="TASK_TIMEOUT_SECONDS", ge=60, le=31_536_000)
     media_max_bytes: int = Field(default=200 * 1024 * 1024, alias="MEDIA_MAX_BYTES", gt=0)
     engine_name: str = Field(default="pollbridge", alias="ENGINE_NAME", min_length=1)

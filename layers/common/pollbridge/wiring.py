@@ -1,55 +1,114 @@
-"""The composition root: settings -> adapters -> core.Ports, built once per Lambda container."""
+"""The composition root: settings -> adapters -> core.Ports, built once per Lambda container.
+
+Cold start matters here (BENCHMARKS.md): importing this module imports no adapter, no boto3 and no
+HTTP library. The ports are built on the first invocation, each AWS client on its first call, and
+the media fetcher (urllib3's connection classes) only when a segment needs media.
+"""
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
-from botocore.config import Config
-
-from pollbridge.adapters.heartbeat import HttpHeartbeat
-from pollbridge.adapters.media import MediaFetcher
-from pollbridge.adapters.platform_scheduler import PlatformPollScheduler
-from pollbridge.adapters.providers import registry
-from pollbridge.adapters.scheduler import EventBridgePollScheduler, SchedulerTarget
-from pollbridge.adapters.signing_keys import HmacSigner, SecretsManagerKeys, StaticKeys
-from pollbridge.adapters.sinks import AiwareSink, EventBridgeSink, S3RecordSink
 from pollbridge.core import Ports
-from pollbridge.ports import PollScheduler, Provider, ResultNotifier
-from pollbridge.secrets import aiware_api_key
 from pollbridge.settings import Settings, load_settings
 from pollbridge.timing import PollPolicy
 
-# Well under the functions' timeouts (poll 60 s): a hung AWS call fails and is retried by the
-# invoker instead of eating the whole invocation. `standard` retries throttles with backoff.
-AWS_CLIENT_CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"mode": "standard", "total_max_attempts": 3})
+if TYPE_CHECKING:
+    from botocore.config import Config
+
+    from pollbridge.adapters.signing_keys import HmacSigner
+    from pollbridge.models import MediaChunk
+    from pollbridge.ports import Media, MediaSource, PollScheduler, Provider, ResultNotifier
+
+
+@cache
+def aws_client_config() -> Config:
+    """Well under the functions' timeouts (poll 60 s): a hung AWS call fails and is retried by the
+    invoker instead of eating the whole invocation. `standard` retries throttles with backoff."""
+    from botocore.config import Config
+
+    return Config(connect_timeout=3, read_timeout=10, retries={"mode": "standard", "total_max_attempts": 3})
 
 
 def aws_client(service: str) -> Any:
     """boto3 honours AWS_ENDPOINT_URL, so the same code runs against a local AWS emulation.
     Each client gets its own copy of the config: botocore rewrites the `retries` dict it is given."""
-    return boto3.client(service, config=copy.deepcopy(AWS_CLIENT_CONFIG))
+    import boto3
+
+    return boto3.client(service, config=copy.deepcopy(aws_client_config()))
+
+
+class LazyClient:
+    """An AWS client created on its first call (a running poll never touches S3, for one)."""
+
+    def __init__(self, service: str) -> None:
+        self._service = service
+        self._client: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._client is None:
+            self._client = aws_client(self._service)
+        return getattr(self._client, name)
+
+
+class LazyMedia:
+    """The MediaSource port, built on first use: only segments fetch media."""
+
+    def __init__(self, build: Callable[[], MediaSource]) -> None:
+        self._build = build
+        self._media: MediaSource | None = None
+
+    def _source(self) -> MediaSource:
+        if self._media is None:
+            self._media = self._build()
+        return self._media
+
+    def check(self, chunk: MediaChunk) -> None:
+        self._source().check(chunk)
+
+    def fetch(self, chunk: MediaChunk) -> Media:
+        return self._source().fetch(chunk)
 
 
 def build_provider(settings: Settings) -> Provider:
     """The provider PROVIDER names, from the registry (its AWS clients are made on first use)."""
+    from pollbridge.adapters.providers import registry
+
     return registry.build_provider(settings, aws_client)
 
 
 def build_signer(settings: Settings) -> HmacSigner:
+    from pollbridge.adapters.signing_keys import HmacSigner, SecretsManagerKeys, StaticKeys
+
     if settings.payload_signing_secret:
         return HmacSigner(SecretsManagerKeys(settings.payload_signing_secret, lambda: aws_client("secretsmanager")))
     assert settings.payload_signing_key is not None  # the settings model requires one of the two
     return HmacSigner(StaticKeys(settings.payload_signing_key.get_secret_value()))
 
 
+def build_media(settings: Settings, s3: Any) -> MediaSource:
+    from pollbridge.adapters.media import MediaFetcher
+
+    return MediaFetcher(
+        lambda: s3,
+        settings.media_max_bytes,
+        media_bucket=settings.media_bucket,
+        allow_private_hosts=settings.allow_private_media_hosts,
+    )
+
+
 def build_scheduler(settings: Settings) -> PollScheduler:
     if settings.scheduling_mode == "platform":
+        from pollbridge.adapters.platform_scheduler import PlatformPollScheduler
+
         return PlatformPollScheduler()
+    from pollbridge.adapters.scheduler import EventBridgePollScheduler, SchedulerTarget
+
     return EventBridgePollScheduler(
-        aws_client("scheduler"),
+        LazyClient("scheduler"),
         settings.schedule_group_name,
         SchedulerTarget(settings.poll_function_arn, settings.scheduler_role_arn, settings.poll_dlq_arn),
     )
@@ -60,28 +119,36 @@ def build_notifiers(settings: Settings) -> tuple[ResultNotifier, ...]:
     notifiers: list[ResultNotifier] = []
     for name in settings.sinks:
         if name == "aiware":
+            from pollbridge.adapters.sinks import AiwareSink
+            from pollbridge.secrets import aiware_api_key
+
             assert settings.aiware_api_url is not None  # the settings model requires it with this sink
             notifiers.append(AiwareSink(settings.aiware_api_url, lambda: aiware_api_key(settings)))
         elif name == "eventbridge":
-            notifiers.append(EventBridgeSink(aws_client("events"), settings.results_bucket, settings.event_bus_name))
+            from pollbridge.adapters.sinks import EventBridgeSink
+
+            notifiers.append(EventBridgeSink(LazyClient("events"), settings.results_bucket, settings.event_bus_name))
     return tuple(notifiers)
 
 
 def build_ports(settings: Settings) -> Ports:
-    s3 = aws_client("s3")
+    from pollbridge.adapters.heartbeat import HttpHeartbeat
+    from pollbridge.adapters.sinks import S3RecordSink
+
+    s3 = LazyClient("s3")
     records = S3RecordSink(s3, settings.results_bucket)
     return Ports(
         provider=build_provider(settings),
         scheduler=build_scheduler(settings),
         sink=records,
-        media=MediaFetcher(
-            lambda: s3,
-            settings.media_max_bytes,
-            media_bucket=settings.media_bucket,
-            allow_private_hosts=settings.allow_private_media_hosts,
-        ),
+        media=LazyMedia(lambda: build_media(settings, s3)),
         signer=build_signer(settings),
-        policy=PollPolicy(settings.poll_min_interval_seconds, settings.poll_max_interval_seconds),
+        policy=PollPolicy(
+            settings.poll_min_interval_seconds,
+            settings.poll_max_interval_seconds,
+            max_lag_s=settings.poll_max_lag_seconds,
+            min_real_time_factor=settings.provider_min_real_time_factor,
+        ),
         task_timeout_ms=settings.task_timeout_seconds * 1000,
         engine_name=settings.engine_name,
         scheduling=settings.scheduling_mode,

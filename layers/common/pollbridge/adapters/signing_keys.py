@@ -34,6 +34,10 @@ class SecretsManagerKeys:
         self._secret_id = secret_id
         self._client_factory = client_factory
         self._providers: dict[str, Any] = {}
+        self._client: Any = None
+        # A stage found missing (AWSPREVIOUS before the first rotation) is not asked for again until
+        # then: Powertools caches values, not absences, and every poll would pay one more call.
+        self._missing_until_ms: dict[str, int] = {}
 
     def keys(self, refresh: bool = False) -> list[bytes]:
         found = []
@@ -49,15 +53,21 @@ class SecretsManagerKeys:
         from aws_lambda_powertools.utilities.parameters import SecretsProvider
         from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
+        if not refresh and self._missing_until_ms.get(stage, 0) > clock.now_ms():
+            return None
         # One provider per stage: Powertools caches by name only, so stages must not share a cache.
+        # They share one client (creating a client costs ~10 ms of a cold start).
         if stage not in self._providers:
-            self._providers[stage] = SecretsProvider(boto3_client=self._client_factory())
+            if self._client is None:
+                self._client = self._client_factory()
+            self._providers[stage] = SecretsProvider(boto3_client=self._client)
         try:
             value = self._providers[stage].get(
                 self._secret_id, max_age=CACHE_SECONDS, force_fetch=refresh, VersionStage=stage
             )
         except GetParameterError as error:
             if stage == "AWSPREVIOUS" and "ResourceNotFoundException" in str(error):
+                self._missing_until_ms[stage] = clock.now_ms() + CACHE_SECONDS * 1000
                 return None
             raise
         return None if value is None else str(value)

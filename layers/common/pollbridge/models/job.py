@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from pollbridge.models.common import CleanText, EpochMs
 
@@ -25,6 +25,8 @@ class JobStatus(StrEnum):
 
 
 class JobState(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     status: JobStatus
     progress: float | None = Field(default=None, ge=0, le=1)
     estimated_completion_utc: EpochMs | None = None
@@ -33,6 +35,8 @@ class JobState(BaseModel):
 
 
 class TimedWord(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     text: CleanText
     start_ms: int = Field(ge=0)
     end_ms: int = Field(ge=0)
@@ -40,6 +44,8 @@ class TimedWord(BaseModel):
 
 
 class TranscriptResult(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     language: CleanText | None = None
     duration_ms: int | None = Field(default=None, ge=0)
     words: list[TimedWord] = Field(default_factory=list)

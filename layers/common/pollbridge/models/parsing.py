@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser import parse
 from pydantic import BaseModel, ValidationError
 
 from pollbridge.errors import InvalidEventError
@@ -20,8 +19,10 @@ def describe(exc: ValidationError, prefix: str = "") -> str:
 
 
 def parse_event[M: BaseModel](event: Any, model: type[M], what: str = "event") -> M:
-    """Validate with Powertools' parser (accepts a dict or a JSON string)."""
+    """Validate a dict, or a JSON string, against the model."""
     try:
-        return parse(event=event, model=model)
+        if isinstance(event, str | bytes):
+            return model.model_validate_json(event)
+        return model.model_validate(event)
     except ValidationError as exc:
         raise InvalidEventError(f"invalid {what}: {describe(exc)}") from None

@@ -17,7 +17,7 @@ class PollPayload(BaseModel):
     The seed's keys come first; the rest are pollbridge's own bookkeeping.
     """
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     workId: Identifier
     isPollTask: Literal[True]
@@ -37,6 +37,10 @@ class PollPayload(BaseModel):
     chunk: str | None = Field(
         default=None, max_length=128, description="the chunk the task runs (chunkUUID, else chunkIndex)"
     )
+    # The timing policy's memory (pollbridge.timing); left out of the signed form while unset, so
+    # payloads signed before these existed still verify.
+    mediaMs: OffsetMs | None = Field(default=None, description="the chunk's media duration, when known")
+    maxLagS: StrictInt | None = Field(default=None, ge=60, le=86_400, description="the task's lag budget")
     signature: str | None = Field(
         default=None, pattern=r"^v1\.[A-Za-z0-9_-]{43}$", description="HMAC over the rest (see pollbridge.signing)"
     )
@@ -57,7 +61,7 @@ class PollPayload(BaseModel):
 class SchedulerContext(BaseModel):
     """What EventBridge Scheduler fills into the Input's placeholders on each delivery."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     scheduleArn: str | None = None
     scheduledTime: str | None = None
@@ -77,7 +81,7 @@ class PollEvent(PollPayload):
 class SchedulePollTask(BaseModel):
     """The engine's reply while the work is still running (seed, step 1)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     type: Literal["schedule_poll_task"] = "schedule_poll_task"
     timestampUTC: EpochMs

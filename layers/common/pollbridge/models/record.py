@@ -17,7 +17,7 @@ TaskFailureReason = Literal[
 
 
 class TaskRecord(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     taskId: Identifier
     jobId: Identifier

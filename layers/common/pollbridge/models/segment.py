@@ -15,7 +15,7 @@ MEDIA_SCHEMES = ("https", "http", "s3")
 
 
 class _ChunkBase(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     type: Literal["media_chunk"]
     taskId: Identifier
@@ -34,6 +34,13 @@ class _ChunkBase(BaseModel):
         if self.chunkUUID:
             return self.chunkUUID[:128]
         return None if self.chunkIndex is None else str(self.chunkIndex)
+
+    @property
+    def media_ms(self) -> int | None:
+        """The chunk's media duration, when its offsets give one."""
+        if self.endOffsetMs is None or self.endOffsetMs <= self.startOffsetMs:
+            return None
+        return self.endOffsetMs - self.startOffsetMs
 
     @property
     def origTaskId(self) -> str:

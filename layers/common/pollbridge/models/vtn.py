@@ -14,7 +14,7 @@ class VtnWord(BaseModel):
     """One word of a time slice; with alternatives (several words in one slice) each carries its
     confidence and utteranceLength, and `bestPath` marks the one on the best path."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     word: str
     confidence: float | None = Field(default=None, ge=0, le=1)
@@ -53,7 +53,7 @@ class VtnObject(BaseModel):
 
 
 class VtnSeriesItem(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     startTimeMs: int = Field(ge=0)
     stopTimeMs: int = Field(ge=0)
@@ -76,7 +76,7 @@ class VtnSeriesItem(BaseModel):
 
 
 class VtnDocument(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     schemaId: str = MASTER_SCHEMA_ID
     sourceEngineName: str

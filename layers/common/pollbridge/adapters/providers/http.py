@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from aws_lambda_powertools import Tracer
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, ValidationError
 
 from pollbridge import clock
@@ -19,10 +18,9 @@ from pollbridge.errors import InvalidEventError, PermanentError, TransientError
 from pollbridge.models import JobState, JobStatus, TaskFailureReason, TimedWord, TranscriptResult, VtnDocument
 from pollbridge.models.common import MAX_EPOCH_MS, looks_like_credential
 from pollbridge.models.parsing import describe
+from pollbridge.observability import tracer  # the functions' (lazy) tracer: vendor calls are subsegments
 from pollbridge.ports import Media, ResultContext
 from pollbridge.transcript import to_vtn
-
-tracer = Tracer()  # Powertools' Tracer is shared: this is the functions' tracer, without their metrics
 
 _STATUSES = {
     "queued": JobStatus.QUEUED,
@@ -41,7 +39,7 @@ MAX_RETRY_AFTER_S = 86_400.0
 class ReferenceJobOptions(BaseModel):
     """The job options the reference vendor API declares (docs/vendor-api.md); nothing else passes."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     language: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}$")] | None = None
     diarize: StrictBool | None = None

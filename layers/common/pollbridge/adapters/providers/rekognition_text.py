@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
-from aws_lambda_powertools import Tracer
 from pydantic import Field
 
 from pollbridge.adapters.providers.aws import (
@@ -34,6 +33,7 @@ from pollbridge.adapters.providers.aws import (
 from pollbridge.adapters.providers.options import Options, declared_options
 from pollbridge.errors import PermanentError, TransientError
 from pollbridge.models import JobState, JobStatus, TaskFailureReason, VtnDocument, VtnObject, VtnPoint, VtnSeriesItem
+from pollbridge.observability import tracer  # the functions' (lazy) tracer: service calls are subsegments
 from pollbridge.ports import Media, ResultContext
 from pollbridge.timing import iso_utc
 
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 
     from pollbridge.settings import Settings
 
-tracer = Tracer()
 
 NAME = "rekognition-text"
 STATUS_MAP: Mapping[str, JobStatus] = {

@@ -22,7 +22,6 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
 
-from aws_lambda_powertools import Tracer
 from pydantic import Field, StrictBool, StringConstraints
 
 from pollbridge.adapters.providers.aws import (
@@ -38,6 +37,7 @@ from pollbridge.adapters.providers.aws import (
 from pollbridge.adapters.providers.options import Options, declared_options
 from pollbridge.errors import PermanentError, TransientError
 from pollbridge.models import JobState, JobStatus, TaskFailureReason, VtnDocument, VtnSeriesItem, VtnWord
+from pollbridge.observability import tracer  # the functions' (lazy) tracer: service calls are subsegments
 from pollbridge.ports import Media, ResultContext
 from pollbridge.timing import iso_utc
 
@@ -46,7 +46,6 @@ if TYPE_CHECKING:
 
     from pollbridge.settings import Settings
 
-tracer = Tracer()
 
 NAME = "transcribe"
 # Every status Transcribe reports, onto exactly one of the seed's.
