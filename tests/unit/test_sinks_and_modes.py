@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from devtools.clocks import ManualClock
-from pollbridge import core
+from pollbridge import core, decisions
 from pollbridge.adapters.platform_scheduler import PlatformPollScheduler
 from pollbridge.errors import DeliveryError, ForgedPayloadError, PermanentError, TransientError
 from pollbridge.models import JobState, JobStatus, PollPayload, SchedulePollTask, parse_segment
@@ -112,7 +112,7 @@ def test_platform_mode_schedules_nothing_and_answers_with_the_same_timing(
     message = started.response
     assert isinstance(message, SchedulePollTask) and message.taskPayload.pollNumber == 1
     assert message.nextPollTimeUTC == next_poll_time(
-        manual_clock.now_ms(), 0, message.taskPayload.deadlineUTC, ports.policy
+        manual_clock.now_ms(), decisions.poll_facts(message.taskPayload, first=True), ports.policy
     )
     assert world.scheduler.create_calls == 0
 
