@@ -104,7 +104,9 @@ def plot_timing(results: list, where: str) -> None:  # type: ignore[type-arg]
         label = result.name.replace("pollbridge, ", "").replace(" (minute rounding, x1.5 to 900 s)", "")
         label = "pollbridge " + label if result.name.startswith("pollbridge,") else label
         if not any(f"budget {b} s" in result.name for b in (65, 75)):  # on the curve, between 60 and 90
-            axes.annotate(f"{label[:60]} [{vendor}]", point, fontsize=6.5, xytext=(5, 3), textcoords="offset points")
+            below = result.name.startswith("fixed 60")  # it sits right beside pollbridge's default
+            offset = (5, -10) if below else (5, 3)
+            axes.annotate(f"{label[:60]} [{vendor}]", point, fontsize=6.5, xytext=offset, textcoords="offset points")
     if curve:
         axes.plot(*zip(*sorted(curve), strict=True), color="tab:blue", alpha=0.4, zorder=2)
     axes.set_xscale("log")
