@@ -11,6 +11,7 @@ import io
 import json
 import logging
 import os
+import sys
 import threading
 import urllib.request
 import wave
@@ -390,10 +391,19 @@ def sample_wav(seconds: float = 1.0, rate: int = 16_000) -> bytes:
 
 def _forget_cached_wiring() -> None:
     """Settings and adapters are cached per process, as in a Lambda container; a new cloud is a new container."""
-    from pollbridge import settings, wiring
+    from pollbridge import observability, settings, wiring
 
     settings.load_settings.cache_clear()
     wiring.ports.cache_clear()
+    # Powertools reads POWERTOOLS_METRICS_NAMESPACE when the shared Metrics object is made: in Lambda
+    # the environment is there before any import; here the process may have imported it earlier.
+    namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE")
+    if namespace and not observability.metrics.provider.namespace:
+        observability.metrics.provider.namespace = namespace
+    # Likewise the shared Logger writes to the stdout of when it was made: a container's is its own.
+    handler = getattr(observability.logger, "registered_handler", None)
+    if handler is not None and hasattr(handler, "setStream"):
+        handler.setStream(sys.stdout)
 
 
 __all__ = ["LocalCloud", "start_moto"]
