@@ -158,7 +158,11 @@ class FaultInjector:
     def _hook_clients(self, adapter: Any) -> set[str]:
         """Throttle the adapter's own botocore clients (attributes of the adapter); the services hooked."""
         hooked = set()
+        from pollbridge.wiring import LazyClient
+
         for value in list(vars(adapter).values()) if hasattr(adapter, "__dict__") else []:
+            if isinstance(value, LazyClient):  # the functions make their clients on first use: make it now
+                value = value.meta and value._client
             if not isinstance(value, BaseClient):
                 continue
             service = value.meta.service_model.service_id.hyphenize()

@@ -11,11 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from pollbridge.adapters.providers import rekognition_text, transcribe
-from pollbridge.adapters.providers.aws import ClientFactory
-from pollbridge.adapters.providers.http import HttpJobProvider
-
 if TYPE_CHECKING:
+    from pollbridge.adapters.providers.aws import ClientFactory
+    from pollbridge.adapters.providers.http import HttpJobProvider
     from pollbridge.ports import Provider
     from pollbridge.settings import Settings
 
@@ -30,7 +28,11 @@ class Registration:
     summary: str
 
 
+# Each builder imports its module when it runs: a function pays at cold start only for its own provider.
+
+
 def _http(settings: Settings, clients: ClientFactory) -> HttpJobProvider:
+    from pollbridge.adapters.providers.http import HttpJobProvider
     from pollbridge.secrets import provider_api_key  # reads the key's parameter or secret when set
 
     assert settings.provider_url is not None  # Settings requires it for http
@@ -42,12 +44,22 @@ def _http(settings: Settings, clients: ClientFactory) -> HttpJobProvider:
     )
 
 
+def _transcribe(settings: Settings, clients: ClientFactory) -> Provider:
+    from pollbridge.adapters.providers import transcribe
+
+    return transcribe.build(settings, clients)
+
+
+def _rekognition_text(settings: Settings, clients: ClientFactory) -> Provider:
+    from pollbridge.adapters.providers import rekognition_text
+
+    return rekognition_text.build(settings, clients)
+
+
 REGISTRY: dict[ProviderName, Registration] = {
     "http": Registration(("PROVIDER_URL",), _http, "the reference vendor job API (docs/vendor-api.md)"),
-    "transcribe": Registration(("STAGING_BUCKET",), transcribe.build, "Amazon Transcribe batch (speech to text)"),
-    "rekognition-text": Registration(
-        ("STAGING_BUCKET",), rekognition_text.build, "Amazon Rekognition Video text detection"
-    ),
+    "transcribe": Registration(("STAGING_BUCKET",), _transcribe, "Amazon Transcribe batch (speech to text)"),
+    "rekognition-text": Registration(("STAGING_BUCKET",), _rekognition_text, "Amazon Rekognition Video text detection"),
 }
 
 
