@@ -80,10 +80,10 @@ def poll_event() -> dict[str, Any]:
     return json.loads((ROOT / "events" / "poll.json").read_text())
 
 
-def as_if_due(payload: dict[str, Any]) -> dict[str, Any]:
-    """A scheduled payload as it is when its time has come, for tests whose functions read the real
-    clock in processes of their own (no manual clock to advance): re-signed with the local key,
-    with `notBeforeUTC` now instead of a minute ahead."""
+def as_if_due(payload: dict[str, Any], due_in_ms: int = 0) -> dict[str, Any]:
+    """A scheduled payload as it is when its time has come (or, `due_in_ms` > 0, still that far
+    ahead), for tests whose functions read the real clock in processes of their own (no manual
+    clock to advance): re-signed with the local key, `notBeforeUTC` set from now."""
     import time
 
     from devtools.local_cloud import LOCAL_SIGNING_KEY
@@ -91,6 +91,6 @@ def as_if_due(payload: dict[str, Any]) -> dict[str, Any]:
     from pollbridge.models import PollPayload
 
     fields = {k: v for k, v in payload.items() if k != "scheduler"}
-    due = PollPayload.model_validate({**fields, "notBeforeUTC": time.time_ns() // 1_000_000})
+    due = PollPayload.model_validate({**fields, "notBeforeUTC": time.time_ns() // 1_000_000 + due_in_ms})
     signed = signing.sign(due, LOCAL_SIGNING_KEY.encode()).model_dump(mode="json", exclude_none=True)
     return {**payload, **signed}

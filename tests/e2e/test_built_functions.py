@@ -90,9 +90,12 @@ def test_built_segment_then_poll_in_fresh_processes(
     delivered = json.loads(scheduled["Target"]["Input"])
     assert {k: delivered[k] for k in message["taskPayload"]} == message["taskPayload"]
 
-    # delivered at once, a minute before its time (a replay of the reply's payload): no effect
+    # delivered at once, before the minute it is due in (a replay of the reply's payload): no effect.
+    # Poll 1 is due in a later minute than the segment's, which may be only seconds away in real time:
+    # replay a copy due well ahead, signed as the segment signed it.
+    replay = as_if_due(delivered, due_in_ms=120_000)
     status, early, logs = invoke(
-        "PollFunction", write_event(tmp_path, "poll.json", delivered), env_vars, build_dir=build_dir
+        "PollFunction", write_event(tmp_path, "replay.json", replay), env_vars, build_dir=build_dir
     )
     assert status == 0, logs
     assert early["alreadyScheduled"] is True and early["taskPayload"]["pollNumber"] == 1
