@@ -10,15 +10,18 @@ when the vendor gives one. Best effort: any failure is logged and dropped, never
 
 from __future__ import annotations
 
-import http.client
 import json
-
-import urllib3.exceptions
+from typing import TYPE_CHECKING
 
 from pollbridge.adapters.address_guard import Resolver, literal_address, system_resolve, vet
-from pollbridge.adapters.media import ConnectTo, _connection, _Deadline, _Hop
 from pollbridge.errors import InvalidEventError, PermanentError, TransientError
 from pollbridge.ports import Heartbeat
+
+if TYPE_CHECKING:
+    from pollbridge.adapters.media import ConnectTo
+
+# The media fetcher's connection machinery (urllib3) is imported where a heartbeat URL is checked or
+# called, not here: every poll function builds this adapter, few tasks have a heartbeat.
 
 
 def heartbeat_body(beat: Heartbeat) -> dict[str, object]:
@@ -53,6 +56,8 @@ class HttpHeartbeat:
         self.failed = 0
 
     def check(self, url: str) -> None:
+        from pollbridge.adapters.media import _Hop
+
         try:
             hop = _Hop.parse(url)
             if literal_address(hop.host) is not None or hop.host.rstrip(".").split(".")[-1] == "localhost":
@@ -77,6 +82,12 @@ class HttpHeartbeat:
             logger.warning("heartbeat refused", extra={"httpStatus": status, "pollNumber": beat.poll_number})
 
     def _post(self, url: str, body: bytes) -> int:
+        import http.client
+
+        import urllib3.exceptions
+
+        from pollbridge.adapters.media import _connection, _Deadline, _Hop
+
         hop = _Hop.parse(url)
         deadline = _Deadline(self._timeout_s)
         try:
