@@ -258,7 +258,7 @@ def table(results: list[Result], poll_duration_s: float) -> str:
         on_scheduler = "-" if r.exact else f"{scheduler:,.2f}"
         rows.append(
             f"| {r.name} | {r.vendor} | {r.polls_mean:.2f} | {r.p95(r.polls):.0f} | {r.lag_mean:.0f} s"
-            f" | {r.p95(r.lags_s):.0f} s | {on_scheduler} | {sfn:,.2f} |"
+            f" | {r.p95(r.lags_s):.1f} s | {on_scheduler} | {sfn:,.2f} |"
         )
     return "\n".join(rows)
 

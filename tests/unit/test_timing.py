@@ -178,3 +178,16 @@ def test_expression_is_utc_whole_second_rounded_up() -> None:
 def test_parse_rejects_other_expressions() -> None:
     with pytest.raises(ValueError, match="not a one-time"):
         parse_schedule_expression("rate(5 minutes)")
+
+
+def test_the_first_poll_after_the_prior_goes_in_the_minute_it_more_likely_runs_after_the_prior() -> None:
+    """The scheduler fires anywhere in the minute: a prior late in its minute would mostly be polled
+    before it, so that poll moves to the next minute; one early in its minute keeps its minute."""
+    policy = replace(NO_JITTER, min_real_time_factor=0.25)
+    start = minute_of(NOW)
+    early = PollFacts("task-1", 0, start, FAR, media_ms=4 * 900_000 + 4 * 20_000)  # prior at +15:20
+    late = replace(early, media_ms=4 * 900_000 + 4 * 40_000)  # prior at +15:40
+    assert next_poll_time(start, early, policy) == start + 920_000
+    assert next_poll_time(start, late, policy) == start + 960_000  # +16:00, the next minute's start
+    jittered = next_poll_time(start, late, replace(policy, max_jitter_s=20))
+    assert minute_of(jittered) == start + 960_000  # jitter moves the second, never the minute

@@ -13,7 +13,9 @@ up to 59 s early costs one cheap extra check at most.
   before it. Past an ETA the job has not met, polls follow at short spacing, growing with how late it
   is, up to the lag budget. `progress` alone gives a rough ETA (trusted less).
 - **Without hints**: no poll before the job can plausibly be done (the media duration times the
-  provider's minimum real-time factor, counted from now while the job is still queued), then a
+  provider's minimum real-time factor, counted from now while the job is still queued; the first
+  poll goes in the next minute when that moment falls in the second half of its own, where the
+  scheduler would more likely fire before it than after), then a
   spacing that grows with how long the job is overdue, only up to the **lag budget** (`max_lag_s`,
   engineConfig `maxLagSeconds`; at the default 60 s that is one poll a minute, the densest the
   scheduler allows).
@@ -118,9 +120,20 @@ def _blind(now_ms: int, facts: PollFacts, budget_ms: int, policy: PollPolicy, qu
     fastest = int(min(facts.media_ms or 0, _MAX_MEDIA_MS) * policy.min_real_time_factor)
     plausible = (now_ms if queued else facts.started_ms) + fastest
     if plausible - now_ms > policy.min_interval_s * 1000:
-        return plausible - now_ms
+        return _first_minute_after(plausible) - now_ms
     overdue = max(now_ms - plausible, 0)
     return int(_clamp(overdue * policy.blind_growth, policy.min_interval_s * 1000, budget_ms))
+
+
+def _first_minute_after(plausible_ms: int) -> int:
+    """The time to aim at for the first poll after the earliest plausible completion. The scheduler
+    fires anywhere within the minute, so a poll aimed at the plausible moment itself runs before it
+    (and is wasted) as often as the moment is far into its minute: aim at its own minute only while
+    the moment is in the first half (the poll then more likely runs after it), else at the next one.
+    BENCHMARKS.md: a tenth fewer polls without hints at the same p95 lag."""
+    if plausible_ms - minute_of(plausible_ms) < MINUTE_MS // 2:
+        return plausible_ms
+    return minute_of(plausible_ms) + MINUTE_MS
 
 
 def _after_error(errors: int, retry_after_s: float | None, policy: PollPolicy) -> int:
