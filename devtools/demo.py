@@ -52,8 +52,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--provider", choices=sorted(REGISTRY), default="http",
                         help="the stack's Provider: http (the vendor simulator), transcribe or rekognition-text "
                         "(moto; the failure and flaky rates apply to the simulator only)")  # fmt: skip
-    parser.add_argument("--moto-process", action=argparse.BooleanOptionalAction, default=True,
-                        help="run moto in a process of its own (default: on; it then uses another core)")  # fmt: skip
+    parser.add_argument("--moto", choices=("in-process", "process", "thread"), default="in-process",
+                        help="where the local AWS (moto) runs: in-process answers boto3 without HTTP (default, "
+                             "the fastest); process or thread serve it on loopback")  # fmt: skip
     parser.add_argument("--steps", action=argparse.BooleanOptionalAction, default=None,
                         help="print every step (default: on for up to 5 tasks)")  # fmt: skip
     parser.add_argument("--log-file", type=Path, default=ROOT / ".localcloud" / "demo.log",
@@ -155,12 +156,12 @@ def main(argv: list[str] | None = None) -> int:
             late_duplicate_rate=args.late_duplicate_rate,
             emulator_seed=args.seed,
             parameters=parameters,
-            moto_process=args.moto_process,
+            moto=args.moto,
         )
         with cloud:
             console = Console(console_out, cloud.clock.now_ms())
             console.line(
-                f"local cloud up ({args.provider}): AWS (moto) {cloud.endpoint}, "
+                f"local cloud up ({args.provider}): AWS (moto) {cloud.endpoint or 'in-process'}, "
                 f"vendor simulator {cloud.simulator.url}, "
                 f"schedule group {cloud.schedule_group}, x{args.speed:g} time; handler logs -> {args.log_file}"
             )

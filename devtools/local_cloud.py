@@ -18,12 +18,13 @@ import wave
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import boto3
 from moto.server import ThreadedMotoServer
 
+from devtools import moto_speedups
 from devtools.clocks import CompressedClock, ManualClock
 from devtools.lambda_host import Invocation, LocalFunction
 from devtools.moto_process import MotoProcess
@@ -60,14 +61,25 @@ LOCAL_ENVIRONMENT = {
 }
 
 
+# Where the local cloud's AWS (moto) runs:
+# - "thread": a server on loopback, in a thread of this process (tests, `make localcloud`: other
+#   processes such as devtools.invoke, devtools.ops and the cold-start benchmark can call it);
+# - "process": the same server in a process of its own;
+# - "in-process": no server at all: moto answers boto3 inside this process (`mock_aws`), which saves
+#   the HTTP round trip of every AWS call, two thirds of its cost (`make load`, the demo, the
+#   scaling benchmark); only this process can reach it.
+type MotoMode = Literal["thread", "process", "in-process"]
+
+
 def start_moto(port: int = 0, own_process: bool = False) -> tuple[ThreadedMotoServer | MotoProcess, str]:
-    """moto in server mode on loopback, in a thread or in a process of its own (large runs: it then
-    runs on another core). Its state is per process, so start from a clean slate."""
+    """moto in server mode on loopback, in a thread or in a process of its own. Its state is per
+    process, so start from a clean slate."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server: ThreadedMotoServer | MotoProcess
     if own_process:
         server = MotoProcess(port)
     else:
+        moto_speedups.install()
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
     host, bound = server.get_host_and_port()
@@ -92,7 +104,7 @@ class LocalCloud:
     aws_port: int = 0  # 0: the OS picks (tests always); `make localcloud` fixes them for humans
     vendor_port: int = 0
     parameters: dict[str, str] = field(default_factory=dict)  # template parameter overrides
-    moto_process: bool = False  # moto in a process of its own: large runs use both cores
+    moto: MotoMode = "thread"  # where AWS (moto) runs; see MotoMode
 
     def __post_init__(self) -> None:
         self.clock: CompressedClock | ManualClock = ManualClock() if self.manual_clock else CompressedClock(self.speed)
@@ -105,7 +117,7 @@ class LocalCloud:
 
     def __enter__(self) -> LocalCloud:
         self._previous_clock = shared_clock.install(self.clock)
-        self.moto, self.endpoint = start_moto(self.aws_port, own_process=self.moto_process)
+        self._start_aws()
         try:
             self.simulator = VendorSimulator(self.sim_config, port=self.vendor_port).start()
             self.plan = StackPlan.from_template(
@@ -118,8 +130,9 @@ class LocalCloud:
                     **self.parameters,
                 },
             )
-            self.plan.queue_url_base = self.endpoint
-            self._set_env({**LOCAL_ENVIRONMENT, "AWS_ENDPOINT_URL": self.endpoint})
+            if self.endpoint is not None:
+                self.plan.queue_url_base = self.endpoint
+            self._set_env({**LOCAL_ENVIRONMENT, **self._endpoint_environment()})
             self.clients = {
                 name: boto3.client(name, endpoint_url=self.endpoint)
                 for name in ("s3", "scheduler", "sqs", "secretsmanager", "ssm", "events")
@@ -131,7 +144,7 @@ class LocalCloud:
                 self.completer.__enter__()
             self.specs = self.plan.functions()
             # The template's environment, then the local endpoint (as an env-vars file would set it).
-            self._set_env({**self._function_environment(), "AWS_ENDPOINT_URL": self.endpoint})
+            self._set_env({**self._function_environment(), **self._endpoint_environment()})
             self.functions = {lid: LocalFunction(spec, self.clock) for lid, spec in self.specs.items()}
             self.emulator = SchedulerEmulator(
                 self.clients["scheduler"],
@@ -164,14 +177,37 @@ class LocalCloud:
         completer = getattr(self, "completer", None)
         if completer is not None:
             completer.__exit__(None, None, None)
-        self.moto.stop()
         for name, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+        server = getattr(self, "server", None)
+        if server is not None:
+            server.stop()
+        in_process = getattr(self, "_in_process", None)
+        if in_process is not None:
+            in_process.stop()  # after the environment above: moto restores what it changed itself
         shared_clock.install(self._previous_clock)
         _forget_cached_wiring()
+
+    def _start_aws(self) -> None:
+        self.server: ThreadedMotoServer | MotoProcess | None = None
+        self.endpoint: str | None = None  # None: in-process, boto3's own AWS addresses, answered by moto
+        self._in_process: Any = None
+        if self.moto == "in-process":
+            from moto import mock_aws
+
+            moto_speedups.install()
+            self._in_process = mock_aws()
+            self._in_process.start()  # a clean slate, as a reset server
+        else:
+            self.server, self.endpoint = start_moto(self.aws_port, own_process=self.moto == "process")
+
+    def _endpoint_environment(self) -> dict[str, str | None]:
+        """AWS_ENDPOINT_URL for the functions' clients; none at all when moto answers in-process
+        (one a developer's shell may carry is removed)."""
+        return {"AWS_ENDPOINT_URL": self.endpoint}
 
     def _watch_schedule_calls(self) -> None:
         """Tell the emulator which schedules the functions create or delete, with what AWS took and
@@ -214,10 +250,14 @@ class LocalCloud:
             boto3.DEFAULT_SESSION.events.register(event_name, hook, unique_id=unique_id)
             self._watching.append((event_name, unique_id))
 
-    def _set_env(self, values: dict[str, str]) -> None:
+    def _set_env(self, values: dict[str, str | None]) -> None:
+        """Set these variables (None removes one), remembering what to restore."""
         for name, value in values.items():
             self._saved_env.setdefault(name, os.environ.get(name))
-            os.environ[name] = value
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         _forget_cached_wiring()
 
     def _function_environment(self) -> dict[str, str]:

@@ -46,6 +46,9 @@ class MotoProcess:
 
 
 def main() -> None:
+    from devtools import moto_speedups
+
+    moto_speedups.install()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(
         ip_address="127.0.0.1", port=int(sys.argv[1]) if len(sys.argv) > 1 else 0, verbose=False

@@ -39,6 +39,8 @@ def state_of(cloud: LocalCloud, lambda_url: str) -> dict[str, Any]:
 
 def env_vars_of(cloud: LocalCloud) -> dict[str, Any]:
     """SAM's env-vars format: what every function gets, pointed at this cloud."""
+    if cloud.endpoint is None:
+        raise ValueError("other processes reach a served local cloud only: start it with moto='thread' or 'process'")
     merged: dict[str, str] = {}
     for spec in cloud.specs.values():
         merged.update(spec.environment)

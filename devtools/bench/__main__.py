@@ -153,7 +153,7 @@ def scaling(write: bool, sizes: list[int]) -> None:
             with contextlib.redirect_stdout(out):
                 sim = SimConfig(seed=7, failure_rate=0.1, flaky_rate=0.05)
                 with LocalCloud(
-                    speed=600, sim_config=sim, duplicate_rate=0.1, emulator_seed=7, moto_process=True
+                    speed=600, sim_config=sim, duplicate_rate=0.1, emulator_seed=7, moto="in-process"
                 ) as cloud:
                     report = run_workload(cloud, make_tasks(size, arrival_window_ms=60 * 60_000))
             walls[size] = report.wall_s

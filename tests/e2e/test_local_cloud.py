@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -60,6 +60,31 @@ def test_many_tasks_compressed_real_time() -> None:
     assert_nothing_lost(report)
     assert report.virtual_s > 1800  # hours of polling ...
     assert report.wall_s < report.virtual_s / 20  # ... in a fraction of the time
+
+
+@pytest.mark.parametrize("moto", ["in-process", "process"])
+def test_the_same_loop_with_moto_in_process_or_in_its_own(moto: Literal["in-process", "process"]) -> None:
+    """`make load` and the demo answer AWS calls in-process (no HTTP) by default: the same guarantees
+    hold, nothing listens for AWS, and the environment is as it was afterwards."""
+    before = {name: os.environ.get(name) for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID")}
+    os.environ["AWS_ENDPOINT_URL"] = "http://127.0.0.1:9"  # a developer's shell pointing elsewhere
+    try:
+        with LocalCloud(manual_clock=True, sim_config=HOSTILE, duplicate_rate=0.3, moto=moto) as cloud:
+            assert (cloud.endpoint is None) == (moto == "in-process")
+            if moto == "in-process":
+                assert "AWS_ENDPOINT_URL" not in os.environ  # the functions' clients use AWS's addresses
+            report = run_workload(cloud, make_tasks(30, arrival_window_ms=10 * 60_000))
+            assert_nothing_lost(report)
+            assert report.duplicates_delivered > 3
+            assert len(cloud.simulator.jobs) == report.tasks
+        assert os.environ["AWS_ENDPOINT_URL"] == "http://127.0.0.1:9"
+        assert os.environ.get("AWS_ACCESS_KEY_ID") == before["AWS_ACCESS_KEY_ID"]
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def test_timed_out_tasks_fail_and_cancel_the_vendor_job(chunk: dict[str, Any]) -> None:
