@@ -168,7 +168,7 @@ def scaling(write: bool, sizes: list[int]) -> None:
         small, large = sorted(walls)
         body += (
             f"\n\n{large:,} tasks took **{walls[large] / walls[small]:.1f}x** the wall time of {small:,}"
-            f" ({large // small}x the tasks)."
+            f" ({large // small}x the tasks); {large:,} tasks took {walls[large] / 60:.1f} minutes."
         )
     print(body)
     if write:

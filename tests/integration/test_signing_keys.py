@@ -9,7 +9,7 @@ import pytest
 
 from devtools.clocks import ManualClock
 from pollbridge.adapters.signing_keys import REFRESH_AT_MOST_EVERY_MS, HmacSigner, SecretsManagerKeys
-from pollbridge.errors import ConfigurationError, ForgedPayloadError
+from pollbridge.errors import ConfigurationError, ForgedPayloadError, TransientError
 from pollbridge.models import PollPayload
 
 PAYLOAD = PollPayload(
@@ -77,3 +77,33 @@ def test_a_secret_never_rotated_costs_no_call_per_poll(secret: tuple[Any, str], 
         signer.verify(signed)
         signer.sign(PAYLOAD)
     assert len(calls) == 2  # AWSCURRENT once, AWSPREVIOUS found missing once (remembered for five minutes)
+
+
+class _RefusingSecrets:
+    """A Secrets Manager client that answers every read with one error."""
+
+    def __init__(self, code: str, status: int) -> None:
+        self.error = {"Error": {"Code": code, "Message": "no"}, "ResponseMetadata": {"HTTPStatusCode": status}}
+        self.calls = 0
+
+    def get_secret_value(self, **_: Any) -> dict[str, Any]:
+        from botocore.exceptions import ClientError
+
+        self.calls += 1
+        raise ClientError(self.error, "GetSecretValue")
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "expected"),
+    [
+        ("ThrottlingException", 400, TransientError),
+        ("InternalServiceError", 500, TransientError),
+        ("AccessDeniedException", 400, ConfigurationError),
+        ("ResourceNotFoundException", 400, ConfigurationError),  # AWSCURRENT missing: the stack is broken
+    ],
+)
+def test_an_unreadable_secret_is_retried_or_a_configuration_error(code: str, status: int, expected: type) -> None:
+    client = _RefusingSecrets(code, status)
+    with pytest.raises(expected, match="PAYLOAD_SIGNING_SECRET arn:secret \\(AWSCURRENT\\)"):
+        HmacSigner(SecretsManagerKeys("arn:secret", lambda: client)).sign(PAYLOAD)
+    assert client.calls == 1

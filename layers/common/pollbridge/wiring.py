@@ -119,13 +119,13 @@ def build_notifiers(settings: Settings) -> tuple[ResultNotifier, ...]:
     notifiers: list[ResultNotifier] = []
     for name in settings.sinks:
         if name == "aiware":
-            from pollbridge.adapters.sinks import AiwareSink
+            from pollbridge.adapters.sinks.aiware import AiwareSink
             from pollbridge.secrets import aiware_api_key
 
             assert settings.aiware_api_url is not None  # the settings model requires it with this sink
             notifiers.append(AiwareSink(settings.aiware_api_url, lambda: aiware_api_key(settings)))
         elif name == "eventbridge":
-            from pollbridge.adapters.sinks import EventBridgeSink
+            from pollbridge.adapters.sinks.eventbridge import EventBridgeSink
 
             notifiers.append(EventBridgeSink(LazyClient("events"), settings.results_bucket, settings.event_bus_name))
     return tuple(notifiers)
@@ -133,7 +133,7 @@ def build_notifiers(settings: Settings) -> tuple[ResultNotifier, ...]:
 
 def build_ports(settings: Settings) -> Ports:
     from pollbridge.adapters.heartbeat import HttpHeartbeat
-    from pollbridge.adapters.sinks import S3RecordSink
+    from pollbridge.adapters.sinks.s3 import S3RecordSink
 
     s3 = LazyClient("s3")
     records = S3RecordSink(s3, settings.results_bucket)

@@ -8,10 +8,10 @@ key triggers one refetch (at most every 30 s), so a container that missed a rota
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from pollbridge import clock, signing
-from pollbridge.errors import ConfigurationError
+from pollbridge.errors import ConfigurationError, TransientError
 from pollbridge.models import PollPayload
 
 CACHE_SECONDS = 300
@@ -28,16 +28,19 @@ class StaticKeys:
 
 
 class SecretsManagerKeys:
-    """AWSCURRENT first, then AWSPREVIOUS (absent until the first rotation)."""
+    """AWSCURRENT first, then AWSPREVIOUS (absent until the first rotation).
+
+    GetSecretValue directly, with a cache of its own, rather than Powertools' SecretsProvider (which
+    the vendor and aiWARE keys use): this read is on every cold start's path, and Parameters' import
+    alone (every provider, AppConfig's included) cost ~17 ms of it; its cache keeps values by name
+    only, so two stages needed two providers, and it keeps no absence, so a never-rotated secret cost
+    one call per poll. Here each stage's answer, absence included, is kept for CACHE_SECONDS."""
 
     def __init__(self, secret_id: str, client_factory: Callable[[], Any]) -> None:
         self._secret_id = secret_id
         self._client_factory = client_factory
-        self._providers: dict[str, Any] = {}
         self._client: Any = None
-        # A stage found missing (AWSPREVIOUS before the first rotation) is not asked for again until
-        # then: Powertools caches values, not absences, and every poll would pay one more call.
-        self._missing_until_ms: dict[str, int] = {}
+        self._cached: dict[str, tuple[int, str | None]] = {}  # stage -> (valid until ms, value or absent)
 
     def keys(self, refresh: bool = False) -> list[bytes]:
         found = []
@@ -49,28 +52,38 @@ class SecretsManagerKeys:
             raise ConfigurationError(f"PAYLOAD_SIGNING_SECRET {self._secret_id} has no AWSCURRENT value")
         return found
 
-    def _get(self, stage: str, refresh: bool) -> str | None:
-        from aws_lambda_powertools.utilities.parameters import SecretsProvider
-        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+    def _get(self, stage: Literal["AWSCURRENT", "AWSPREVIOUS"], refresh: bool) -> str | None:
+        now = clock.now_ms()
+        cached = self._cached.get(stage)
+        if cached is not None and not refresh and cached[0] > now:
+            return cached[1]
+        if self._client is None:
+            self._client = self._client_factory()  # one client for both stages (~10 ms of a cold start)
+        value = self._fetch(stage)
+        self._cached[stage] = (now + CACHE_SECONDS * 1000, value)
+        return value
 
-        if not refresh and self._missing_until_ms.get(stage, 0) > clock.now_ms():
-            return None
-        # One provider per stage: Powertools caches by name only, so stages must not share a cache.
-        # They share one client (creating a client costs ~10 ms of a cold start).
-        if stage not in self._providers:
-            if self._client is None:
-                self._client = self._client_factory()
-            self._providers[stage] = SecretsProvider(boto3_client=self._client)
+    def _fetch(self, stage: Literal["AWSCURRENT", "AWSPREVIOUS"]) -> str | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         try:
-            value = self._providers[stage].get(
-                self._secret_id, max_age=CACHE_SECONDS, force_fetch=refresh, VersionStage=stage
-            )
-        except GetParameterError as error:
-            if stage == "AWSPREVIOUS" and "ResourceNotFoundException" in str(error):
-                self._missing_until_ms[stage] = clock.now_ms() + CACHE_SECONDS * 1000
-                return None
-            raise
+            answer = self._client.get_secret_value(SecretId=self._secret_id, VersionStage=stage)
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", ""))
+            if stage == "AWSPREVIOUS" and code == "ResourceNotFoundException":
+                return None  # never rotated yet
+            status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+            message = f"PAYLOAD_SIGNING_SECRET {self._secret_id} ({stage}): {code or status}"
+            if code in _TRANSIENT_CODES or status >= 500 or status == 429:
+                raise TransientError(message) from None
+            raise ConfigurationError(message) from None
+        except BotoCoreError as error:
+            raise TransientError(f"PAYLOAD_SIGNING_SECRET {self._secret_id} ({stage}): {error}") from None
+        value = answer.get("SecretString")
         return None if value is None else str(value)
+
+
+_TRANSIENT_CODES = frozenset({"ThrottlingException", "InternalServiceError", "RequestTimeout", "ServiceUnavailable"})
 
 
 class HmacSigner:
