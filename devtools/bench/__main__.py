@@ -1,7 +1,7 @@
 """`python -m devtools.bench [timing] [coldstart] [scaling] [--write]`: run benchmarks, print their
 tables, and with --write put them into BENCHMARKS.md (between its `bench:<name>` markers) and the
 plots into docs/benchmarks/. `make bench` runs timing and coldstart (a few minutes);
-`make bench-scaling` the local cloud at 1,000 and 10,000 tasks (about half an hour)."""
+`make bench-scaling` the local cloud at 1,000 and 10,000 tasks (about eight minutes)."""
 
 from __future__ import annotations
 
