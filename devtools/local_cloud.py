@@ -170,7 +170,7 @@ class LocalCloud:
         if emulator is not None:
             emulator.stop()
         for event_name, unique_id in getattr(self, "_watching", []):
-            boto3.DEFAULT_SESSION.events.unregister(event_name, unique_id=unique_id)
+            self._session_events.unregister(event_name, unique_id=unique_id)
         simulator = getattr(self, "simulator", None)
         if simulator is not None:
             simulator.stop()
@@ -213,11 +213,11 @@ class LocalCloud:
         """Tell the emulator which schedules the functions create or delete, with what AWS took and
         answered, so that it neither reads them back nor lists the whole group after every
         invocation (a listing costs O(pending), a read one more call per schedule). The functions'
-        boto3 clients come from the default session, built after this (ports are built on the first
-        invocation), and inherit the hooks."""
-        if boto3.DEFAULT_SESSION is None:
-            boto3.setup_default_session()
-        assert boto3.DEFAULT_SESSION is not None
+        clients come from pollbridge's session (`wiring.aws_session`), made after this (ports are
+        built on the first invocation), and inherit the hooks."""
+        from pollbridge.wiring import aws_session
+
+        self._session_events = aws_session().get_component("event_emitter")
         emulator = self.emulator
 
         def remember(params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> None:
@@ -247,7 +247,7 @@ class LocalCloud:
         ]
         for event_name, hook in hooks:
             unique_id = f"local-cloud-{id(self)}-{event_name}"
-            boto3.DEFAULT_SESSION.events.register(event_name, hook, unique_id=unique_id)
+            self._session_events.register(event_name, hook, unique_id=unique_id)
             self._watching.append((event_name, unique_id))
 
     def _set_env(self, values: dict[str, str | None]) -> None:

@@ -87,3 +87,29 @@ def test_where_tracing_is_on_powertools_tracer_does_the_work(monkeypatch: pytest
     assert work(1) == 2 and work(2) == 4
     tracer.put_annotation("origTaskId", "t")
     assert calls == [("built", None), ("capture_method", False), ("origTaskId", "t")]
+
+
+def test_a_segment_with_inline_content_never_loads_the_http_machinery() -> None:
+    """Inline content (and s3:// chunks) need no urllib3 connection classes: guarded_http loads on the
+    first http(s) cacheURI only."""
+    script = (
+        "import json, sys\n"
+        "from pollbridge.adapters.media import MediaFetcher\n"
+        "from pollbridge.models import MediaChunk\n"
+        "chunk = MediaChunk.model_validate({'type': 'media_chunk', 'taskId': 't', 'tdoId': 'd', 'jobId': 'j',\n"
+        "    'chunkUUID': 'u', 'startOffsetMs': 0, 'endOffsetMs': 1, 'mimeType': 'text/plain', 'content': 'hi'})\n"
+        "fetcher = MediaFetcher(lambda: None, 100)\n"
+        "fetcher.check(chunk)\n"
+        "body = fetcher.fetch(chunk).body\n"
+        "before = 'pollbridge.adapters.guarded_http' in sys.modules\n"
+        "url = chunk.model_copy(update={'cacheURI': 'http://127.0.0.1/x', 'content': None})\n"
+        "try:\n"
+        "    fetcher.check(url)\n"
+        "except Exception:\n"
+        "    pass\n"
+        "after = 'pollbridge.adapters.guarded_http' in sys.modules\n"
+        "print(json.dumps({'body': body.decode(), 'before': before, 'after': after}))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "layers" / "common")}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == {"body": "hi", "before": False, "after": True}

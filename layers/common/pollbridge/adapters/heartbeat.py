@@ -18,7 +18,7 @@ from pollbridge.errors import InvalidEventError, PermanentError, TransientError
 from pollbridge.ports import Heartbeat
 
 if TYPE_CHECKING:
-    from pollbridge.adapters.media import ConnectTo
+    from pollbridge.adapters.guarded_http import ConnectTo
 
 # The media fetcher's connection machinery (urllib3) is imported where a heartbeat URL is checked or
 # called, not here: every poll function builds this adapter, few tasks have a heartbeat.
@@ -56,10 +56,10 @@ class HttpHeartbeat:
         self.failed = 0
 
     def check(self, url: str) -> None:
-        from pollbridge.adapters.media import _Hop
+        from pollbridge.adapters.guarded_http import Hop
 
         try:
-            hop = _Hop.parse(url)
+            hop = Hop.parse(url)
             if literal_address(hop.host) is not None or hop.host.rstrip(".").split(".")[-1] == "localhost":
                 vet(hop.host, hop.port, self._resolve, self._allow_private)
         except PermanentError as error:
@@ -86,15 +86,15 @@ class HttpHeartbeat:
 
         import urllib3.exceptions
 
-        from pollbridge.adapters.media import _connection, _Deadline, _Hop
+        from pollbridge.adapters.guarded_http import Deadline, Hop, connection
 
-        hop = _Hop.parse(url)
-        deadline = _Deadline(self._timeout_s)
+        hop = Hop.parse(url)
+        deadline = Deadline(self._timeout_s)
         try:
             addresses = vet(hop.host, hop.port, self._resolve, self._allow_private)
             address = addresses[0]
             dial_host, dial_port = self._connect_to(address, hop.port) if self._connect_to else (str(address), hop.port)
-            conn = _connection(hop, dial_host, dial_port, deadline)
+            conn = connection(hop, dial_host, dial_port, deadline)
             try:
                 headers = {**hop.headers(), "Content-Type": "application/json", "Content-Length": str(len(body))}
                 conn.request("POST", hop.target, body=body, headers=headers)

@@ -21,7 +21,7 @@ from pollbridge.ports import Media
 if TYPE_CHECKING:
     from pollbridge.settings import Settings
 
-# A boto3 client for a service name, created with wiring.AWS_CLIENT_CONFIG (timeouts, standard retries).
+# An AWS client for a service name, made by wiring.aws_client (timeouts, standard retries).
 type ClientFactory = Callable[[str], Any]
 
 TRANSIENT_CODES = frozenset(
