@@ -205,9 +205,12 @@ class LocalCloud:
             self.server, self.endpoint = start_moto(self.aws_port, own_process=self.moto == "process")
 
     def _endpoint_environment(self) -> dict[str, str | None]:
-        """AWS_ENDPOINT_URL for the functions' clients; none at all when moto answers in-process
-        (one a developer's shell may carry is removed)."""
-        return {"AWS_ENDPOINT_URL": self.endpoint}
+        """AWS_ENDPOINT_URL for the functions' clients; none at all when moto answers in-process.
+        A developer's service-specific endpoints (AWS_ENDPOINT_URL_<SERVICE>, which win over it) are
+        removed; in-process, endpoints configured in a profile are ignored too."""
+        specific = {name: None for name in os.environ if name.startswith("AWS_ENDPOINT_URL_")}
+        ignore = {"AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "true" if self.endpoint is None else None}
+        return {**specific, **ignore, "AWS_ENDPOINT_URL": self.endpoint}
 
     def _watch_schedule_calls(self) -> None:
         """Tell the emulator which schedules the functions create or delete, with what AWS took and
@@ -435,6 +438,9 @@ def _forget_cached_wiring() -> None:
 
     settings.load_settings.cache_clear()
     wiring.ports.cache_clear()
+    # The container's botocore session too: it keeps the credentials it first resolved, and only a
+    # session made after moto's in-process mock started is answered by it.
+    wiring.aws_session.cache_clear()
     # Powertools reads POWERTOOLS_METRICS_NAMESPACE when the shared Metrics object is made: in Lambda
     # the environment is there before any import; here the process may have imported it earlier.
     namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE")

@@ -66,18 +66,21 @@ def test_many_tasks_compressed_real_time() -> None:
 def test_the_same_loop_with_moto_in_process_or_in_its_own(moto: Literal["in-process", "process"]) -> None:
     """`make load` and the demo answer AWS calls in-process (no HTTP) by default: the same guarantees
     hold, nothing listens for AWS, and the environment is as it was afterwards."""
-    before = {name: os.environ.get(name) for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID")}
+    names = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SCHEDULER", "AWS_ACCESS_KEY_ID")
+    before = {name: os.environ.get(name) for name in names}
     os.environ["AWS_ENDPOINT_URL"] = "http://127.0.0.1:9"  # a developer's shell pointing elsewhere
+    os.environ["AWS_ENDPOINT_URL_SCHEDULER"] = "http://127.0.0.1:9"  # which would win over the cloud's
     try:
         with LocalCloud(manual_clock=True, sim_config=HOSTILE, duplicate_rate=0.3, moto=moto) as cloud:
             assert (cloud.endpoint is None) == (moto == "in-process")
+            assert "AWS_ENDPOINT_URL_SCHEDULER" not in os.environ
             if moto == "in-process":
                 assert "AWS_ENDPOINT_URL" not in os.environ  # the functions' clients use AWS's addresses
             report = run_workload(cloud, make_tasks(30, arrival_window_ms=10 * 60_000))
             assert_nothing_lost(report)
             assert report.duplicates_delivered > 3
             assert len(cloud.simulator.jobs) == report.tasks
-        assert os.environ["AWS_ENDPOINT_URL"] == "http://127.0.0.1:9"
+        assert os.environ["AWS_ENDPOINT_URL"] == os.environ["AWS_ENDPOINT_URL_SCHEDULER"] == "http://127.0.0.1:9"
         assert os.environ.get("AWS_ACCESS_KEY_ID") == before["AWS_ACCESS_KEY_ID"]
     finally:
         for name, value in before.items():

@@ -104,6 +104,48 @@ class _RefusingSecrets:
 )
 def test_an_unreadable_secret_is_retried_or_a_configuration_error(code: str, status: int, expected: type) -> None:
     client = _RefusingSecrets(code, status)
-    with pytest.raises(expected, match="PAYLOAD_SIGNING_SECRET arn:secret \\(AWSCURRENT\\)"):
-        HmacSigner(SecretsManagerKeys("arn:secret", lambda: client)).sign(PAYLOAD)
+    with pytest.raises(expected, match=f"PAYLOAD_SIGNING_SECRET \\(AWSCURRENT\\) could not be read: {code}") as raised:
+        HmacSigner(SecretsManagerKeys("arn:aws:secretsmanager:us-east-1:123456789012:secret:s", lambda: client)).sign(
+            PAYLOAD
+        )
     assert client.calls == 1
+    assert "arn:" not in str(raised.value)  # the webhook answers with this text: no ARN in it
+
+
+@pytest.mark.parametrize("error", ["NoCredentialsError", "NoRegionError", "EndpointConnectionError"])
+def test_an_sdk_error_is_a_configuration_error_unless_a_retry_may_work(error: str) -> None:
+    import botocore.exceptions
+
+    raised = getattr(botocore.exceptions, error)(
+        **({"endpoint_url": "https://secrets.example"} if "Endpoint" in error else {})
+    )
+
+    class Raising:
+        def get_secret_value(self, **_: Any) -> dict[str, Any]:
+            raise raised
+
+    def broken_client() -> Any:
+        if error == "NoRegionError":
+            raise raised  # the client cannot even be made
+        return Raising()
+
+    expected = TransientError if error == "EndpointConnectionError" else ConfigurationError
+    with pytest.raises(expected, match=f"could not be read: {error}$") as caught:
+        HmacSigner(SecretsManagerKeys("arn:secret", broken_client)).sign(PAYLOAD)
+    assert "secrets.example" not in str(caught.value)
+
+
+class _TwoStages:
+    def __init__(self, current: dict[str, Any]) -> None:
+        self.current = current
+
+    def get_secret_value(self, VersionStage: str, **_: Any) -> dict[str, Any]:
+        return self.current if VersionStage == "AWSCURRENT" else {"SecretString": "previous-key-0123456789"}
+
+
+def test_a_current_version_without_text_never_lets_the_previous_key_sign() -> None:
+    keys = SecretsManagerKeys("arn:secret", lambda: _TwoStages({"SecretBinary": b"k" * 32}))
+    with pytest.raises(ConfigurationError, match="no AWSCURRENT text value"):
+        HmacSigner(keys).sign(PAYLOAD)
+    good = SecretsManagerKeys("arn:secret", lambda: _TwoStages({"SecretString": "current-key-0123456789"}))
+    assert good.keys() == [b"current-key-0123456789", b"previous-key-0123456789"]

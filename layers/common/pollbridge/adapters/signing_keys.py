@@ -40,49 +40,62 @@ class SecretsManagerKeys:
         self._secret_id = secret_id
         self._client_factory = client_factory
         self._client: Any = None
-        self._cached: dict[str, tuple[int, str | None]] = {}  # stage -> (valid until ms, value or absent)
+        self._cached: dict[Stage, tuple[int, str | None]] = {}  # stage -> (valid until ms, value or absent)
 
     def keys(self, refresh: bool = False) -> list[bytes]:
-        found = []
-        for stage in ("AWSCURRENT", "AWSPREVIOUS"):
-            value = self._get(stage, refresh)
-            if value is not None:
-                found.append(_checked(value.encode(), f"PAYLOAD_SIGNING_SECRET ({stage})"))
-        if not found:
-            raise ConfigurationError(f"PAYLOAD_SIGNING_SECRET {self._secret_id} has no AWSCURRENT value")
+        current = self._get("AWSCURRENT", refresh)
+        if current is None:  # a binary secret, say: never fall back to signing with the previous key
+            raise ConfigurationError("PAYLOAD_SIGNING_SECRET has no AWSCURRENT text value")
+        found = [_checked(current.encode(), "PAYLOAD_SIGNING_SECRET (AWSCURRENT)")]
+        previous = self._get("AWSPREVIOUS", refresh)
+        if previous is not None:
+            found.append(_checked(previous.encode(), "PAYLOAD_SIGNING_SECRET (AWSPREVIOUS)"))
         return found
 
-    def _get(self, stage: Literal["AWSCURRENT", "AWSPREVIOUS"], refresh: bool) -> str | None:
+    def _get(self, stage: Stage, refresh: bool) -> str | None:
         now = clock.now_ms()
         cached = self._cached.get(stage)
         if cached is not None and not refresh and cached[0] > now:
             return cached[1]
-        if self._client is None:
-            self._client = self._client_factory()  # one client for both stages (~10 ms of a cold start)
         value = self._fetch(stage)
         self._cached[stage] = (now + CACHE_SECONDS * 1000, value)
         return value
 
-    def _fetch(self, stage: Literal["AWSCURRENT", "AWSPREVIOUS"]) -> str | None:
-        from botocore.exceptions import BotoCoreError, ClientError
+    def _fetch(self, stage: Stage) -> str | None:
+        """One GetSecretValue. Messages name the setting and the stage, never the secret's ARN or
+        botocore's text (the webhook answers with them): the logs carry the detail."""
+        from botocore.exceptions import (
+            BotoCoreError,
+            ClientError,
+            NoCredentialsError,
+            NoRegionError,
+            ParamValidationError,
+            PartialCredentialsError,
+        )
 
+        what = f"PAYLOAD_SIGNING_SECRET ({stage})"
         try:
+            if self._client is None:
+                self._client = self._client_factory()  # one client for both stages (~10 ms of a cold start)
             answer = self._client.get_secret_value(SecretId=self._secret_id, VersionStage=stage)
         except ClientError as error:
             code = str(error.response.get("Error", {}).get("Code", ""))
             if stage == "AWSPREVIOUS" and code == "ResourceNotFoundException":
                 return None  # never rotated yet
             status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-            message = f"PAYLOAD_SIGNING_SECRET {self._secret_id} ({stage}): {code or status}"
+            message = f"{what} could not be read: {code or status}"
             if code in _TRANSIENT_CODES or status >= 500 or status == 429:
                 raise TransientError(message) from None
             raise ConfigurationError(message) from None
-        except BotoCoreError as error:
-            raise TransientError(f"PAYLOAD_SIGNING_SECRET {self._secret_id} ({stage}): {error}") from None
+        except (NoCredentialsError, PartialCredentialsError, NoRegionError, ParamValidationError) as error:
+            raise ConfigurationError(f"{what} could not be read: {type(error).__name__}") from None
+        except BotoCoreError as error:  # connection, timeout, HTTP client errors: the next try may work
+            raise TransientError(f"{what} could not be read: {type(error).__name__}") from None
         value = answer.get("SecretString")
         return None if value is None else str(value)
 
 
+type Stage = Literal["AWSCURRENT", "AWSPREVIOUS"]
 _TRANSIENT_CODES = frozenset({"ThrottlingException", "InternalServiceError", "RequestTimeout", "ServiceUnavailable"})
 
 
