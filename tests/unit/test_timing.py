@@ -183,7 +183,7 @@ def test_parse_rejects_other_expressions() -> None:
 def test_the_first_poll_after_the_prior_goes_in_the_minute_it_more_likely_runs_after_the_prior() -> None:
     """The scheduler fires anywhere in the minute: a prior late in its minute would mostly be polled
     before it, so that poll moves to the next minute; one early in its minute keeps its minute."""
-    policy = replace(NO_JITTER, min_real_time_factor=0.25)
+    policy = replace(NO_JITTER, min_real_time_factor=0.25, max_interval_s=3_600)
     start = minute_of(NOW)
     early = PollFacts("task-1", 0, start, FAR, media_ms=4 * 900_000 + 4 * 20_000)  # prior at +15:20
     late = replace(early, media_ms=4 * 900_000 + 4 * 40_000)  # prior at +15:40
@@ -191,3 +191,14 @@ def test_the_first_poll_after_the_prior_goes_in_the_minute_it_more_likely_runs_a
     assert next_poll_time(start, late, policy) == start + 960_000  # +16:00, the next minute's start
     jittered = next_poll_time(start, late, replace(policy, max_jitter_s=20))
     assert minute_of(jittered) == start + 960_000  # jitter moves the second, never the minute
+
+
+def test_a_prior_further_than_the_max_interval_is_approached_in_blind_waits_of_at_most_that() -> None:
+    policy = replace(NO_JITTER, min_real_time_factor=0.5)  # 3 h of media: plausibly done after 90 min
+    first = PollFacts("task-1", 0, NOW, FAR, media_ms=3 * 3_600_000)
+    at = next_poll_time(NOW, first, policy)
+    assert later(at) == pytest.approx(900, abs=1)  # POLL_MAX_INTERVAL_SECONDS, not 5,400 s
+    second = replace(first, poll_number=1, last_poll_ms=NOW)
+    assert later(next_poll_time(at, second, policy), at) == pytest.approx(900, abs=1)  # still ahead: wait again
+    near = NOW + 5_400_000 - 300_000  # five minutes before the prior
+    assert later(next_poll_time(near, second, policy), near) == pytest.approx(300, abs=60)

@@ -119,8 +119,8 @@ def _blind(now_ms: int, facts: PollFacts, budget_ms: int, policy: PollPolicy, qu
     then a spacing that grows with how long it is overdue, up to the lag budget."""
     fastest = int(min(facts.media_ms or 0, _MAX_MEDIA_MS) * policy.min_real_time_factor)
     plausible = (now_ms if queued else facts.started_ms) + fastest
-    if plausible - now_ms > policy.min_interval_s * 1000:
-        return _first_minute_after(plausible) - now_ms
+    if plausible - now_ms > policy.min_interval_s * 1000:  # a blind wait: at most max_interval_s, as any
+        return min(_first_minute_after(plausible) - now_ms, policy.max_interval_s * 1000)
     overdue = max(now_ms - plausible, 0)
     return int(_clamp(overdue * policy.blind_growth, policy.min_interval_s * 1000, budget_ms))
 
