@@ -119,7 +119,7 @@ def _blind(now_ms: int, facts: PollFacts, budget_ms: int, policy: PollPolicy, qu
     then a spacing that grows with how long it is overdue, up to the lag budget."""
     fastest = int(min(facts.media_ms or 0, _MAX_MEDIA_MS) * policy.min_real_time_factor)
     plausible = (now_ms if queued else facts.started_ms) + fastest
-    if plausible - now_ms > policy.min_interval_s * 1000:  # a blind wait: at most max_interval_s, as any
+    if plausible - now_ms > policy.min_interval_s * 1000:  # a blind wait, so at most max_interval_s
         return min(_first_minute_after(plausible) - now_ms, policy.max_interval_s * 1000)
     overdue = max(now_ms - plausible, 0)
     return int(_clamp(overdue * policy.blind_growth, policy.min_interval_s * 1000, budget_ms))
@@ -130,7 +130,7 @@ def _first_minute_after(plausible_ms: int) -> int:
     fires anywhere within the minute, so a poll aimed at the plausible moment itself runs before it
     (and is wasted) as often as the moment is far into its minute: aim at its own minute only while
     the moment is in the first half (the poll then more likely runs after it), else at the next one.
-    BENCHMARKS.md: a tenth fewer polls without hints at the same p95 lag."""
+    BENCHMARKS.md: without hints, 0.79x the polls of fixed 60 s instead of 0.81x, at the same p95 lag."""
     if plausible_ms - minute_of(plausible_ms) < MINUTE_MS // 2:
         return plausible_ms
     return minute_of(plausible_ms) + MINUTE_MS
