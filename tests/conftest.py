@@ -5,7 +5,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from jsonschema import Draft7Validator
@@ -15,6 +15,9 @@ from referencing.jsonschema import DRAFT7
 from devtools.clocks import ManualClock
 from pollbridge import clock
 
+if TYPE_CHECKING:
+    from tests.fakes import World
+
 # What the template gives every function, set before any test module imports pollbridge's shared
 # Logger and Metrics (Powertools reads them when those objects are made, as at a Lambda cold start).
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "pollbridge")
@@ -22,6 +25,14 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Pollbridge")
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = ROOT / "schemas" / "vtn-standard"
+
+
+@pytest.fixture
+def world() -> World:
+    """Every port in memory (tests/fakes.py), for tests of core without AWS or a vendor."""
+    from tests.fakes import World  # after the environment above is set, as every test module is
+
+    return World()
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pollbridge import core
 from pollbridge.adapters.signing_keys import HmacSigner, StaticKeys
 from pollbridge.core import Ports
 from pollbridge.errors import PermanentError, TransientError
@@ -18,6 +19,7 @@ from pollbridge.models import (
     TimedWord,
     TranscriptResult,
     VtnDocument,
+    parse_segment,
 )
 from pollbridge.naming import poll_number_of, schedule_name
 from pollbridge.ports import Media, ResultContext, ScheduledPoll
@@ -175,6 +177,11 @@ class World:
         return Ports(
             self.provider, self.scheduler, self.sink, self.media, self.signer, PollPolicy(), 86_400_000, "pollbridge"
         )
+
+
+def start(world: World, chunk: dict[str, Any]) -> core.Outcome:
+    """The segment function's use case for `chunk`, on this world's ports."""
+    return core.handle_segment(parse_segment(chunk), world.ports)
 
 
 def running(eta_ms: int | None = None) -> JobState:

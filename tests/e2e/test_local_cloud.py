@@ -18,6 +18,7 @@ import pytest
 
 from devtools.lambda_endpoint import LambdaEndpoint
 from devtools.local_cloud import LocalCloud
+from devtools.serve import env_vars_of
 from devtools.vendor_simulator import SimConfig
 from devtools.workload import make_tasks, run_workload
 from pollbridge.timing import minute_of
@@ -76,6 +77,8 @@ def test_the_same_loop_with_moto_in_process_or_in_its_own(moto: Literal["in-proc
             assert "AWS_ENDPOINT_URL_SCHEDULER" not in os.environ
             if moto == "in-process":
                 assert "AWS_ENDPOINT_URL" not in os.environ  # the functions' clients use AWS's addresses
+                with pytest.raises(ValueError, match="moto='thread' or 'process'"):
+                    env_vars_of(cloud)  # nothing outside this process can reach it: no env-vars file
             report = run_workload(cloud, make_tasks(30, arrival_window_ms=10 * 60_000))
             assert_nothing_lost(report)
             assert report.duplicates_delivered > 3

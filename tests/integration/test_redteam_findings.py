@@ -28,22 +28,13 @@ from pollbridge.errors import ConfigurationError, InvalidEventError, PermanentEr
 from pollbridge.models import JobState, JobStatus, PollEvent, PollPayload, SchedulePollTask, parse_event, parse_segment
 from pollbridge.models.job import TimedWord, TranscriptResult
 from pollbridge.settings import Settings
-from tests.fakes import COMPLETE, TRANSIENT, FakeProvider, World, running
+from tests.fakes import COMPLETE, TRANSIENT, FakeProvider, World, running, start
 from tests.unit.test_models import GOOD_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def world() -> World:
-    return World()
-
-
-def start(world: World, chunk: dict[str, Any]) -> core.Outcome:
-    return core.handle_segment(parse_segment(chunk), world.ports)
 
 
 def first_payload(world: World, chunk: dict[str, Any]) -> PollPayload:

@@ -7,18 +7,9 @@ import pytest
 from devtools.clocks import ManualClock
 from pollbridge import core
 from pollbridge.errors import InvalidEventError, PermanentError, TransientError
-from pollbridge.models import JobState, JobStatus, SchedulePollTask, TaskRecord, VtnDocument, parse_segment
+from pollbridge.models import JobState, JobStatus, SchedulePollTask, TaskRecord, VtnDocument
 from pollbridge.naming import schedule_name
-from tests.fakes import COMPLETE, PERMANENT, TRANSIENT, World, at_its_time, running
-
-
-@pytest.fixture
-def world() -> World:
-    return World()
-
-
-def start(world: World, chunk: dict[str, Any]) -> core.Outcome:
-    return core.handle_segment(parse_segment(chunk), world.ports)
+from tests.fakes import COMPLETE, PERMANENT, TRANSIENT, World, at_its_time, running, start
 
 
 def test_start_submits_and_schedules_the_first_poll(

@@ -17,16 +17,7 @@ from pollbridge.errors import ForgedPayloadError, InvalidEventError, PermanentEr
 from pollbridge.models import PollPayload, SchedulePollTask, parse_segment
 from pollbridge.naming import poll_number_of, record_key, schedule_name
 from pollbridge.timing import PollFacts, PollPolicy, next_poll_time
-from tests.fakes import COMPLETE, SIGNING_KEY, World, at_its_time, running
-
-
-@pytest.fixture
-def world() -> World:
-    return World()
-
-
-def start(world: World, chunk: dict[str, Any]) -> core.Outcome:
-    return core.handle_segment(parse_segment(chunk), world.ports)
+from tests.fakes import COMPLETE, SIGNING_KEY, World, at_its_time, running, start
 
 
 def first_payload(world: World, chunk: dict[str, Any]) -> PollPayload:
