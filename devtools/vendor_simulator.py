@@ -243,6 +243,9 @@ def _iso(epoch_ms: int) -> str:
 def _handler_for(sim: VendorSimulator) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes: with Nagle on, a kept-alive connection waits for the
+        # client's delayed ACK between them (~40 ms a request). Real API servers set TCP_NODELAY too.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet server
             pass

@@ -38,11 +38,21 @@ def aws_client_config() -> Config:
 def aws_session() -> BotocoreSession:
     """The container's one AWS session (what boto3's default session wraps). pollbridge only makes
     clients, so it takes them from botocore itself: importing boto3 (its resource, docs and transfer
-    layers) added ~35 ms to every cold start and nothing to a client. The local cloud registers its
-    observers on this session's events."""
+    layers) added ~35 ms to every cold start and nothing to a client. Its data loader skips
+    botocore's scan of every service folder (adapters/botocore_loader.py). The local cloud registers
+    its observers on this session's events."""
     import botocore.session
+    from botocore.loaders import create_loader
 
-    return botocore.session.get_session()
+    from pollbridge.adapters.botocore_loader import ServiceFolderLoader
+
+    session = botocore.session.get_session()
+    # the search path botocore's own factory builds (AWS_DATA_PATH, then its defaults)
+    search_paths = create_loader(session.get_config_variable("data_path")).search_paths
+    session.register_component(
+        "data_loader", ServiceFolderLoader(extra_search_paths=search_paths, include_default_search_paths=False)
+    )
+    return session
 
 
 def aws_client(service: str) -> Any:

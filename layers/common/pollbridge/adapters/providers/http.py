@@ -1,16 +1,23 @@
-"""The generic `http` provider: the reference vendor job API v1 (docs/vendor-api.md), over urllib."""
+"""The generic `http` provider: the reference vendor job API v1 (docs/vendor-api.md), over urllib3.
+
+urllib3 rather than urllib.request: botocore already loads it, its pool keeps the connection to the
+vendor open across a segment's two calls and a warm container's polls (one TLS handshake, not one per
+call), it drops the Authorization header on a redirect to another host (urllib.request forwards
+it), and it builds no SSL context for a plain-http vendor (urllib.request's opener loads the CA store
+on its first call, ~20 ms of a cold start: BENCHMARKS.md).
+"""
 
 from __future__ import annotations
 
+import functools
 import json
 import math
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
+import urllib3
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, ValidationError
 
 from pollbridge import clock
@@ -177,23 +184,23 @@ class HttpJobProvider:
         content_type: str = "application/json",
         idempotency_key: str | None = None,
     ) -> Any:
-        request = urllib.request.Request(self._base + path, data=body, method=method)  # noqa: S310 - URL is validated
-        request.add_header("Accept", "application/json")
+        headers = {"Accept": "application/json"}
         if idempotency_key is not None:
-            request.add_header("Idempotency-Key", idempotency_key)
+            headers["Idempotency-Key"] = idempotency_key
         if body is not None:
-            request.add_header("Content-Type", content_type)
+            headers["Content-Type"] = content_type
         if self._api_key:
-            request.add_header("Authorization", f"Bearer {self._api_key}")
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        timeout = urllib3.Timeout(connect=self._timeout_s, read=self._timeout_s)
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout_s) as response:  # noqa: S310 (URL from settings)
-                raw = response.read()
-        except urllib.error.HTTPError as error:
-            raise _classify(method, path, error) from None
-        except TimeoutError:
-            raise TransientError(f"vendor {method} {path} timed out") from None
-        except (urllib.error.URLError, ConnectionError) as error:
-            raise TransientError(f"vendor {method} {path} unreachable: {getattr(error, 'reason', error)}") from None
+            response = _pool().request(method, self._base + path, body=body, headers=headers, timeout=timeout)
+        except urllib3.exceptions.MaxRetryError as error:
+            raise _unreachable(method, path, error.reason) from None
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise _unreachable(method, path, error) from None
+        raw = response.data
+        if not 200 <= response.status < 300:
+            raise _classify(method, path, response.status, raw, response.headers.get("Retry-After"))
         if not raw:
             return {}
         try:
@@ -202,17 +209,38 @@ class HttpJobProvider:
             raise TransientError(f"vendor {method} {path} returned a body that is not JSON") from None
 
 
-def _classify(method: str, path: str, error: urllib.error.HTTPError) -> TransientError | PermanentError:
+@functools.cache
+def _pool() -> urllib3.PoolManager:
+    """The container's connections to vendors. Redirects are followed (3 at most; the Authorization
+    header is dropped when one leaves the host); nothing is retried here: a submit retries itself
+    (`submit_attempts`), a poll's retry is its next poll."""
+    retries = urllib3.Retry(total=None, connect=0, read=0, other=0, status=0, redirect=3)
+    return urllib3.PoolManager(num_pools=4, maxsize=2, retries=retries)
+
+
+def _unreachable(method: str, path: str, reason: Exception | None) -> TransientError | PermanentError:
+    # urllib3's NewConnectionError (refused, no route) subclasses its TimeoutError: not a timeout
+    timed_out = isinstance(reason, TimeoutError | urllib3.exceptions.TimeoutError)
+    if timed_out and not isinstance(reason, urllib3.exceptions.NewConnectionError):
+        return TransientError(f"vendor {method} {path} timed out")
+    if isinstance(reason, urllib3.exceptions.ResponseError):  # too many redirects: not a network blip
+        return PermanentError(f"vendor {method} {path} redirected too often", "api_error")
+    return TransientError(f"vendor {method} {path} unreachable: {reason}")
+
+
+def _classify(
+    method: str, path: str, status: int, body: bytes, retry_after: str | None
+) -> TransientError | PermanentError:
     detail = ""
     try:
-        payload = json.loads(error.read() or b"{}").get("error") or {}
+        payload = json.loads(body or b"{}").get("error") or {}
         detail = f" {payload.get('code', '')}: {payload.get('message', '')}".rstrip(": ")[:1000]
     except (ValueError, AttributeError, RecursionError):
         pass
-    message = f"vendor {method} {path} answered {error.code}{detail}"
-    if error.code in _TRANSIENT:
-        return TransientError(message, retry_after_s=_retry_after(error.headers.get("Retry-After")))
-    return PermanentError(message, _PERMANENT_REASONS.get(error.code, "api_error"))
+    message = f"vendor {method} {path} answered {status}{detail}"
+    if status in _TRANSIENT:
+        return TransientError(message, retry_after_s=_retry_after(retry_after))
+    return PermanentError(message, _PERMANENT_REASONS.get(status, "api_error"))
 
 
 def _retry_after(value: str | None) -> float | None:
