@@ -26,11 +26,13 @@ import hashlib
 import itertools
 import json
 import random
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from pollbridge import clock
@@ -91,7 +93,14 @@ class SimConfig:
 
 
 class VendorSimulator:
-    def __init__(self, config: SimConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        config: SimConfig | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: tuple[Path, Path] | None = None,
+    ) -> None:
+        """`tls`: (certificate chain, key) to serve https instead of http (devtools/tls.py)."""
         self.config = config or SimConfig()
         self.jobs: dict[str, SimJob] = {}
         self.uploads: dict[str, bytes] = {}
@@ -102,12 +111,18 @@ class VendorSimulator:
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer((host, port), _handler_for(self))
         self._server.daemon_threads = True
+        self._scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            self._scheme = "https"
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"{self._scheme}://{host!s}:{port}"
 
     def start(self) -> VendorSimulator:
         self._thread = threading.Thread(

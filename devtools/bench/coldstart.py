@@ -6,8 +6,11 @@ environment (pointed at a local cloud: moto and the vendor simulator on loopback
 the handler (or only `import boto3`, the yardstick) and makes the first invocation; a poll polls a
 freshly started task whose job is still running (Secrets Manager for the signing key, ListSchedules,
 the vendor's status, CreateSchedule, DeleteSchedule), a segment starts a new task (ListSchedules, the
-record's GetObject, upload, job, Secrets Manager, CreateSchedule). The variants run interleaved,
-round after round, in a shuffled order; the figures are medians, and ratios are ratios of medians.
+record's GetObject, upload, job, Secrets Manager, CreateSchedule). The local vendor speaks plain
+http; the segment also runs against the same vendor over https, as real vendors are reached (a
+throwaway CA the child trusts through SSL_CERT_FILE, bundled with the machine's CA store so that
+loading the store costs what it costs in production). The variants run interleaved, round after
+round, in a shuffled order; the figures are medians, and ratios are ratios of medians.
 
 Warm invocations run in this process, interleaved too: thread CPU time per poll (the local cloud's
 servers run on other threads and are not counted).
@@ -21,6 +24,7 @@ import random
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -28,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from devtools.local_cloud import ROOT, LocalCloud
+from devtools.tls import loopback_tls, with_system_store
+from devtools.vendor_simulator import VendorSimulator
 from devtools.workload import SEGMENT_EVENT
 
 BASELINE = Path(__file__).resolve().parent / "baseline"
@@ -75,6 +81,7 @@ class Variant:
     folder: Path
     module: str
     tracing: bool = False
+    https: bool = False  # the vendor over TLS
 
 
 VARIANTS = [
@@ -85,7 +92,15 @@ VARIANTS = [
     Variant("segment: hand-written boto3", "segment", BASELINE, "segment_handler"),
     Variant("poll: pollbridge, X-Ray on", "poll", ROOT / "functions" / "poll", "app", tracing=True),
     Variant("poll: hand-written boto3, X-Ray SDK on", "poll", BASELINE, "poll_handler", tracing=True),
+    Variant("segment, https vendor: pollbridge", "segment", ROOT / "functions" / "segment", "app", https=True),
+    Variant("segment, https vendor: hand-written boto3", "segment", BASELINE, "segment_handler", https=True),
 ]
+
+
+@dataclass(frozen=True)
+class HttpsVendor:
+    url: str
+    ca_file: Path
 
 
 @dataclass
@@ -117,9 +132,12 @@ def new_poll_event(cloud: LocalCloud) -> dict[str, Any]:
     return dict(started.value["taskPayload"])
 
 
-def child_env(cloud: LocalCloud, variant: Variant) -> dict[str, str]:
+def child_env(cloud: LocalCloud, variant: Variant, https: HttpsVendor | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(variant.folder), str(LAYER)])
+    if variant.https:
+        assert https is not None, "an https variant needs the https vendor"
+        env |= {"PROVIDER_URL": https.url, "SSL_CERT_FILE": str(https.ca_file)}
     if variant.tracing:
         env.pop("POWERTOOLS_TRACE_DISABLED", None)
         env |= TRACING_ON | {"LAMBDA_TASK_ROOT": str(variant.folder)}
@@ -128,7 +146,7 @@ def child_env(cloud: LocalCloud, variant: Variant) -> dict[str, str]:
     return env
 
 
-def run_child(cloud: LocalCloud, variant: Variant) -> dict[str, float]:
+def run_child(cloud: LocalCloud, variant: Variant, https: HttpsVendor | None = None) -> dict[str, float]:
     event: dict[str, Any] = {}
     if variant.kind == "poll":
         event = new_poll_event(cloud)
@@ -138,7 +156,7 @@ def run_child(cloud: LocalCloud, variant: Variant) -> dict[str, float]:
     out = subprocess.run(  # noqa: S603 - our own interpreter and script
         [sys.executable, "-c", CHILD, mode, variant.module],
         input=json.dumps(event),
-        env=child_env(cloud, variant),
+        env=child_env(cloud, variant, https),
         cwd=variant.folder,
         capture_output=True,
         text=True,
@@ -149,13 +167,13 @@ def run_child(cloud: LocalCloud, variant: Variant) -> dict[str, float]:
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-def cold(cloud: LocalCloud, rounds: int, seed: int = 5) -> dict[str, Samples]:
+def cold(cloud: LocalCloud, rounds: int, https: HttpsVendor, seed: int = 5) -> dict[str, Samples]:
     samples = {variant.name: Samples() for variant in VARIANTS}
     order = random.Random(seed)
     for _ in range(rounds):
         for variant in order.sample(VARIANTS, len(VARIANTS)):
             with cloud.clock.real_time():
-                measured = run_child(cloud, variant)
+                measured = run_child(cloud, variant, https)
             samples[variant.name].imports.append(measured["import"])
             if "first" in measured:
                 samples[variant.name].firsts.append(measured["first"])
@@ -203,6 +221,7 @@ def report(samples: dict[str, Samples], cpu: dict[str, list[float]], machine: st
         "poll: pollbridge": "poll: hand-written boto3",
         "segment: pollbridge": "segment: hand-written boto3",
         "poll: pollbridge, X-Ray on": "poll: hand-written boto3, X-Ray SDK on",
+        "segment, https vendor: pollbridge": "segment, https vendor: hand-written boto3",
     }
     for name, sample in samples.items():
         if name == "import boto3":
@@ -230,8 +249,14 @@ def report(samples: dict[str, Samples], cpu: dict[str, list[float]], machine: st
 
 def measure(rounds: int = 11, warm_polls: int = 60, machine: str = "") -> tuple[str, dict[str, Any]]:
     """(the report, the raw samples)."""
-    with LocalCloud(speed=1.0) as cloud:
-        samples = cold(cloud, rounds)
+    with LocalCloud(speed=1.0) as cloud, tempfile.TemporaryDirectory(prefix="pollbridge-tls-") as folder:
+        tls = loopback_tls(Path(folder))
+        vendor = VendorSimulator(cloud.sim_config, tls=(tls.cert_file, tls.key_file)).start()
+        try:
+            trusted = with_system_store(tls.ca_file, Path(folder))  # a real store's size, and the CA
+            samples = cold(cloud, rounds, HttpsVendor(vendor.url, trusted))
+        finally:
+            vendor.stop()
         cpu = warm(cloud, warm_polls)
     raw: dict[str, Any] = {name: {"import": s.imports, "first": s.firsts} for name, s in samples.items()}
     raw |= {"warm_cpu": cpu, "warm_wall_median_s": statistics.median(cpu["pollbridge wall"])}

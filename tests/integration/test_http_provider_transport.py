@@ -7,12 +7,18 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
+from devtools.clocks import ManualClock
+from devtools.tls import loopback_tls
+from devtools.vendor_simulator import VendorSimulator
 from pollbridge.adapters.providers.http import HttpJobProvider
-from pollbridge.errors import PermanentError
+from pollbridge.errors import PermanentError, TransientError
+from pollbridge.ports import Media
 
+MEDIA = Media(b"RIFF....WAVE", "audio/wav")
 STATUS = json.dumps({"status": "processing", "progress": 0.5}).encode()
 
 
@@ -103,3 +109,19 @@ def test_calls_to_one_vendor_share_a_connection(servers: tuple[Recorder, Recorde
     HttpJobProvider(vendor.url, None).status("j_1")  # another instance, the same container
     ports = {port for _, _, port in vendor.seen}
     assert len(vendor.seen) == 4 and len(ports) == 1
+
+
+def test_an_https_vendor_is_verified_against_the_trusted_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, manual_clock: ManualClock
+) -> None:
+    """The benchmark's https vendor: the provider trusts what OpenSSL's default store trusts
+    (SSL_CERT_FILE here), and refuses a certificate nobody vouches for."""
+    tls = loopback_tls(tmp_path)
+    with VendorSimulator(tls=(tls.cert_file, tls.key_file)) as vendor:
+        assert vendor.url.startswith("https://127.0.0.1:")
+        with pytest.raises(TransientError, match="CERTIFICATE_VERIFY_FAILED"):
+            HttpJobProvider(vendor.url, None).submit(MEDIA, {}, "key-untrusted")
+        assert vendor.uploads == {}
+        monkeypatch.setenv("SSL_CERT_FILE", str(tls.ca_file))
+        work_id = HttpJobProvider(vendor.url, None).submit(MEDIA, {}, "key-1")
+        assert work_id.startswith("j_") and list(vendor.uploads.values()) == [MEDIA.body]
