@@ -4,16 +4,19 @@ on redirects, connection reuse."""
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from devtools.clocks import ManualClock
 from devtools.tls import loopback_tls
 from devtools.vendor_simulator import VendorSimulator
+from pollbridge.adapters.providers import http as http_provider
 from pollbridge.adapters.providers.http import HttpJobProvider
 from pollbridge.errors import PermanentError, TransientError
 from pollbridge.ports import Media
@@ -117,11 +120,43 @@ def test_an_https_vendor_is_verified_against_the_trusted_store(
     """The benchmark's https vendor: the provider trusts what OpenSSL's default store trusts
     (SSL_CERT_FILE here), and refuses a certificate nobody vouches for."""
     tls = loopback_tls(tmp_path)
+    http_provider._pool.cache_clear()
     with VendorSimulator(tls=(tls.cert_file, tls.key_file)) as vendor:
         assert vendor.url.startswith("https://127.0.0.1:")
         with pytest.raises(TransientError, match="CERTIFICATE_VERIFY_FAILED"):
             HttpJobProvider(vendor.url, None).submit(MEDIA, {}, "key-untrusted")
         assert vendor.uploads == {}
         monkeypatch.setenv("SSL_CERT_FILE", str(tls.ca_file))
+        http_provider._pool.cache_clear()  # the store is read once per container: a new one reads it
         work_id = HttpJobProvider(vendor.url, None).submit(MEDIA, {}, "key-1")
         assert work_id.startswith("j_") and list(vendor.uploads.values()) == [MEDIA.body]
+    http_provider._pool.cache_clear()
+
+
+def test_https_connections_share_one_loaded_ca_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, manual_clock: ManualClock
+) -> None:
+    """Loading the CA store costs ~20 ms of CPU: a new connection (another vendor host, or the same
+    vendor after it closed an idle connection) must not load it again."""
+    tls = loopback_tls(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls.ca_file))
+    http_provider._pool.cache_clear()
+    loads = []
+    real_load = ssl.SSLContext.load_default_certs
+
+    def counting_load(context: ssl.SSLContext, *args: Any) -> None:
+        loads.append(context)
+        real_load(context, *args)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_default_certs", counting_load)
+    try:
+        with (
+            VendorSimulator(tls=(tls.cert_file, tls.key_file)) as first,
+            VendorSimulator(tls=(tls.cert_file, tls.key_file)) as second,
+        ):
+            for vendor in (first, second, first):
+                assert HttpJobProvider(vendor.url, None).submit(MEDIA, {}, "key-1").startswith("j_")
+            assert len(first.uploads) == len(second.uploads) == 1
+    finally:
+        http_provider._pool.cache_clear()
+    assert len(loads) == 1
