@@ -1,13 +1,11 @@
 """The http provider's transport (urllib3) against real servers on loopback: redirects, credentials
-on redirects, connection reuse."""
+on redirects, connection reuse, TLS."""
 
 from __future__ import annotations
 
 import json
 import ssl
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -20,73 +18,40 @@ from pollbridge.adapters.providers import http as http_provider
 from pollbridge.adapters.providers.http import HttpJobProvider
 from pollbridge.errors import PermanentError, TransientError
 from pollbridge.ports import Media
+from tests.http_servers import ScriptedServer
 
 MEDIA = Media(b"RIFF....WAVE", "audio/wav")
 STATUS = json.dumps({"status": "processing", "progress": 0.5}).encode()
 
 
-class Recorder:
-    """An HTTP/1.1 server answering by path: `routes[path] = (status, headers, body)`; it records
-    every request's path, Authorization header and client port (one port per connection)."""
-
-    def __init__(self) -> None:
-        self.routes: dict[str, tuple[int, dict[str, str], bytes]] = {}
-        self.seen: list[tuple[str, str | None, int]] = []
-        recorder = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # see devtools/vendor_simulator.py
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                recorder.seen.append((self.path, self.headers.get("Authorization"), self.client_address[1]))
-                status, headers, body = recorder.routes.get(self.path, (404, {}, b"{}"))
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 @pytest.fixture
-def servers() -> Iterator[tuple[Recorder, Recorder]]:
-    pair = (Recorder(), Recorder())
-    yield pair
-    for recorder in pair:
-        recorder.server.shutdown()
-        recorder.server.server_close()
+def servers() -> Iterator[tuple[ScriptedServer, ScriptedServer]]:
+    with ScriptedServer() as vendor, ScriptedServer() as elsewhere:
+        yield vendor, elsewhere
 
 
-def test_a_redirect_to_another_host_does_not_carry_the_vendor_key(servers: tuple[Recorder, Recorder]) -> None:
+def test_a_redirect_to_another_host_does_not_carry_the_vendor_key(servers: tuple[ScriptedServer, ScriptedServer]) -> None:
     vendor, elsewhere = servers
     vendor.routes["/v1/jobs/j_1"] = (302, {"Location": f"{elsewhere.url}/status/j_1"}, b"")
     elsewhere.routes["/status/j_1"] = (200, {"Content-Type": "application/json"}, STATUS)
     state = HttpJobProvider(vendor.url, "sekret").status("j_1")
     assert state.progress == 0.5
-    assert vendor.seen[0][:2] == ("/v1/jobs/j_1", "Bearer sekret")
-    assert elsewhere.seen[0][:2] == ("/status/j_1", None)
+    assert (vendor.seen[0].path, vendor.seen[0].headers.get("Authorization")) == ("/v1/jobs/j_1", "Bearer sekret")
+    assert (elsewhere.seen[0].path, elsewhere.seen[0].headers.get("Authorization")) == ("/status/j_1", None)
 
 
-def test_a_redirect_on_the_same_host_keeps_the_key(servers: tuple[Recorder, Recorder]) -> None:
+def test_a_redirect_on_the_same_host_keeps_the_key(servers: tuple[ScriptedServer, ScriptedServer]) -> None:
     vendor, _ = servers
     vendor.routes["/v1/jobs/j_1"] = (307, {"Location": "/v2/jobs/j_1"}, b"")
     vendor.routes["/v2/jobs/j_1"] = (200, {}, STATUS)
     assert HttpJobProvider(vendor.url, "sekret").status("j_1").progress == 0.5
-    assert [(path, auth) for path, auth, _ in vendor.seen] == [
+    assert [(seen.path, seen.headers.get("Authorization")) for seen in vendor.seen] == [
         ("/v1/jobs/j_1", "Bearer sekret"),
         ("/v2/jobs/j_1", "Bearer sekret"),
     ]
 
 
-def test_a_redirect_loop_is_a_permanent_vendor_error(servers: tuple[Recorder, Recorder]) -> None:
+def test_a_redirect_loop_is_a_permanent_vendor_error(servers: tuple[ScriptedServer, ScriptedServer]) -> None:
     vendor, _ = servers
     vendor.routes["/v1/jobs/j_1"] = (302, {"Location": "/v1/jobs/j_1"}, b"")
     with pytest.raises(PermanentError, match="redirected too often") as caught:
@@ -95,14 +60,14 @@ def test_a_redirect_loop_is_a_permanent_vendor_error(servers: tuple[Recorder, Re
     assert len(vendor.seen) == 4  # the call and its 3 redirects, no more
 
 
-def test_an_unfollowed_redirect_is_a_permanent_vendor_error(servers: tuple[Recorder, Recorder]) -> None:
+def test_an_unfollowed_redirect_is_a_permanent_vendor_error(servers: tuple[ScriptedServer, ScriptedServer]) -> None:
     vendor, _ = servers
     vendor.routes["/v1/jobs/j_1"] = (300, {}, b"")  # no Location: nothing to follow
     with pytest.raises(PermanentError, match="answered 300"):
         HttpJobProvider(vendor.url, None).status("j_1")
 
 
-def test_calls_to_one_vendor_share_a_connection(servers: tuple[Recorder, Recorder]) -> None:
+def test_calls_to_one_vendor_share_a_connection(servers: tuple[ScriptedServer, ScriptedServer]) -> None:
     """A warm container's polls, and a segment's upload and job, reuse one kept-alive connection."""
     vendor, _ = servers
     vendor.routes["/v1/jobs/j_1"] = (200, {}, STATUS)
@@ -110,7 +75,7 @@ def test_calls_to_one_vendor_share_a_connection(servers: tuple[Recorder, Recorde
     for _ in range(3):
         provider.status("j_1")
     HttpJobProvider(vendor.url, None).status("j_1")  # another instance, the same container
-    ports = {port for _, _, port in vendor.seen}
+    ports = {seen.client_port for seen in vendor.seen}
     assert len(vendor.seen) == 4 and len(ports) == 1
 
 

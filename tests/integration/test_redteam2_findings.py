@@ -8,10 +8,8 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -28,6 +26,7 @@ from pollbridge.models import SchedulePollTask, TaskRecord, parse_segment
 from pollbridge.ports import ResultContext
 from pollbridge.webhook import parse_form
 from tests.fakes import RecordingNotifier, World
+from tests.http_servers import ScriptedServer
 
 SIM = SimConfig(duration_s=(200, 200), queue_s=(0, 0))
 
@@ -176,38 +175,10 @@ def test_a_raw_body_with_a_lone_surrogate_is_a_400_not_a_500(cloud: LocalCloud, 
 # --- F7: the aiware sink follows redirects: the API key goes to another host, a POST becomes a GET -----
 
 
-class _Recorder(BaseHTTPRequestHandler):
-    """Answers per the server's `script`: (status, headers, body); records (method, headers, body)."""
-
-    def _answer(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        self.server.seen.append((self.command, dict(self.headers), self.rfile.read(length)))  # type: ignore[attr-defined]
-        status, headers, body = self.server.script  # type: ignore[attr-defined]
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_GET = do_POST = _answer
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def two_servers() -> Iterator[tuple[ThreadingHTTPServer, ThreadingHTTPServer]]:
-    servers = []
-    for _ in range(2):
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-        server.seen = []  # type: ignore[attr-defined]
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-    yield servers[0], servers[1]
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+def two_servers() -> Iterator[tuple[ScriptedServer, ScriptedServer]]:
+    with ScriptedServer() as first, ScriptedServer() as second:
+        yield first, second
 
 
 def a_record(status: str = "complete") -> TaskRecord:
@@ -217,7 +188,7 @@ def a_record(status: str = "complete") -> TaskRecord:
 
 
 def test_the_aiware_sink_never_sends_its_api_key_to_a_redirect_target(
-    two_servers: tuple[ThreadingHTTPServer, ThreadingHTTPServer],
+    two_servers: tuple[ScriptedServer, ScriptedServer],
 ) -> None:
     """AiwareSink uses urllib's default opener, which follows 301/302/303 for a POST by re-sending a
     GET to the Location, any host, any scheme (http too), with every header added by add_header:
@@ -227,15 +198,15 @@ def test_the_aiware_sink_never_sends_its_api_key_to_a_redirect_target(
     from pollbridge.adapters.sinks.aiware import AiwareSink
 
     api, elsewhere = two_servers
-    api.script = (302, {"Location": f"http://localhost:{elsewhere.server_address[1]}/collect"}, b"")  # type: ignore[attr-defined]
-    elsewhere.script = (200, {"Content-Type": "application/json"}, b'{"data": {"updateTask": {"id": "task-1"}}}')  # type: ignore[attr-defined]
-    sink = AiwareSink(f"http://127.0.0.1:{api.server_address[1]}", lambda: "aiware-api-key-SECRET", timeout_s=5)
+    api.default = (302, {"Location": f"http://localhost:{elsewhere.port}/collect"}, b"")
+    elsewhere.default = (200, {"Content-Type": "application/json"}, b'{"data": {"updateTask": {"id": "task-1"}}}')
+    sink = AiwareSink(api.url, lambda: "aiware-api-key-SECRET", timeout_s=5)
     delivered = True
     try:
         sink.deliver(a_record())
     except Exception:
         delivered = False
-    leaked = [(m, h.get("Authorization")) for m, h, _ in elsewhere.seen]  # type: ignore[attr-defined]
+    leaked = [(seen.method, seen.headers.get("Authorization")) for seen in elsewhere.seen]
     assert not leaked and not delivered, f"redirect target got {leaked}; delivery counted: {delivered}"
 
 
