@@ -1,8 +1,9 @@
-"""The http provider's transport (urllib3) against real servers on loopback: redirects, credentials
-on redirects, connection reuse, TLS."""
+"""The http provider's transport (urllib3, VendorConnections) against real servers on loopback:
+redirects and the credentials on them, connection reuse and idleness, bodies as sent, TLS."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import ssl
 from collections.abc import Iterator
@@ -24,13 +25,25 @@ MEDIA = Media(b"RIFF....WAVE", "audio/wav")
 STATUS = json.dumps({"status": "processing", "progress": 0.5}).encode()
 
 
+type Servers = tuple[ScriptedServer, ScriptedServer]
+
+
+@pytest.fixture(autouse=True)
+def fresh_connections() -> Iterator[None]:
+    """Each test starts and ends with the container's vendor connections unmade (no pooled
+    connection, no SSL context) so that none outlives the servers or the trust store it was made for."""
+    http_provider._connections.cache_clear()
+    yield
+    http_provider._connections.cache_clear()
+
+
 @pytest.fixture
-def servers() -> Iterator[tuple[ScriptedServer, ScriptedServer]]:
+def servers() -> Iterator[Servers]:
     with ScriptedServer() as vendor, ScriptedServer() as elsewhere:
         yield vendor, elsewhere
 
 
-def test_a_redirect_to_another_host_does_not_carry_the_vendor_key(servers: tuple[ScriptedServer, ScriptedServer]) -> None:
+def test_a_redirect_to_another_host_does_not_carry_the_vendor_key(servers: Servers) -> None:
     vendor, elsewhere = servers
     vendor.routes["/v1/jobs/j_1"] = (302, {"Location": f"{elsewhere.url}/status/j_1"}, b"")
     elsewhere.routes["/status/j_1"] = (200, {"Content-Type": "application/json"}, STATUS)
@@ -40,7 +53,7 @@ def test_a_redirect_to_another_host_does_not_carry_the_vendor_key(servers: tuple
     assert (elsewhere.seen[0].path, elsewhere.seen[0].headers.get("Authorization")) == ("/status/j_1", None)
 
 
-def test_a_redirect_on_the_same_host_keeps_the_key(servers: tuple[ScriptedServer, ScriptedServer]) -> None:
+def test_a_redirect_on_the_same_host_keeps_the_key(servers: Servers) -> None:
     vendor, _ = servers
     vendor.routes["/v1/jobs/j_1"] = (307, {"Location": "/v2/jobs/j_1"}, b"")
     vendor.routes["/v2/jobs/j_1"] = (200, {}, STATUS)
@@ -51,7 +64,7 @@ def test_a_redirect_on_the_same_host_keeps_the_key(servers: tuple[ScriptedServer
     ]
 
 
-def test_a_redirect_loop_is_a_permanent_vendor_error(servers: tuple[ScriptedServer, ScriptedServer]) -> None:
+def test_a_redirect_loop_is_a_permanent_vendor_error(servers: Servers) -> None:
     vendor, _ = servers
     vendor.routes["/v1/jobs/j_1"] = (302, {"Location": "/v1/jobs/j_1"}, b"")
     with pytest.raises(PermanentError, match="redirected too often") as caught:
@@ -60,15 +73,15 @@ def test_a_redirect_loop_is_a_permanent_vendor_error(servers: tuple[ScriptedServ
     assert len(vendor.seen) == 4  # the call and its 3 redirects, no more
 
 
-def test_an_unfollowed_redirect_is_a_permanent_vendor_error(servers: tuple[ScriptedServer, ScriptedServer]) -> None:
+def test_an_unfollowed_redirect_is_a_permanent_vendor_error(servers: Servers) -> None:
     vendor, _ = servers
     vendor.routes["/v1/jobs/j_1"] = (300, {}, b"")  # no Location: nothing to follow
     with pytest.raises(PermanentError, match="answered 300"):
         HttpJobProvider(vendor.url, None).status("j_1")
 
 
-def test_calls_to_one_vendor_share_a_connection(servers: tuple[ScriptedServer, ScriptedServer]) -> None:
-    """A warm container's polls, and a segment's upload and job, reuse one kept-alive connection."""
+def test_calls_close_together_share_a_connection(servers: Servers) -> None:
+    """A segment's upload and job (here: polls in a row) reuse one kept-alive connection."""
     vendor, _ = servers
     vendor.routes["/v1/jobs/j_1"] = (200, {}, STATUS)
     provider = HttpJobProvider(vendor.url, None)
@@ -79,33 +92,91 @@ def test_calls_to_one_vendor_share_a_connection(servers: tuple[ScriptedServer, S
     assert len(vendor.seen) == 4 and len(ports) == 1
 
 
+def test_a_connection_idle_past_the_limit_is_not_reused(servers: Servers, monkeypatch: pytest.MonkeyPatch) -> None:
+    """NAT gateways drop idle connections without telling either end; the next request on one is
+    reset. Polls a minute apart therefore each open a connection of their own."""
+    vendor, _ = servers
+    vendor.routes["/v1/jobs/j_1"] = (200, {}, STATUS)
+    provider = HttpJobProvider(vendor.url, None)
+    provider.status("j_1")
+    monkeypatch.setattr(http_provider, "IDLE_REUSE_S", 0.0)
+    provider.status("j_1")
+    assert len({seen.client_port for seen in vendor.seen}) == 2
+
+
+def test_a_redirected_post_is_not_followed(servers: Servers) -> None:
+    """Following it would send the media (or the job) again to wherever the redirect points."""
+    vendor, elsewhere = servers
+    for status in (301, 302, 307, 308):
+        vendor.routes["/v1/uploads"] = (status, {"Location": f"{elsewhere.url}/v1/uploads"}, b"")
+        with pytest.raises(PermanentError, match=f"answered {status}") as caught:
+            HttpJobProvider(vendor.url, "sekret", submit_attempts=1).submit(MEDIA, {}, "key-1")
+        assert caught.value.reason == "api_error"
+    assert elsewhere.seen == []
+
+
+def test_bodies_are_read_as_sent_never_decompressed(servers: Servers) -> None:
+    """A gzip body can expand to gigabytes in a Lambda of 256 MB: pollbridge asks for the identity
+    encoding and does not decode what a vendor compresses anyway; an error answer keeps its status."""
+    vendor, _ = servers
+    error = json.dumps({"error": {"code": "unauthorized", "message": "bad key"}}).encode()
+    vendor.routes["/v1/jobs/j_1"] = (401, {"Content-Encoding": "gzip"}, gzip.compress(error))
+    vendor.routes["/v1/jobs/j_2"] = (200, {"Content-Encoding": "gzip"}, gzip.compress(STATUS))
+    vendor.routes["/v1/jobs/j_3"] = (200, {"Content-Encoding": "gzip"}, b"not gzip at all")
+    provider = HttpJobProvider(vendor.url, None)
+    with pytest.raises(PermanentError) as caught:
+        provider.status("j_1")
+    assert caught.value.reason == "api_authentication_error"
+    for work_id in ("j_2", "j_3"):
+        with pytest.raises(TransientError, match="not JSON"):
+            provider.status(work_id)
+    assert {seen.headers.get("Accept-Encoding") for seen in vendor.seen} == {"identity"}
+
+
+def test_an_answer_past_the_size_limit_is_refused_unread(servers: Servers, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(http_provider, "MAX_RESPONSE_BYTES", 1000)
+    vendor, _ = servers
+    vendor.routes["/v1/jobs/j_1/result"] = (200, {}, b'{"words": [' + b" " * 5000 + b"]}")
+    vendor.routes["/v1/jobs/j_1"] = (200, {}, STATUS)
+    provider = HttpJobProvider(vendor.url, None)
+    with pytest.raises(PermanentError, match="more than 1000 bytes") as caught:
+        provider.transcript("j_1")
+    assert caught.value.reason == "api_error"
+    assert provider.status("j_1").progress == 0.5  # the next call is not confused by the unread rest
+
+
+def test_a_redirect_to_an_invalid_url_is_a_permanent_vendor_error(servers: Servers) -> None:
+    vendor, _ = servers
+    vendor.routes["/v1/jobs/j_1"] = (302, {"Location": "http://[::1/x"}, b"")
+    with pytest.raises(PermanentError, match="invalid URL"):
+        HttpJobProvider(vendor.url, None).status("j_1")
+
+
 def test_an_https_vendor_is_verified_against_the_trusted_store(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, manual_clock: ManualClock
 ) -> None:
     """The benchmark's https vendor: the provider trusts what OpenSSL's default store trusts
     (SSL_CERT_FILE here), and refuses a certificate nobody vouches for."""
     tls = loopback_tls(tmp_path)
-    http_provider._pool.cache_clear()
     with VendorSimulator(tls=(tls.cert_file, tls.key_file)) as vendor:
         assert vendor.url.startswith("https://127.0.0.1:")
         with pytest.raises(TransientError, match="CERTIFICATE_VERIFY_FAILED"):
             HttpJobProvider(vendor.url, None).submit(MEDIA, {}, "key-untrusted")
         assert vendor.uploads == {}
         monkeypatch.setenv("SSL_CERT_FILE", str(tls.ca_file))
-        http_provider._pool.cache_clear()  # the store is read once per container: a new one reads it
+        http_provider._connections.cache_clear()  # the store is read once per container: a new one reads it
         work_id = HttpJobProvider(vendor.url, None).submit(MEDIA, {}, "key-1")
         assert work_id.startswith("j_") and list(vendor.uploads.values()) == [MEDIA.body]
-    http_provider._pool.cache_clear()
 
 
 def test_https_connections_share_one_loaded_ca_store(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, manual_clock: ManualClock
 ) -> None:
     """Loading the CA store costs ~20 ms of CPU: a new connection (another vendor host, or the same
-    vendor after it closed an idle connection) must not load it again."""
+    vendor a minute later) must not load it again."""
     tls = loopback_tls(tmp_path)
     monkeypatch.setenv("SSL_CERT_FILE", str(tls.ca_file))
-    http_provider._pool.cache_clear()
+    monkeypatch.setattr(http_provider, "IDLE_REUSE_S", 0.0)  # every call a new connection, as polls are
     loads = []
     real_load = ssl.SSLContext.load_default_certs
 
@@ -114,14 +185,11 @@ def test_https_connections_share_one_loaded_ca_store(
         real_load(context, *args)
 
     monkeypatch.setattr(ssl.SSLContext, "load_default_certs", counting_load)
-    try:
-        with (
-            VendorSimulator(tls=(tls.cert_file, tls.key_file)) as first,
-            VendorSimulator(tls=(tls.cert_file, tls.key_file)) as second,
-        ):
-            for vendor in (first, second, first):
-                assert HttpJobProvider(vendor.url, None).submit(MEDIA, {}, "key-1").startswith("j_")
-            assert len(first.uploads) == len(second.uploads) == 1
-    finally:
-        http_provider._pool.cache_clear()
+    with (
+        VendorSimulator(tls=(tls.cert_file, tls.key_file)) as first,
+        VendorSimulator(tls=(tls.cert_file, tls.key_file)) as second,
+    ):
+        for vendor in (first, second, first):
+            assert HttpJobProvider(vendor.url, None).submit(MEDIA, {}, "key-1").startswith("j_")
+        assert len(first.uploads) == len(second.uploads) == 1
     assert len(loads) == 1

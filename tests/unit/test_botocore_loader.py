@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,57 +16,75 @@ from pollbridge.adapters.botocore_loader import ServiceFolderLoader
 TYPES = ("service-2", "endpoint-rule-set-1", "paginators-1", "waiters-2")
 
 
+def service_folder_loader() -> ServiceFolderLoader:
+    paths = list(create_loader().search_paths)
+    return ServiceFolderLoader(extra_search_paths=paths, include_default_search_paths=False)
+
+
 @pytest.fixture(scope="module")
-def loaders() -> tuple[ServiceFolderLoader, Loader]:
-    paths = create_loader().search_paths
-    return ServiceFolderLoader(extra_search_paths=list(paths), include_default_search_paths=False), create_loader()
+def botocores() -> Loader:
+    return create_loader()
+
+
+@pytest.fixture
+def fresh_session(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    wiring.aws_session.cache_clear()
+    yield
+    wiring.aws_session.cache_clear()
 
 
 @pytest.mark.parametrize("type_name", TYPES)
-def test_membership_matches_botocores_scan_for_every_service(
-    loaders: tuple[ServiceFolderLoader, Loader], type_name: str
-) -> None:
-    ours, botocores = loaders
-    known = botocores.list_available_services(type_name)
+def test_one_folder_answers_as_botocores_scan_for_every_service(botocores: Loader, type_name: str) -> None:
+    ours = service_folder_loader()
+    known = set(botocores.list_available_services(type_name))
     every_folder = botocores.list_available_services("service-2")  # waiters-2 exists for fewer of them
-    names = ours.list_available_services(type_name)
-    assert [name for name in every_folder if name in names] == [n for n in every_folder if n in known]
-    assert list(names) == known and len(names) == len(known) and names[0] == known[0]
+    assert {name for name in every_folder if ours.has_model(name, type_name)} == known
 
 
-@pytest.mark.parametrize("name", ["no-such-service", "", "../data", "s3/2006-03-01", "S3", 3])
-def test_names_that_are_not_services_are_not_members(loaders: tuple[ServiceFolderLoader, Loader], name: object) -> None:
-    assert name not in loaders[0].list_available_services("service-2")
+@pytest.mark.parametrize("name", ["no-such-service", "", "../data", "s3/2006-03-01", "S3"])
+def test_names_that_are_not_services_get_botocores_error(name: str) -> None:
+    with pytest.raises(UnknownServiceError, match=r"Valid service names are: .*scheduler"):
+        service_folder_loader().load_service_model(name, "service-2")
 
 
-def test_the_scan_runs_only_for_whoever_iterates(loaders: tuple[ServiceFolderLoader, Loader]) -> None:
-    names = loaders[0].list_available_services("service-2")
-    assert "scheduler" in names and "s3" in names
-    assert names._names is None  # membership looked in two folders, listed none
-    assert "scheduler" in list(names)
+def test_everyone_else_gets_botocores_full_list(botocores: Loader) -> None:
+    ours = service_folder_loader()
+    ours.load_service_model("scheduler", "service-2")
+    listed = ours.list_available_services("service-2")
+    assert type(listed) is list and listed == botocores.list_available_services("service-2")
 
 
-def test_the_session_makes_clients_and_names_unknown_services(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    wiring.aws_session.cache_clear()
-    try:
-        session = wiring.aws_session()
-        assert isinstance(session.get_component("data_loader"), ServiceFolderLoader)
-        client = session.create_client("scheduler", aws_access_key_id="x", aws_secret_access_key="y")
-        assert client.meta.service_model.service_name == "scheduler"
-        assert client.can_paginate("list_schedules")
-        with pytest.raises(UnknownServiceError, match=r"Unknown service: 'no-such-service'.*scheduler"):
-            session.create_client("no-such-service")
-        assert "scheduler" in session.get_available_services()
-    finally:
-        wiring.aws_session.cache_clear()
+def test_a_client_is_made_without_listing_every_service(
+    fresh_session: None, botocores: Loader, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The point of it all: botocore lists ~445 folders per model type; making a client now lists a
+    handful. And the client is complete: its operations, its paginators, its endpoint."""
+    listed: list[str] = []
+    real_listdir = os.listdir
+
+    def counting_listdir(path: str) -> list[str]:
+        listed.append(str(path))
+        return real_listdir(path)
+
+    session = wiring.aws_session()
+    assert isinstance(session.get_component("data_loader"), ServiceFolderLoader)
+    monkeypatch.setattr(os, "listdir", counting_listdir)
+    client = session.create_client("scheduler", aws_access_key_id="x", aws_secret_access_key="y")
+    monkeypatch.undo()
+    assert len(listed) < 20, f"{len(listed)} folders listed"
+    assert client.can_paginate("list_schedules")
+    assert client.meta.endpoint_url == "https://scheduler.us-east-1.amazonaws.com"
+    assert session.get_available_services() == botocores.list_available_services("service-2")
+    with pytest.raises(UnknownServiceError, match=r"Unknown service: 'no-such-service'.*scheduler"):
+        session.create_client("no-such-service")
 
 
-def test_the_session_keeps_aws_data_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_the_session_keeps_aws_data_path(fresh_session: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "my-service" / "2026-01-01").mkdir(parents=True)
+    (tmp_path / "my-service" / "2026-01-01" / "service-2.json").write_text("{}")
     monkeypatch.setenv("AWS_DATA_PATH", str(tmp_path))
-    wiring.aws_session.cache_clear()
-    try:
-        paths = wiring.aws_session().get_component("data_loader").search_paths
-        assert paths[0] == str(tmp_path) and paths == create_loader(str(tmp_path)).search_paths
-    finally:
-        wiring.aws_session.cache_clear()
+    loader = wiring.aws_session().get_component("data_loader")
+    assert loader.search_paths == create_loader(str(tmp_path)).search_paths
+    assert loader.load_service_model("my-service", "service-2") == {}
+    assert "my-service" in loader.list_available_services("service-2")

@@ -1,10 +1,10 @@
 """The generic `http` provider: the reference vendor job API v1 (docs/vendor-api.md), over urllib3.
 
 urllib3 rather than urllib.request: botocore already loads it, its pool keeps the connection to the
-vendor open across a segment's two calls and a warm container's polls (one TLS handshake, not one per
-call), it drops the Authorization header on a redirect to another host (urllib.request forwards
-it), and it builds no SSL context for a plain-http vendor (urllib.request's opener loads the CA store
-on its first call, ~20 ms of a cold start: BENCHMARKS.md).
+vendor open across a segment's two calls (one TLS handshake, not two), it drops the Authorization
+header on a redirect to another host (urllib.request forwards it), and it builds no SSL context for
+a plain-http vendor (urllib.request's opener loads the CA store on its first call, ~20 ms of a cold
+start: BENCHMARKS.md). How connections are kept, redirected and read: VendorConnections.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import functools
 import json
 import math
 import ssl
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Annotated, Any
@@ -193,16 +194,11 @@ class HttpJobProvider:
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
         timeout = urllib3.Timeout(connect=self._timeout_s, read=self._timeout_s)
-        try:
-            pool = _pool(self._base.startswith("https:"))
-            response = pool.request(method, self._base + path, body=body, headers=headers, timeout=timeout)
-        except urllib3.exceptions.MaxRetryError as error:
-            raise _unreachable(method, path, error.reason) from None
-        except (urllib3.exceptions.HTTPError, OSError) as error:
-            raise _unreachable(method, path, error) from None
-        raw = response.data
-        if not 200 <= response.status < 300:
-            raise _classify(method, path, response.status, raw, response.headers.get("Retry-After"))
+        status, raw, retry_after = _connections(self._base.startswith("https:")).send(
+            method, self._base + path, body, headers, timeout
+        )
+        if not 200 <= status < 300:
+            raise _classify(method, path, status, raw, retry_after)
         if not raw:
             return {}
         try:
@@ -211,16 +207,75 @@ class HttpJobProvider:
             raise TransientError(f"vendor {method} {path} returned a body that is not JSON") from None
 
 
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024  # a 3-hour transcript is a few MB; a poll's memory is not
+IDLE_REUSE_S = 30.0  # an idle connection older than this is not reused (see VendorConnections)
+
+
+class VendorConnections:
+    """The container's connections to vendors of one scheme.
+
+    - Kept alive between calls close together (a segment's upload and job), never past IDLE_REUSE_S:
+      NAT gateways and load balancers drop idle connections silently (a VPC's NAT after 350 s), and
+      the next request on one fails with a reset. Polls are a minute or more apart, so each opens a
+      fresh connection; the https SSL context, with the CA store loaded (~20 ms of CPU), stays.
+    - Redirects: followed by GET and DELETE (3 at most; `Authorization` is dropped when one leaves the
+      vendor's host, scheme or port), never by a POST, which would send the media or the job again
+      to wherever the redirect points: a redirected POST is a permanent vendor error.
+    - Bodies are read as sent (`Accept-Encoding: identity`, nothing decompressed: a small gzip body
+      can expand to gigabytes) and at most MAX_RESPONSE_BYTES.
+    - Nothing is retried here: a submit retries itself (`submit_attempts`), a poll's retry is its next
+      poll.
+
+    Idle time is the sockets' real time (time.monotonic), not pollbridge's clock, which tests and the
+    local cloud compress.
+    """
+
+    def __init__(self, https: bool) -> None:
+        retries = urllib3.Retry(total=None, connect=0, read=0, other=0, status=0, redirect=3)
+        # One SSL context for every connection: urllib3 would build one per connection and load the CA
+        # store into each. The system store; SSL_CERT_FILE is honoured.
+        context = ssl.create_default_context() if https else None
+        self._pool = urllib3.PoolManager(num_pools=4, maxsize=2, retries=retries, ssl_context=context)
+        self._last_used = -math.inf
+
+    def send(
+        self, method: str, url: str, body: bytes | None, headers: dict[str, str], timeout: urllib3.Timeout
+    ) -> tuple[int, bytes, str | None]:
+        """(status, body, Retry-After) or a TransientError / PermanentError naming what failed."""
+        path = urllib3.util.parse_url(url).path or "/"
+        if time.monotonic() - self._last_used > IDLE_REUSE_S:
+            self._pool.clear()
+        try:
+            response = self._pool.request(
+                method,
+                url,
+                body=body,
+                headers={**headers, "Accept-Encoding": "identity"},
+                timeout=timeout,
+                redirect=method in ("GET", "DELETE"),
+                preload_content=False,
+                decode_content=False,
+            )
+            raw = response.read(MAX_RESPONSE_BYTES + 1, decode_content=False)  # back to the pool at its end
+            if len(raw) > MAX_RESPONSE_BYTES:
+                response.close()  # the rest is never read: the connection cannot be reused
+                too_long = f"vendor {method} {path} answered more than {MAX_RESPONSE_BYTES} bytes"
+                raise PermanentError(too_long, "api_error")
+        except urllib3.exceptions.MaxRetryError as error:
+            raise _unreachable(method, path, error.reason) from None
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise _unreachable(method, path, error) from None
+        except ValueError as error:  # a Location that is not a URL (urllib's urljoin refuses it)
+            invalid = f"vendor {method} {path} redirected to an invalid URL: {error}"
+            raise PermanentError(invalid, "api_error") from None
+        finally:
+            self._last_used = time.monotonic()
+        return response.status, raw, response.headers.get("Retry-After")
+
+
 @functools.cache
-def _pool(https: bool) -> urllib3.PoolManager:
-    """The container's connections to vendors. Redirects are followed (3 at most; the Authorization
-    header is dropped when one leaves the host); nothing is retried here: a submit retries itself
-    (`submit_attempts`), a poll's retry is its next poll. For https, one SSL context for every
-    connection: urllib3 would build one per connection and load the CA store into each (~20 ms of
-    CPU), and a vendor that closes idle connections makes every warm poll a new connection."""
-    retries = urllib3.Retry(total=None, connect=0, read=0, other=0, status=0, redirect=3)
-    context = ssl.create_default_context() if https else None  # the system store; SSL_CERT_FILE honoured
-    return urllib3.PoolManager(num_pools=4, maxsize=2, retries=retries, ssl_context=context)
+def _connections(https: bool) -> VendorConnections:
+    return VendorConnections(https)
 
 
 def _unreachable(method: str, path: str, reason: Exception | None) -> TransientError | PermanentError:
