@@ -3,9 +3,11 @@ path and records every request, with the client's port (one port per connection)
 
 from __future__ import annotations
 
+import ssl
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 type Answer = tuple[int, dict[str, str], bytes]  # status, headers, body
@@ -23,7 +25,8 @@ class Seen:
 class ScriptedServer:
     """`routes[path]` answers that path, `default` every other; HTTP/1.1 with keep-alive."""
 
-    def __init__(self, default: Answer = (404, {}, b"{}")) -> None:
+    def __init__(self, default: Answer = (404, {}, b"{}"), tls: tuple[Path, Path] | None = None) -> None:
+        """`tls`: (certificate chain, key) to serve https (devtools/tls.py)."""
         self.routes: dict[str, Answer] = {}
         self.default = default
         self.seen: list[Seen] = []
@@ -50,8 +53,12 @@ class ScriptedServer:
             do_GET = do_POST = do_DELETE = _answer
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
     def close(self) -> None:

@@ -193,3 +193,23 @@ def test_https_connections_share_one_loaded_ca_store(
             assert HttpJobProvider(vendor.url, None).submit(MEDIA, {}, "key-1").startswith("j_")
         assert len(first.uploads) == len(second.uploads) == 1
     assert len(loads) == 1
+
+
+def test_an_https_vendor_redirecting_to_plain_http_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, servers: Servers
+) -> None:
+    """The answer (a status, a transcript) would travel in clear, and could be altered on the way."""
+    tls = loopback_tls(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls.ca_file))
+    plain, _ = servers
+    plain.default = (200, {}, STATUS)
+    with ScriptedServer(tls=(tls.cert_file, tls.key_file)) as vendor:
+        vendor.routes["/v1/jobs/j_1"] = (302, {"Location": f"{plain.url}/v1/jobs/j_1"}, b"")
+        vendor.routes["/v1/jobs/j_2"] = (302, {"Location": "/v2/jobs/j_2"}, b"")  # https still: followed
+        vendor.routes["/v2/jobs/j_2"] = (200, {}, STATUS)
+        provider = HttpJobProvider(vendor.url, "sekret")
+        with pytest.raises(PermanentError, match="redirected from https to http") as caught:
+            provider.status("j_1")
+        assert caught.value.reason == "api_error"
+        assert provider.status("j_2").progress == 0.5
+    assert plain.seen == []

@@ -16,8 +16,9 @@ import ssl
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Annotated, Any
-from urllib.parse import quote
+from types import TracebackType
+from typing import TYPE_CHECKING, Annotated, Any, Self
+from urllib.parse import quote, urljoin
 
 import urllib3
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, ValidationError
@@ -30,6 +31,10 @@ from pollbridge.models.parsing import describe
 from pollbridge.observability import tracer  # the functions' (lazy) tracer: vendor calls are subsegments
 from pollbridge.ports import Media, ResultContext
 from pollbridge.transcript import to_vtn
+
+if TYPE_CHECKING:
+    from urllib3.connectionpool import ConnectionPool
+    from urllib3.response import BaseHTTPResponse
 
 _STATUSES = {
     "queued": JobStatus.QUEUED,
@@ -219,8 +224,9 @@ class VendorConnections:
       the next request on one fails with a reset. Polls are a minute or more apart, so each opens a
       fresh connection; the https SSL context, with the CA store loaded (~20 ms of CPU), stays.
     - Redirects: followed by GET and DELETE (3 at most; `Authorization` is dropped when one leaves the
-      vendor's host, scheme or port), never by a POST, which would send the media or the job again
-      to wherever the redirect points: a redirected POST is a permanent vendor error.
+      vendor's host, scheme or port; never from https to http), never by a POST, which would send the
+      media or the job again to wherever the redirect points: a redirected POST is a permanent vendor
+      error.
     - Bodies are read as sent (`Accept-Encoding: identity`, nothing decompressed: a small gzip body
       can expand to gigabytes) and at most MAX_RESPONSE_BYTES.
     - Nothing is retried here: a submit retries itself (`submit_attempts`), a poll's retry is its next
@@ -231,7 +237,7 @@ class VendorConnections:
     """
 
     def __init__(self, https: bool) -> None:
-        retries = urllib3.Retry(total=None, connect=0, read=0, other=0, status=0, redirect=3)
+        retries = _VendorRetry(total=None, connect=0, read=0, other=0, status=0, redirect=3)
         # One SSL context for every connection: urllib3 would build one per connection and load the CA
         # store into each. The system store; SSL_CERT_FILE is honoured.
         context = ssl.create_default_context() if https else None
@@ -273,6 +279,30 @@ class VendorConnections:
         return response.status, raw, response.headers.get("Retry-After")
 
 
+class _Downgraded(urllib3.exceptions.HTTPError):
+    """A redirect from https to plain http."""
+
+
+class _VendorRetry(urllib3.Retry):
+    """urllib3's Retry, refusing a redirect from https to plain http: the vendor's answer (a status,
+    a transcript) would travel in clear and could be altered on the way."""
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: ConnectionPool | None = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Self:
+        location = response.get_redirect_location() if response is not None else None
+        downgrade = bool(location and url and url.lower().startswith("https:"))
+        if downgrade and _pool is not None and urljoin(str(url), str(location)).lower().startswith("http:"):
+            raise urllib3.exceptions.MaxRetryError(_pool, url, _Downgraded("redirected from https to http"))
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
 @functools.cache
 def _connections(https: bool) -> VendorConnections:
     return VendorConnections(https)
@@ -283,6 +313,8 @@ def _unreachable(method: str, path: str, reason: Exception | None) -> TransientE
     timed_out = isinstance(reason, TimeoutError | urllib3.exceptions.TimeoutError)
     if timed_out and not isinstance(reason, urllib3.exceptions.NewConnectionError):
         return TransientError(f"vendor {method} {path} timed out")
+    if isinstance(reason, _Downgraded):
+        return PermanentError(f"vendor {method} {path} {reason}", "api_error")
     if isinstance(reason, urllib3.exceptions.ResponseError):  # too many redirects: not a network blip
         return PermanentError(f"vendor {method} {path} redirected too often", "api_error")
     return TransientError(f"vendor {method} {path} unreachable: {reason}")
