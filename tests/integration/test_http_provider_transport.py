@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import ssl
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -133,23 +134,67 @@ def test_bodies_are_read_as_sent_never_decompressed(servers: Servers) -> None:
     assert {seen.headers.get("Accept-Encoding") for seen in vendor.seen} == {"identity"}
 
 
-def test_an_answer_past_the_size_limit_is_refused_unread(servers: Servers, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(http_provider, "MAX_RESPONSE_BYTES", 1000)
+def test_an_answer_past_its_size_limit_is_refused_unread(servers: Servers, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A status answer is a few hundred bytes, a transcript a few MB: each has its limit, checked while
+    reading, and the connection of a refused answer is not reused."""
     vendor, _ = servers
-    vendor.routes["/v1/jobs/j_1/result"] = (200, {}, b'{"words": [' + b" " * 5000 + b"]}")
-    vendor.routes["/v1/jobs/j_1"] = (200, {}, STATUS)
+    words = [{"text": "word", "startMs": i, "endMs": i + 1} for i in range(6000)]  # ~300 KB
+    vendor.routes["/v1/jobs/j_1/result"] = (200, {}, json.dumps({"words": words}).encode())
+    vendor.routes["/v1/jobs/j_1"] = (200, {}, json.dumps({"status": "processing", "pad": " " * 2_000_000}).encode())
+    vendor.routes["/v1/jobs/j_2"] = (200, {}, STATUS)
     provider = HttpJobProvider(vendor.url, None)
-    with pytest.raises(PermanentError, match="more than 1000 bytes") as caught:
-        provider.transcript("j_1")
+    with pytest.raises(PermanentError, match=f"more than {http_provider.MAX_ANSWER_BYTES} bytes") as caught:
+        provider.status("j_1")
     assert caught.value.reason == "api_error"
-    assert provider.status("j_1").progress == 0.5  # the next call is not confused by the unread rest
+    assert provider.status("j_2").progress == 0.5  # not confused by the unread rest
+    assert len(provider.transcript("j_1").words) == 6000
+    monkeypatch.setattr(http_provider, "MAX_RESULT_BYTES", 1000)
+    with pytest.raises(PermanentError, match="more than 1000 bytes"):
+        provider.transcript("j_1")
+    provider.status("j_2")
+    first, second, third = ({seen.client_port for seen in vendor.seen[i:j]} for i, j in ((0, 1), (1, 4), (4, 5)))
+    assert len(first | second | third) == 3  # a refusal left unread closes its connection; the others reuse it
 
 
-def test_a_redirect_to_an_invalid_url_is_a_permanent_vendor_error(servers: Servers) -> None:
+@pytest.mark.parametrize(
+    "location", ["http://[::1/x", "http://127.0.0.1:99999/x", "http://127.0.0.1:abc/", "ftp://x/y"]
+)
+def test_a_redirect_to_an_invalid_url_is_a_permanent_vendor_error(servers: Servers, location: str) -> None:
     vendor, _ = servers
-    vendor.routes["/v1/jobs/j_1"] = (302, {"Location": "http://[::1/x"}, b"")
+    vendor.routes["/v1/jobs/j_1"] = (302, {"Location": location}, b"")
     with pytest.raises(PermanentError, match="invalid URL"):
         HttpJobProvider(vendor.url, None).status("j_1")
+
+
+def test_vendor_calls_go_through_the_configured_proxy(servers: Servers, monkeypatch: pytest.MonkeyPatch) -> None:
+    """HTTP_PROXY / NO_PROXY, as urllib.request and botocore read them: a VPC without a NAT gateway
+    reaches the vendor through its proxy, or not at all."""
+    proxy, vendor = servers
+    proxy.routes["http://vendor.example:8080/v1/jobs/j_1"] = (200, {}, STATUS)  # absolute form: a proxy request
+    vendor.routes["/v1/jobs/j_1"] = (200, {}, STATUS)
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    assert HttpJobProvider("http://vendor.example:8080", "sekret").status("j_1").progress == 0.5
+    assert HttpJobProvider(vendor.url, None).status("j_1").progress == 0.5  # NO_PROXY: straight there
+    assert [seen.path for seen in proxy.seen] == ["http://vendor.example:8080/v1/jobs/j_1"]
+    assert proxy.seen[0].headers.get("Authorization") == "Bearer sekret" and len(vendor.seen) == 1
+
+
+def test_idle_time_counts_on_the_wall_clock_too(servers: Servers, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lambda freezes a container between invocations; the monotonic clock may stand still meanwhile."""
+    vendor, _ = servers
+    vendor.routes["/v1/jobs/j_1"] = (200, {}, STATUS)
+    frozen = time.monotonic()
+    wall = [time.time()]
+    monkeypatch.setattr(http_provider.time, "monotonic", lambda: frozen)
+    monkeypatch.setattr(http_provider.time, "time", lambda: wall[0])
+    provider = HttpJobProvider(vendor.url, None)
+    provider.status("j_1")
+    provider.status("j_1")
+    wall[0] += http_provider.IDLE_REUSE_S + 1  # a frozen container, thawed later
+    provider.status("j_1")
+    ports = [seen.client_port for seen in vendor.seen]
+    assert ports[0] == ports[1] != ports[2]
 
 
 def test_an_https_vendor_is_verified_against_the_trusted_store(
@@ -213,3 +258,17 @@ def test_an_https_vendor_redirecting_to_plain_http_is_refused(
         assert caught.value.reason == "api_error"
         assert provider.status("j_2").progress == 0.5
     assert plain.seen == []
+
+
+def test_a_large_redirect_body_is_not_read(servers: Servers) -> None:
+    """urllib3 reads a redirect's body to its end to reuse the connection; past 64 KiB (or of unknown
+    length) the connection is closed instead, so a vendor cannot hold a poll reading gigabytes."""
+    vendor, _ = servers
+    vendor.routes["/v1/jobs/j_1"] = (302, {"Location": "/v2/jobs/j_1"}, b" " * 10_000_000)
+    vendor.routes["/v1/jobs/j_2"] = (302, {"Location": "/v2/jobs/j_1"}, b" " * 1_000)
+    vendor.routes["/v2/jobs/j_1"] = (200, {}, STATUS)
+    provider = HttpJobProvider(vendor.url, None)
+    assert provider.status("j_1").progress == 0.5
+    assert provider.status("j_2").progress == 0.5
+    ports = [seen.client_port for seen in vendor.seen]
+    assert ports[0] != ports[1] == ports[2] == ports[3]  # a new connection after the large one only

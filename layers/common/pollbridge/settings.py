@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from functools import cache
 from typing import Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
@@ -76,6 +77,20 @@ class Settings(BaseModel):
     def _intervals_ordered(self) -> Self:
         if self.poll_max_interval_seconds < self.poll_min_interval_seconds:
             raise ValueError("POLL_MAX_INTERVAL_SECONDS must be >= POLL_MIN_INTERVAL_SECONDS")
+        return self
+
+    @model_validator(mode="after")
+    def _provider_url_is_a_url(self) -> Self:
+        """The pattern checks the scheme; this, that the rest parses (a port in range, a host), so a
+        bad value is refused here, named, rather than on the first vendor call."""
+        if self.provider_url is not None:
+            try:
+                parts = urlsplit(self.provider_url)
+                parts.port  # noqa: B018 - raises ValueError out of range or not a number
+            except ValueError as error:
+                raise ValueError(f"PROVIDER_URL is not a URL: {error}") from None
+            if not parts.hostname:
+                raise ValueError("PROVIDER_URL is not a URL: no host")
         return self
 
     @model_validator(mode="after")

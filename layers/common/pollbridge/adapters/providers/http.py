@@ -198,9 +198,9 @@ class HttpJobProvider:
             headers["Content-Type"] = content_type
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
-        timeout = urllib3.Timeout(connect=self._timeout_s, read=self._timeout_s)
+        limit = MAX_RESULT_BYTES if path.endswith("/result") else MAX_ANSWER_BYTES
         status, raw, retry_after = _connections(self._base.startswith("https:")).send(
-            method, self._base + path, body, headers, timeout
+            method, self._base + path, path, body, headers, self._timeout_s, limit
         )
         if not 200 <= status < 300:
             raise _classify(method, path, status, raw, retry_after)
@@ -212,8 +212,13 @@ class HttpJobProvider:
             raise TransientError(f"vendor {method} {path} returned a body that is not JSON") from None
 
 
-MAX_RESPONSE_BYTES = 16 * 1024 * 1024  # a 3-hour transcript is a few MB; a poll's memory is not
+MAX_ANSWER_BYTES = 256 * 1024  # a status, an upload, a job: a few hundred bytes
+# A transcript, ~100 bytes a word: ~9 hours of speech. It is parsed, and converted, in a poll of 256 MB
+# (a JSON document takes 6-25x its size in memory once parsed).
+MAX_RESULT_BYTES = 8 * 1024 * 1024
+MAX_REDIRECT_BODY_BYTES = 64 * 1024  # a redirect's body is drained to reuse its connection; past this, closed
 IDLE_REUSE_S = 30.0  # an idle connection older than this is not reused (see VendorConnections)
+_READ_BYTES = 64 * 1024
 
 
 class VendorConnections:
@@ -223,60 +228,98 @@ class VendorConnections:
       NAT gateways and load balancers drop idle connections silently (a VPC's NAT after 350 s), and
       the next request on one fails with a reset. Polls are a minute or more apart, so each opens a
       fresh connection; the https SSL context, with the CA store loaded (~20 ms of CPU), stays.
+    - Proxies: HTTP_PROXY / HTTPS_PROXY / NO_PROXY, as urllib.request and botocore read them.
     - Redirects: followed by GET and DELETE (3 at most; `Authorization` is dropped when one leaves the
       vendor's host, scheme or port; never from https to http), never by a POST, which would send the
       media or the job again to wherever the redirect points: a redirected POST is a permanent vendor
       error.
     - Bodies are read as sent (`Accept-Encoding: identity`, nothing decompressed: a small gzip body
-      can expand to gigabytes) and at most MAX_RESPONSE_BYTES.
+      can expand to gigabytes), in pieces, at most `limit` bytes and within the read timeout in all.
     - Nothing is retried here: a submit retries itself (`submit_attempts`), a poll's retry is its next
       poll.
 
-    Idle time is the sockets' real time (time.monotonic), not pollbridge's clock, which tests and the
-    local cloud compress.
+    Idle time is the sockets' real time, not pollbridge's clock (which tests and the local cloud
+    compress): both the monotonic clock and the wall clock, because the monotonic one may stand still
+    while Lambda freezes the container between invocations, which is exactly the idle time.
     """
 
     def __init__(self, https: bool) -> None:
+        import urllib.request  # botocore imports it anyway; only for the proxy settings
+
         retries = _VendorRetry(total=None, connect=0, read=0, other=0, status=0, redirect=3)
         # One SSL context for every connection: urllib3 would build one per connection and load the CA
         # store into each. The system store; SSL_CERT_FILE is honoured.
         context = ssl.create_default_context() if https else None
-        self._pool = urllib3.PoolManager(num_pools=4, maxsize=2, retries=retries, ssl_context=context)
-        self._last_used = -math.inf
+        self._options: dict[str, Any] = {"num_pools": 4, "maxsize": 2, "retries": retries, "ssl_context": context}
+        self._direct = urllib3.PoolManager(**self._options)
+        self._proxies = urllib.request.getproxies()
+        self._bypass = urllib.request.proxy_bypass
+        self._via: dict[str, urllib3.ProxyManager] = {}
+        self._last_used = (-math.inf, -math.inf)  # (monotonic, wall)
+
+    def _manager(self, url: str) -> urllib3.PoolManager:
+        parts = urllib3.util.parse_url(url)
+        proxy = self._proxies.get(parts.scheme or "")
+        if not proxy or self._bypass(parts.host or ""):
+            return self._direct
+        if proxy not in self._via:
+            self._via[proxy] = urllib3.ProxyManager(proxy, **self._options)
+        return self._via[proxy]
+
+    def _forget_idle(self) -> None:
+        now = (time.monotonic(), time.time())
+        if any(t - last > IDLE_REUSE_S for t, last in zip(now, self._last_used, strict=True)):
+            for manager in (self._direct, *self._via.values()):
+                manager.clear()
 
     def send(
-        self, method: str, url: str, body: bytes | None, headers: dict[str, str], timeout: urllib3.Timeout
+        self,
+        method: str,
+        url: str,
+        path: str,
+        body: bytes | None,
+        headers: dict[str, str],
+        timeout_s: float,
+        limit: int,
     ) -> tuple[int, bytes, str | None]:
         """(status, body, Retry-After) or a TransientError / PermanentError naming what failed."""
-        path = urllib3.util.parse_url(url).path or "/"
-        if time.monotonic() - self._last_used > IDLE_REUSE_S:
-            self._pool.clear()
+        self._forget_idle()
         try:
-            response = self._pool.request(
+            response = self._manager(url).request(
                 method,
                 url,
                 body=body,
                 headers={**headers, "Accept-Encoding": "identity"},
-                timeout=timeout,
+                timeout=urllib3.Timeout(connect=timeout_s, read=timeout_s),
                 redirect=method in ("GET", "DELETE"),
                 preload_content=False,
                 decode_content=False,
             )
-            raw = response.read(MAX_RESPONSE_BYTES + 1, decode_content=False)  # back to the pool at its end
-            if len(raw) > MAX_RESPONSE_BYTES:
-                response.close()  # the rest is never read: the connection cannot be reused
-                too_long = f"vendor {method} {path} answered more than {MAX_RESPONSE_BYTES} bytes"
-                raise PermanentError(too_long, "api_error")
+            raw = _read(response, method, path, limit, time.monotonic() + timeout_s)
         except urllib3.exceptions.MaxRetryError as error:
             raise _unreachable(method, path, error.reason) from None
-        except (urllib3.exceptions.HTTPError, OSError) as error:
-            raise _unreachable(method, path, error) from None
-        except ValueError as error:  # a Location that is not a URL (urllib's urljoin refuses it)
+        except (urllib3.exceptions.LocationValueError, ValueError) as error:  # a Location that is no URL
             invalid = f"vendor {method} {path} redirected to an invalid URL: {error}"
             raise PermanentError(invalid, "api_error") from None
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise _unreachable(method, path, error) from None
         finally:
-            self._last_used = time.monotonic()
+            self._last_used = (time.monotonic(), time.time())
         return response.status, raw, response.headers.get("Retry-After")
+
+
+def _read(response: BaseHTTPResponse, method: str, path: str, limit: int, deadline: float) -> bytes:
+    """The body, in pieces (a chunked body read in one call is held as one object per chunk), at
+    most `limit` bytes and by `deadline`; the connection goes back to the pool at its end."""
+    body = bytearray()
+    while piece := response.read(_READ_BYTES, decode_content=False):
+        body += piece
+        if len(body) > limit or time.monotonic() > deadline:
+            response.close()  # the rest is never read: the connection cannot be reused
+            if len(body) > limit:
+                raise PermanentError(f"vendor {method} {path} answered more than {limit} bytes", "api_error")
+            raise TransientError(f"vendor {method} {path} timed out sending its answer")
+    return bytes(body)
 
 
 class _Downgraded(urllib3.exceptions.HTTPError):
@@ -297,6 +340,10 @@ class _VendorRetry(urllib3.Retry):
         _stacktrace: TracebackType | None = None,
     ) -> Self:
         location = response.get_redirect_location() if response is not None else None
+        if location and response is not None:
+            remaining = response.length_remaining
+            if remaining is None or remaining > MAX_REDIRECT_BODY_BYTES:
+                response.close()  # urllib3 would read it to its end to reuse the connection
         downgrade = bool(location and url and url.lower().startswith("https:"))
         if downgrade and _pool is not None and urljoin(str(url), str(location)).lower().startswith("http:"):
             raise urllib3.exceptions.MaxRetryError(_pool, url, _Downgraded("redirected from https to http"))
