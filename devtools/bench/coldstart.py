@@ -10,7 +10,9 @@ record's GetObject, upload, job, Secrets Manager, CreateSchedule). The local ven
 http; the segment also runs against the same vendor over https, as real vendors are reached (a
 throwaway CA the child trusts through SSL_CERT_FILE, bundled with the machine's CA store so that
 loading the store costs what it costs in production). The variants run interleaved, round after
-round, in a shuffled order; the figures are medians, and ratios are ratios of medians.
+round, in a shuffled order; the figures are medians, and ratios are ratios of medians. Every
+handler's code is compiled beforehand, as deployed code is (layers/common/Makefile), not at each
+cold start.
 
 Warm invocations run in this process, interleaved too: thread CPU time per poll (the local cloud's
 servers run on other threads and are not counted).
@@ -98,9 +100,20 @@ VARIANTS = [
 
 
 @dataclass(frozen=True)
-class HttpsVendor:
-    url: str
-    ca_file: Path
+class ChildSetup:
+    https_url: str  # the vendor over TLS
+    ca_file: Path  # what the children trust: the machine's store and the loopback CA
+    pycache: Path  # PYTHONPYCACHEPREFIX: the bytecode of every handler's own code, compiled beforehand
+
+
+def compile_bytecode(pycache: Path) -> None:
+    """Deployed code is compiled (layers/common/Makefile ships bytecode; installed packages have it):
+    so the children find pollbridge's, the hand-written handlers' and the functions' bytecode here
+    instead of compiling the sources on every cold start, as a fresh checkout would make them."""
+    folders = [LAYER / "pollbridge", BASELINE, ROOT / "functions"]
+    env = dict(os.environ, PYTHONPYCACHEPREFIX=str(pycache))
+    command = [sys.executable, "-m", "compileall", "-q", *map(str, folders)]
+    subprocess.run(command, env=env, check=True)  # noqa: S603 - our own interpreter and folders
 
 
 @dataclass
@@ -132,12 +145,14 @@ def new_poll_event(cloud: LocalCloud) -> dict[str, Any]:
     return dict(started.value["taskPayload"])
 
 
-def child_env(cloud: LocalCloud, variant: Variant, https: HttpsVendor | None = None) -> dict[str, str]:
+def child_env(cloud: LocalCloud, variant: Variant, setup: ChildSetup | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(variant.folder), str(LAYER)])
+    if setup is not None:
+        env["PYTHONPYCACHEPREFIX"] = str(setup.pycache)
     if variant.https:
-        assert https is not None, "an https variant needs the https vendor"
-        env |= {"PROVIDER_URL": https.url, "SSL_CERT_FILE": str(https.ca_file)}
+        assert setup is not None, "an https variant needs the https vendor"
+        env |= {"PROVIDER_URL": setup.https_url, "SSL_CERT_FILE": str(setup.ca_file)}
     if variant.tracing:
         env.pop("POWERTOOLS_TRACE_DISABLED", None)
         env |= TRACING_ON | {"LAMBDA_TASK_ROOT": str(variant.folder)}
@@ -146,7 +161,7 @@ def child_env(cloud: LocalCloud, variant: Variant, https: HttpsVendor | None = N
     return env
 
 
-def run_child(cloud: LocalCloud, variant: Variant, https: HttpsVendor | None = None) -> dict[str, float]:
+def run_child(cloud: LocalCloud, variant: Variant, setup: ChildSetup | None = None) -> dict[str, float]:
     event: dict[str, Any] = {}
     if variant.kind == "poll":
         event = new_poll_event(cloud)
@@ -156,7 +171,7 @@ def run_child(cloud: LocalCloud, variant: Variant, https: HttpsVendor | None = N
     out = subprocess.run(  # noqa: S603 - our own interpreter and script
         [sys.executable, "-c", CHILD, mode, variant.module],
         input=json.dumps(event),
-        env=child_env(cloud, variant, https),
+        env=child_env(cloud, variant, setup),
         cwd=variant.folder,
         capture_output=True,
         text=True,
@@ -167,13 +182,13 @@ def run_child(cloud: LocalCloud, variant: Variant, https: HttpsVendor | None = N
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-def cold(cloud: LocalCloud, rounds: int, https: HttpsVendor, seed: int = 5) -> dict[str, Samples]:
+def cold(cloud: LocalCloud, rounds: int, setup: ChildSetup, seed: int = 5) -> dict[str, Samples]:
     samples = {variant.name: Samples() for variant in VARIANTS}
     order = random.Random(seed)
     for _ in range(rounds):
         for variant in order.sample(VARIANTS, len(VARIANTS)):
             with cloud.clock.real_time():
-                measured = run_child(cloud, variant, https)
+                measured = run_child(cloud, variant, setup)
             samples[variant.name].imports.append(measured["import"])
             if "first" in measured:
                 samples[variant.name].firsts.append(measured["first"])
@@ -249,12 +264,13 @@ def report(samples: dict[str, Samples], cpu: dict[str, list[float]], machine: st
 
 def measure(rounds: int = 11, warm_polls: int = 60, machine: str = "") -> tuple[str, dict[str, Any]]:
     """(the report, the raw samples)."""
-    with LocalCloud(speed=1.0) as cloud, tempfile.TemporaryDirectory(prefix="pollbridge-tls-") as folder:
+    with LocalCloud(speed=1.0) as cloud, tempfile.TemporaryDirectory(prefix="pollbridge-bench-") as folder:
         tls = loopback_tls(Path(folder))
         vendor = VendorSimulator(cloud.sim_config, tls=(tls.cert_file, tls.key_file)).start()
         try:
             trusted = with_system_store(tls.ca_file, Path(folder))  # a real store's size, and the CA
-            samples = cold(cloud, rounds, HttpsVendor(vendor.url, trusted))
+            compile_bytecode(Path(folder) / "pycache")
+            samples = cold(cloud, rounds, ChildSetup(vendor.url, trusted, Path(folder) / "pycache"))
         finally:
             vendor.stop()
         cpu = warm(cloud, warm_polls)

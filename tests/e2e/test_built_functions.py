@@ -35,6 +35,11 @@ def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert (target / "CommonLayer" / "python" / "pollbridge" / "core.py").exists()
     assert (target / "CommonLayer" / "python" / "pydantic").is_dir()
     assert (target / "PollFunction" / "app.py").exists()
+    # layers/common/Makefile ships bytecode, valid whatever the files' times (Lambda cannot write it)
+    for package in ("pollbridge", "pydantic", "aws_lambda_powertools"):
+        compiled = list((target / "CommonLayer" / "python" / package / "__pycache__").glob("*.cpython-313.pyc"))
+        assert compiled, f"{package} has no bytecode"
+        assert int.from_bytes(compiled[0].read_bytes()[4:8], "little") == 0b01, "not unchecked-hash bytecode"
     return target
 
 
