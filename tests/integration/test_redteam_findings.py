@@ -25,7 +25,16 @@ from pollbridge.adapters.media import MediaFetcher
 from pollbridge.adapters.providers.http import HttpJobProvider
 from pollbridge.adapters.sinks.s3 import S3RecordSink
 from pollbridge.errors import ConfigurationError, InvalidEventError, PermanentError, TransientError
-from pollbridge.models import JobState, JobStatus, PollEvent, PollPayload, SchedulePollTask, parse_event, parse_segment
+from pollbridge.models import (
+    JobState,
+    JobStatus,
+    MediaChunk,
+    PollEvent,
+    PollPayload,
+    SchedulePollTask,
+    parse_event,
+    parse_segment,
+)
 from pollbridge.models.job import TimedWord, TranscriptResult
 from pollbridge.settings import Settings
 from tests.fakes import COMPLETE, TRANSIENT, FakeProvider, World, running, start
@@ -400,6 +409,14 @@ def test_r8b_credential_like_extra_option_names_are_never_forwarded(name: str) -
 # --- R9: media fetch edge cases ----------------------------------------------------------------
 
 
+def media_chunk(cache_uri: str) -> MediaChunk:
+    """A media_chunk whose media is fetched from `cache_uri`."""
+    event = {"type": "media_chunk", "taskId": "t1", "tdoId": "d1", "jobId": "j1", "mimeType": "audio/wav"}
+    chunk = parse_segment({**event, "cacheURI": cache_uri})
+    assert isinstance(chunk, MediaChunk)
+    return chunk
+
+
 @pytest.mark.parametrize(
     ("status", "headers"),
     [(503, {"Retry-After": "\u00b2"}), (200, {"Content-Length": "\u00b2"})],
@@ -412,16 +429,7 @@ def test_r9a_odd_media_headers_are_media_errors_not_crashes(serve: Any, status: 
     Fix: `value.isascii() and value.isdigit()` (or try/except ValueError)."""
     server = serve(status, b"x", headers)
     fetcher = MediaFetcher(lambda: None, 1024, allow_private_hosts=True, timeout_s=5)
-    chunk = parse_segment(
-        {
-            "type": "media_chunk",
-            "taskId": "t1",
-            "tdoId": "d1",
-            "jobId": "j1",
-            "mimeType": "audio/wav",
-            "cacheURI": f"{server.url}/a.wav",
-        }
-    )
+    chunk = media_chunk(f"{server.url}/a.wav")
     with contextlib.suppress(TransientError, PermanentError):
         fetcher.fetch(chunk)
 
@@ -437,16 +445,7 @@ def test_r9b_name_resolution_is_inside_the_overall_deadline() -> None:
         raise OSError("no answer")
 
     fetcher = MediaFetcher(lambda: None, 1024, timeout_s=0.3, resolve=slow)
-    chunk = parse_segment(
-        {
-            "type": "media_chunk",
-            "taskId": "t1",
-            "tdoId": "d1",
-            "jobId": "j1",
-            "mimeType": "audio/wav",
-            "cacheURI": "https://media.example.test/a.wav",
-        }
-    )
+    chunk = media_chunk("https://media.example.test/a.wav")
     began = time.monotonic()
     with pytest.raises(TransientError):
         fetcher.fetch(chunk)
