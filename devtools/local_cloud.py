@@ -378,25 +378,32 @@ class LocalCloud:
         return names
 
     def records(self) -> dict[str, dict[str, Any]]:
-        found = {}
+        """Every record, keyed by taskId; the records of a task of several chunks by `taskId/chunk`."""
+        found: list[dict[str, Any]] = []
         paginator = self.clients["s3"].get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.results_bucket, Prefix="results/"):
             for obj in page.get("Contents", []):
                 body = self.clients["s3"].get_object(Bucket=self.results_bucket, Key=obj["Key"])["Body"].read()
-                record = json.loads(body)
-                found[record["taskId"]] = record
-        return found
+                found.append(json.loads(body))
+        per_task: dict[str, int] = {}
+        for record in found:
+            per_task[record["taskId"]] = per_task.get(record["taskId"], 0) + 1
+        return {
+            record["taskId"] if per_task[record["taskId"]] == 1 else f"{record['taskId']}/{record.get('chunk')}": record
+            for record in found
+        }
 
     def record_versions(self, task_id: str | None = None) -> dict[str, int]:
         """How many times each record key was written (the bucket is versioned, as in the template)."""
-        from pollbridge.adapters.sinks.s3 import record_key
+        from pollbridge.naming import record_key, task_record_prefix
 
-        prefix = record_key(task_id) if task_id is not None else "results/"
+        prefixes = [record_key(task_id), task_record_prefix(task_id)] if task_id is not None else ["results/"]
         counts: dict[str, int] = {}
         paginator = self.clients["s3"].get_paginator("list_object_versions")
-        for page in paginator.paginate(Bucket=self.results_bucket, Prefix=prefix):
-            for version in page.get("Versions", []):
-                counts[version["Key"]] = counts.get(version["Key"], 0) + 1
+        for prefix in prefixes:
+            for page in paginator.paginate(Bucket=self.results_bucket, Prefix=prefix):
+                for version in page.get("Versions", []):
+                    counts[version["Key"]] = counts.get(version["Key"], 0) + 1
         return counts
 
     def dead_letter_count(self) -> int:

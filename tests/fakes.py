@@ -27,6 +27,11 @@ from pollbridge.timing import PollPolicy
 from pollbridge.transcript import to_vtn
 
 
+def unit_of(chunk: dict[str, Any]) -> str:
+    """The unit of work (naming.unit_key) a media_chunk event starts: its task and its chunk."""
+    return MediaChunk.model_validate(chunk).unit
+
+
 class FakeProvider:
     name = "fake"
 
@@ -75,25 +80,25 @@ class FakeScheduler:
 
     def schedule(self, payload: PollPayload, at_ms: int) -> bool:
         self.create_calls += 1
-        name = schedule_name(payload.origTaskId, payload.pollNumber)
+        name = schedule_name(payload.unit, payload.pollNumber)
         if name in self.schedules:
             return False
         self.schedules[name] = ScheduledPoll(name, at_ms, payload)
         return True
 
-    def find(self, orig_task_id: str, poll_number: int) -> ScheduledPoll | None:
-        found = self.schedules.get(schedule_name(orig_task_id, poll_number))
-        return found if found is not None and found.payload.origTaskId == orig_task_id else None
+    def find(self, unit: str, poll_number: int) -> ScheduledPoll | None:
+        found = self.schedules.get(schedule_name(unit, poll_number))
+        return found if found is not None and found.payload.unit == unit else None
 
-    def chain(self, orig_task_id: str) -> list[int]:
-        numbers = (poll_number_of(name, orig_task_id) for name in self.schedules)
+    def chain(self, unit: str) -> list[int]:
+        numbers = (poll_number_of(name, unit) for name in self.schedules)
         return sorted(n for n in numbers if n is not None)
 
     def unschedule(self, name: str) -> bool:
         return self.schedules.pop(name, None) is not None
 
-    def pending(self, orig_task_id: str | None = None) -> list[ScheduledPoll]:
-        return [s for s in self.schedules.values() if orig_task_id in (None, s.payload.origTaskId)]
+    def pending(self, unit: str | None = None) -> list[ScheduledPoll]:
+        return [s for s in self.schedules.values() if unit in (None, s.payload.unit)]
 
 
 class MemorySink:
@@ -110,10 +115,16 @@ class MemorySink:
 
     def write_once(self, record: TaskRecord) -> TaskRecord:
         self.write_calls += 1
-        return self.records.setdefault(record.taskId, record)
+        return self.records.setdefault(record.unit, record)
 
-    def read(self, task_id: str) -> TaskRecord | None:
-        return self.records.get(task_id)
+    def read(self, unit: str) -> TaskRecord | None:
+        return self.records.get(unit)
+
+    def record_of(self, task_id: str) -> TaskRecord:
+        """The one record of a task, whichever chunk it is for (records are kept per unit of work)."""
+        found = [record for record in self.records.values() if record.taskId == task_id]
+        assert len(found) == 1, f"{len(found)} records of task {task_id}"
+        return found[0]
 
 
 class StaticMedia:
@@ -141,7 +152,7 @@ class RecordingNotifier:
         self.told: list[TaskRecord] = []
 
     def deliver(self, record: TaskRecord) -> None:
-        assert record.taskId in self.sink.records, "a sink was told before the record was written"
+        assert record.unit in self.sink.records, "a sink was told before the record was written"
         if self.errors:
             raise self.errors.pop(0)
         self.told.append(record)

@@ -200,7 +200,7 @@ class ProviderConformance:
             payload = _payload(core.poll(payload, ports))
         manual_clock.advance(900_000)
         finished = core.poll(payload, ports)
-        assert finished.kind == "complete" and sink.records[payload.origTaskId].status == "complete"
+        assert finished.kind == "complete" and sink.record_of(payload.origTaskId).status == "complete"
         assert harness.jobs_started() == 1 and list(scheduler.schedules) == []
 
     # --- result ----------------------------------------------------------------------------
@@ -233,7 +233,7 @@ class ProviderConformance:
         manual_clock.advance(900_000)
         outcome = core.poll(payload, ports)
         assert outcome.kind == "complete"
-        record = sink.records[chunk.taskId]
+        record = sink.record_of(chunk.taskId)
         assert record.status == "complete" and record.workId == payload.workId and record.output is not None
         validate_vtn(vtn_validators, record.output)
         assert harness.jobs_started() == 1 and list(scheduler.schedules) == []

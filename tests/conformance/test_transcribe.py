@@ -94,7 +94,7 @@ def test_a_failed_jobs_reason_becomes_the_records_failure_message(moto_endpoint:
     harness.transcribe.meta.events.register("before-call.*.GetTranscriptionJob", failed)
     manual_clock.advance(120_000)
     outcome = core.poll(payload, ports)
-    record = sink.records[payload.origTaskId]
+    record = sink.record_of(payload.origTaskId)
     assert outcome.kind == "failed" and record.failureReason == "invalid_data"
     assert reason in (record.failureMessage or "") and "(invalid_media)" in (record.failureMessage or "")
     assert scheduler.schedules == {}

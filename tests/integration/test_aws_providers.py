@@ -14,6 +14,7 @@ import pytest
 from devtools.local_cloud import LocalCloud, sample_wav
 from pollbridge.naming import idempotency_key
 from tests.conftest import ROOT, validate_vtn
+from tests.fakes import unit_of
 
 MEDIA_BUCKET = "pollbridge-local-media"
 
@@ -64,12 +65,12 @@ def test_transcribe_takes_a_segment_to_a_schema_valid_record(vtn_validators: Any
         s3, transcribe = cloud.clients["s3"], _client(cloud, "transcribe")
         jobs = {j["TranscriptionJobName"]: j for j in transcribe.list_transcription_jobs()["TranscriptionJobSummaries"]}
         assert set(jobs) == {
-            idempotency_key(c["taskId"], "job", cloud.schedule_group) for c in (in_bucket, fetched)
+            idempotency_key(unit_of(c), "job", cloud.schedule_group) for c in (in_bucket, fetched)
         }  # one job per task
         staged = [o["Key"] for o in s3.list_objects_v2(Bucket=cloud.staging_bucket).get("Contents", [])]
         # the media bucket's chunk is read where it lies; the fetched one is staged; both outputs land here
         assert sorted(k.split("/")[0] for k in staged) == ["media", "outputs", "outputs"]
-        assert f"media/{idempotency_key(fetched['taskId'], 'job', cloud.schedule_group)}.wav" in staged
+        assert f"media/{idempotency_key(unit_of(fetched), 'job', cloud.schedule_group)}.wav" in staged
         records = cloud.records()
         for chunk in (in_bucket, fetched):
             record = records[chunk["taskId"]]

@@ -266,7 +266,7 @@ def test_r4a_ops_cancel_racing_a_poll_leaves_no_schedule_behind(
     world.provider.status = status_while_an_operator_cancels  # type: ignore[method-assign]
     manual_clock.advance(120_000)
     core.poll(payload, ports)
-    assert world.sink.records[task].status == "cancelled"
+    assert world.sink.record_of(task).status == "cancelled"
     assert world.scheduler.chain(task) == [], "a schedule outlives the task's record"
 
 
@@ -293,7 +293,7 @@ def test_r4b_two_deliveries_of_one_poll_leave_no_schedule_behind(
     world.provider.status = status  # type: ignore[method-assign]
     manual_clock.advance(120_000)
     core.poll(payload, ports)
-    assert world.sink.records[task].status == "complete"
+    assert world.sink.record_of(task).status == "complete"
     assert world.scheduler.chain(task) == [], "a schedule outlives the task's record"
 
 

@@ -15,6 +15,7 @@ from devtools.scheduler_emulator import SchedulerEmulator
 from devtools.template_stack import AsyncInvokeConfig
 from pollbridge.naming import schedule_name
 from pollbridge.timing import schedule_expression
+from tests.fakes import unit_of
 
 FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:target"
 MISSING = "arn:aws:lambda:us-east-1:123456789012:function:nobody-home"
@@ -417,4 +418,4 @@ def test_the_local_cloud_tells_the_emulator_what_the_functions_schedule(chunk: d
 
     with LocalCloud(manual_clock=True) as cloud:
         assert cloud.invoke("SegmentFunction", chunk).ok
-        assert list(cloud.emulator.refresh(full=False)) == [schedule_name(chunk["taskId"], 1)]
+        assert list(cloud.emulator.refresh(full=False)) == [schedule_name(unit_of(chunk), 1)]

@@ -19,6 +19,7 @@ from devtools.vendor_simulator import SimConfig
 from devtools.workload import make_tasks
 from pollbridge.naming import schedule_name
 from pollbridge.webhook import MAX_BODY_BYTES
+from tests.fakes import unit_of
 
 SIM = SimConfig(duration_s=(200, 200), queue_s=(0, 0))
 
@@ -66,7 +67,7 @@ def test_a_chunk_starts_with_its_uploaded_bytes_and_polls_to_the_end(
     status, reply = post(cloud, body, content_type)
     assert status == 200 and reply["type"] == "schedule_poll_task"
     assert list(cloud.simulator.uploads.values()) == [media]
-    assert cloud.pending_schedules() == [schedule_name(chunk["taskId"], 1)]
+    assert cloud.pending_schedules() == [schedule_name(unit_of(chunk), 1)]
     cloud.run_until_idle()
     record = cloud.records()[chunk["taskId"]]
     assert record["status"] == "complete"
@@ -115,7 +116,7 @@ def test_a_forged_poll_task_is_403_and_changes_nothing(cloud: LocalCloud, chunk:
         status, reply = post(cloud, *poll_task_form(forged, "platform-poll-1"))
         assert status == 403 and "taskPayload.signature" in reply["message"]
     assert cloud.simulator.config.stats == calls
-    assert cloud.pending_schedules() == [schedule_name(chunk["taskId"], 1)] and cloud.records() == {}
+    assert cloud.pending_schedules() == [schedule_name(unit_of(chunk), 1)] and cloud.records() == {}
 
 
 def test_without_a_token_configured_the_webhook_refuses_everything(chunk: dict[str, Any]) -> None:

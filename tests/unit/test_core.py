@@ -9,7 +9,7 @@ from pollbridge import core
 from pollbridge.errors import InvalidEventError, PermanentError, TransientError
 from pollbridge.models import JobState, JobStatus, SchedulePollTask, TaskRecord, VtnDocument
 from pollbridge.naming import schedule_name
-from tests.fakes import COMPLETE, PERMANENT, TRANSIENT, World, at_its_time, running, start
+from tests.fakes import COMPLETE, PERMANENT, TRANSIENT, World, at_its_time, running, start, unit_of
 
 
 def test_start_submits_and_schedules_the_first_poll(
@@ -82,7 +82,7 @@ def test_media_that_cannot_be_fetched_fails_the_task_without_a_schedule(
     world.media.error = PermanentError("cacheURI answered 404", "url_not_found")
     outcome = start(world, chunk)
     assert outcome.kind == "failed"
-    record = world.sink.records[chunk["taskId"]]
+    record = world.sink.record_of(chunk["taskId"])
     assert record.failureReason == "url_not_found" and "404" in (record.failureMessage or "")
     assert record.workId is None and record.polls == 0
     assert world.scheduler.schedules == {} and world.provider.submitted == []
@@ -111,7 +111,7 @@ def test_a_payload_the_scheduler_refuses_fails_the_task_and_cancels_the_job(
     outcome = start(world, chunk)
     assert outcome.kind == "failed"
     assert world.provider.cancelled == ["work-1"]
-    assert world.sink.records[chunk["taskId"]].failureReason == "invalid_data"
+    assert world.sink.record_of(chunk["taskId"]).failureReason == "invalid_data"
 
 
 def test_a_transient_submit_error_propagates_for_the_invoker_to_retry(
@@ -135,11 +135,11 @@ def test_running_job_schedules_the_next_poll(world: World, chunk: dict[str, Any]
     message = outcome.response
     assert isinstance(message, SchedulePollTask)
     assert message.taskPayload.pollNumber == 2
-    assert message.taskId == schedule_name(chunk["taskId"], 1)
+    assert message.taskId == schedule_name(unit_of(chunk), 1)
     # Aimed at the earliest the ETA could be met (its minute or just before), never after it.
     eta = manual_clock.now_ms() + 300_000
     assert eta - 0.15 * 300_000 - 60_000 <= message.nextPollTimeUTC <= eta
-    assert list(world.scheduler.schedules) == [schedule_name(chunk["taskId"], 2)]  # p1 deleted once p2 existed
+    assert list(world.scheduler.schedules) == [schedule_name(unit_of(chunk), 2)]  # p1 deleted once p2 existed
 
 
 def test_complete_job_writes_one_record_and_returns_vtn(
@@ -152,7 +152,7 @@ def test_complete_job_writes_one_record_and_returns_vtn(
     reply = outcome.reply()
     vtn_validator.validate(reply)
     assert reply["taskId"] == chunk["taskId"]
-    record = world.sink.records[chunk["taskId"]]
+    record = world.sink.record_of(chunk["taskId"])
     assert (record.status, record.output, record.polls, record.workId) == ("complete", reply, 1, "work-1")
     assert (record.jobId, record.tdoId) == (chunk["jobId"], chunk["tdoId"])
 
@@ -199,7 +199,7 @@ def test_transient_result_error_polls_again_and_permanent_one_fails(
     world.provider.result_answer = PERMANENT
     outcome = core.poll(at_its_time(again.response.taskPayload), world.ports)  # type: ignore[attr-defined]
     assert outcome.kind == "failed"
-    assert world.sink.records[chunk["taskId"]].failureReason == "api_not_found"
+    assert world.sink.record_of(chunk["taskId"]).failureReason == "api_not_found"
 
 
 def test_a_payload_for_another_provider_is_rejected_untouched(
@@ -247,7 +247,7 @@ def test_cancel_deletes_the_schedule_cancels_the_job_and_records_it(
     assert outcome is not None and outcome.kind == "cancelled"
     assert world.scheduler.schedules == {}
     assert world.provider.cancelled == ["work-1"]
-    assert world.sink.records[chunk["taskId"]].status == "cancelled"
+    assert world.sink.record_of(chunk["taskId"]).status == "cancelled"
     assert core.cancel(chunk["taskId"], world.ports) is None
 
 

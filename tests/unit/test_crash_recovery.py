@@ -16,7 +16,7 @@ import pytest
 from devtools.clocks import ManualClock
 from pollbridge import core
 from pollbridge.models import PollPayload, SchedulePollTask, parse_segment
-from tests.fakes import COMPLETE, World, running
+from tests.fakes import COMPLETE, World, running, unit_of
 
 
 class InjectedCrash(Exception):
@@ -80,7 +80,7 @@ def test_a_crash_at_any_step_still_ends_with_one_job_one_chain_one_record(
     if method is not None:
         ports = replace(ports, **{port: CrashAfter(getattr(ports, port), method, nth)})
     before_reply = [nth - 1] if method is None else []
-    task = chunk["taskId"]
+    task = unit_of(chunk)  # the unit of work: the task's chunk
 
     deliver(lambda: core.handle_segment(parse_segment(chunk), ports), before_reply)
     fired: list[int] = []
@@ -99,6 +99,6 @@ def test_a_crash_at_any_step_still_ends_with_one_job_one_chain_one_record(
     assert len(world.provider.submitted) == 1  # one vendor job
     assert world.provider.cancelled == []
     assert list(world.sink.records) == [task]  # one record, written once
-    record = world.sink.records[task]
+    record = world.sink.record_of(chunk["taskId"])
     assert record.status == "complete" and record.workId == "work-1"
     assert fired == sorted(set(fired)), f"a poll ran twice as a live poll: {fired}"

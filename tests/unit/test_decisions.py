@@ -35,7 +35,7 @@ def test_vendor_failure_maps_to_a_task_failure_reason() -> None:
     )
     unknown = decisions.after_status(JobState(status=JobStatus.FAILED), PAYLOAD, NOW, PollPolicy())
     assert isinstance(unknown, decisions.Finish)
-    assert unknown.reason == "api_error"
+    assert unknown.reason == "external_error"
     assert "no reason given" in (unknown.message or "")
 
 

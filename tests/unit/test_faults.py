@@ -17,7 +17,7 @@ from pollbridge.errors import ForgedPayloadError, InvalidEventError, PermanentEr
 from pollbridge.models import PollPayload, SchedulePollTask, parse_segment
 from pollbridge.naming import poll_number_of, record_key, schedule_name
 from pollbridge.timing import PollFacts, PollPolicy, next_poll_time
-from tests.fakes import COMPLETE, SIGNING_KEY, World, at_its_time, running, start
+from tests.fakes import COMPLETE, SIGNING_KEY, World, at_its_time, running, start, unit_of
 
 
 def first_payload(world: World, chunk: dict[str, Any]) -> PollPayload:
@@ -62,7 +62,7 @@ def test_a_validly_signed_deadline_is_still_capped_by_the_task_timeout(
     manual_clock.advance(86_400_000)  # the task timeout of World's ports
     world.provider.states = [running()]
     outcome = core.poll(generous, world.ports)
-    assert outcome.kind == "failed" and "timed out" in (world.sink.records[chunk["taskId"]].failureMessage or "")
+    assert outcome.kind == "failed" and "timed out" in (world.sink.record_of(chunk["taskId"]).failureMessage or "")
     assert world.provider.cancelled == ["work-1"]
 
 
@@ -164,7 +164,7 @@ def test_a_payload_the_scheduler_refuses_mid_task_fails_with_a_record(
     world.provider.states = [running()]
     outcome = core.poll(payload, world.ports)
     assert outcome.kind == "failed"
-    record = world.sink.records[chunk["taskId"]]
+    record = world.sink.record_of(chunk["taskId"])
     assert record.failureReason == "invalid_data" and "scheduling poll 2" in (record.failureMessage or "")
     assert world.provider.cancelled == ["work-1"] and world.scheduler.schedules == {}
 
@@ -183,8 +183,8 @@ def test_a_vendor_out_of_contract_is_retried_within_a_budget_then_the_task_fails
         if outcome.kind == "scheduled":
             payload = next_payload(outcome)
     assert outcomes == ["scheduled"] * (decisions.MAX_CONSECUTIVE_VENDOR_ERRORS - 1) + ["failed"]
-    record = world.sink.records[chunk["taskId"]]
-    assert record.failureReason == "api_error" and "consecutive vendor errors" in (record.failureMessage or "")
+    record = world.sink.record_of(chunk["taskId"])
+    assert record.failureReason == "external_error" and "consecutive vendor errors" in (record.failureMessage or "")
     assert world.provider.cancelled == ["work-1"] and world.scheduler.schedules == {}
 
 
@@ -210,7 +210,7 @@ def test_a_result_that_cannot_be_vtn_fails_with_a_record(
     world.provider.result_answer.words[0].__dict__["start_ms"] = -5  # a value only a broken vendor sends
     outcome = core.poll(payload, world.ports)
     assert outcome.kind == "failed"
-    assert world.sink.records[chunk["taskId"]].failureReason == "invalid_data"
+    assert world.sink.record_of(chunk["taskId"]).failureReason == "invalid_data"
 
 
 def test_a_record_sink_that_refuses_can_only_retry(
@@ -225,7 +225,7 @@ def test_a_record_sink_that_refuses_can_only_retry(
     world.sink.write_once = denied  # type: ignore[method-assign]
     with pytest.raises(RuntimeError):
         core.poll(payload, world.ports)
-    assert list(world.scheduler.schedules) == [schedule_name(chunk["taskId"], 1)]  # kept for the redrive
+    assert list(world.scheduler.schedules) == [schedule_name(unit_of(chunk), 1)]  # kept for the redrive
 
 
 # 5. One vendor job per task --------------------------------------------------------------------
@@ -261,7 +261,7 @@ def test_a_segment_redelivered_after_poll_one_fired_starts_nothing(
     again = start(world, chunk)
     assert again.repeated and next_payload(again) == second
     assert len(world.provider.submitted) == 1
-    assert list(world.scheduler.schedules) == [schedule_name(chunk["taskId"], 2)]
+    assert list(world.scheduler.schedules) == [schedule_name(unit_of(chunk), 2)]
 
 
 def test_an_engine_config_too_deep_or_too_large_is_refused_before_submitting(
@@ -290,13 +290,13 @@ def test_a_late_redelivery_of_an_earlier_poll_is_dropped(
     for _ in range(9):
         manual_clock.advance(900_000)
         payloads.append(next_payload(core.poll(payloads[-1], world.ports)))
-    assert list(world.scheduler.schedules) == [schedule_name(chunk["taskId"], 10)]
+    assert list(world.scheduler.schedules) == [schedule_name(unit_of(chunk), 10)]
     status_calls = world.provider.status_calls
     late = core.poll(payloads[7], world.ports)  # poll 8, again
     assert late.kind == "stale" and late.repeated
     assert next_payload(late) == payloads[9]  # answered with the chain's current poll
     assert world.provider.status_calls == status_calls
-    assert list(world.scheduler.schedules) == [schedule_name(chunk["taskId"], 10)]
+    assert list(world.scheduler.schedules) == [schedule_name(unit_of(chunk), 10)]
 
 
 def test_a_crash_between_creating_the_next_poll_and_deleting_its_own_leaves_one_chain(
@@ -309,10 +309,10 @@ def test_a_crash_between_creating_the_next_poll_and_deleting_its_own_leaves_one_
     with pytest.raises(RuntimeError):
         core.poll(payload, world.ports)
     world.scheduler.unschedule = original  # type: ignore[method-assign]
-    assert world.scheduler.chain(chunk["taskId"]) == [1, 2]
+    assert world.scheduler.chain(unit_of(chunk)) == [1, 2]
     retried = core.poll(payload, world.ports)  # Lambda's retry of poll 1
     assert retried.kind == "stale"
-    assert world.scheduler.chain(chunk["taskId"]) == [2]
+    assert world.scheduler.chain(unit_of(chunk)) == [2]
 
 
 def test_a_poll_after_the_record_was_written_is_stale_and_answers_with_it(

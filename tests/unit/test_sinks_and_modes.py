@@ -14,7 +14,7 @@ from pollbridge.errors import DeliveryError, ForgedPayloadError, PermanentError,
 from pollbridge.models import JobState, JobStatus, PollPayload, SchedulePollTask, parse_segment
 from pollbridge.naming import schedule_name
 from pollbridge.timing import next_poll_time
-from tests.fakes import COMPLETE, RecordingHeartbeat, RecordingNotifier, World, at_its_time, running
+from tests.fakes import COMPLETE, RecordingHeartbeat, RecordingNotifier, World, at_its_time, running, unit_of
 
 
 def start(world: World, ports: core.Ports, chunk: dict[str, Any]) -> PollPayload:
@@ -38,7 +38,7 @@ def test_sinks_are_told_after_the_record_and_before_the_schedules_go(
     outcome = core.poll(payload, ports)
     assert outcome.kind == "complete"
     assert [r.taskId for r in aiware.told] == [r.taskId for r in bus.told] == [chunk["taskId"]]
-    assert world.sink.delivered(chunk["taskId"]) == {"aiware", "eventbridge"}
+    assert world.sink.delivered(unit_of(chunk)) == {"aiware", "eventbridge"}
     assert world.scheduler.schedules == {}
 
 
@@ -55,8 +55,8 @@ def test_a_failing_sink_fails_the_poll_keeps_its_schedule_and_the_retry_repeats_
         core.poll(payload, ports)
     assert list(failed.value.failures) == ["aiware"] and failed.value.permanent == []
     assert len(bus.told) == 1  # the other sink was not held back by the failing one
-    assert world.sink.records[chunk["taskId"]].status == "complete"  # the record is the source of truth
-    assert schedule_name(chunk["taskId"], 1) in world.scheduler.schedules  # the retry will not be stale
+    assert world.sink.record_of(chunk["taskId"]).status == "complete"  # the record is the source of truth
+    assert schedule_name(unit_of(chunk), 1) in world.scheduler.schedules  # the retry will not be stale
 
     manual_clock.advance(60_000)
     again = core.poll(payload, ports)  # Lambda's retry of the same event, a minute later
@@ -77,7 +77,7 @@ def test_a_refusing_sink_is_permanent_and_named(chunk: dict[str, Any], manual_cl
         with pytest.raises(DeliveryError) as failed:
             core.poll(payload, ports)
         assert failed.value.permanent == ["aiware"]
-    assert world.sink.delivered(chunk["taskId"]) == set()
+    assert world.sink.delivered(unit_of(chunk)) == set()
 
 
 def test_nothing_is_delivered_for_a_task_whose_record_was_not_written(
@@ -96,7 +96,7 @@ def test_nothing_is_delivered_for_a_task_whose_record_was_not_written(
 
     world.sink.write_once = broken  # type: ignore[method-assign]
     world.provider.states = [COMPLETE]
-    later = world.scheduler.find(chunk["taskId"], 2)
+    later = world.scheduler.find(unit_of(chunk), 2)
     assert later is not None
     with pytest.raises(TransientError):
         core.poll(at_its_time(later.payload), ports)
@@ -128,7 +128,7 @@ def test_platform_mode_schedules_nothing_and_answers_with_the_same_timing(
     assert done.kind == "complete" and len(world.sink.records) == 1
     calls = world.provider.status_calls
     late = core.poll(message.taskPayload, ports)  # any poll after the record: answered with it
-    assert late.kind == "stale" and late.record == world.sink.records[chunk["taskId"]]
+    assert late.kind == "stale" and late.record == world.sink.record_of(chunk["taskId"])
     assert world.provider.status_calls == calls  # without asking the vendor again
     assert len(world.provider.submitted) == 1
 
@@ -159,7 +159,7 @@ def test_heartbeats_travel_in_the_signed_payload_and_never_fail_a_poll(
     assert url == chunk["heartbeatWebhook"] and (beat.progress, beat.poll_number) == (0.4, 1)
 
     beats.error = RuntimeError("heartbeat endpoint exploded")
-    following = world.scheduler.find(chunk["taskId"], 2)
+    following = world.scheduler.find(unit_of(chunk), 2)
     assert following is not None
     assert core.poll(at_its_time(following.payload), ports).kind == "scheduled"  # the poll went on
 

@@ -1,9 +1,14 @@
 """The use cases: start a task, poll a task, cancel a task.
 
 Core asks the ports for facts, lets `decisions` and `timing` decide, and tells the ports what to do.
-Every step is safe to repeat, and a task has exactly one chain of polls:
+The unit of work is one chunk of a task (aiWARE's chunk mode sends a task as many chunks): each has
+its own vendor job, chain of polls and record, keyed by `unit` (naming.unit_key); nothing one chunk
+does touches another. Every step is safe to repeat, and a unit has exactly one chain of polls:
 
-- the vendor job is started with an idempotency key derived from origTaskId (one job per task);
+- the vendor job is started with an idempotency key derived from the unit (one job per chunk);
+- a vendor that refuses a submit for now (busy, over its quota, a transient fault) or media that
+  cannot be read for now never fails the task: poll 1 is scheduled to submit again (`awaitingSubmit`,
+  the media re-read from its cacheURI), with backoff, until the task's deadline;
 - poll n+1's schedule is created before poll n's is deleted, so a running task always has one;
 - a poll whose schedule is gone, or that has a later one, is stale (a late or repeated delivery)
   and is dropped: it can neither fork the chain nor write a second record;
@@ -21,6 +26,7 @@ key, records are written once, and every delivery only reads the vendor's state.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Literal
@@ -61,6 +67,8 @@ LEDGER = "records-ledger"  # names the delivery ledger (tags on the record) in a
 _GROWTH_ALLOWANCE = 1024  # workId (at most 512 characters), signature and poll bookkeeping
 # A delivery this much before its schedule's minute is early (a replay of a signed payload), not clock skew.
 EARLY_TOLERANCE_MS = 5_000
+MIN_POLL_AHEAD_MS = 60_000  # the seed: nextPollTimeUTC at least a minute after the reply's timestampUTC
+NO_JOB = "-"  # the workId of a payload whose job the vendor has not taken yet
 
 type SchedulingMode = Literal["eventbridge", "platform"]
 
@@ -96,6 +104,8 @@ class Outcome:
     repeated: bool = False  # a duplicate delivery: the schedule or record already existed
     record: TaskRecord | None = None
     detection_lag_ms: int | None = None  # completion seen: at most this long after it happened
+    submit_deferred: bool = False  # the vendor did not take the job yet: a later poll submits again
+    admitted_after_ms: int | None = None  # a deferred submit taken: how long after the task arrived
 
     def reply(self) -> dict[str, object]:
         return self.response.model_dump(mode="json", exclude_none=True)
@@ -126,12 +136,13 @@ def start_task(chunk: MediaChunk, ports: Ports) -> Outcome:
     heartbeat_url = chunk.heartbeatWebhook if ports.heartbeat is not None else None
     if heartbeat_url is not None and ports.heartbeat is not None:
         ports.heartbeat.check(heartbeat_url)
-    existing = _current_state(chunk.taskId, ports, chunk.chunk_key)
-    if existing is not None:  # a repeated delivery: the task is running or finished
+    unit = chunk.unit
+    existing = _current_state(unit, chunk.taskId, ports)
+    if existing is not None:  # a repeated delivery: the chunk is running or finished
         return existing
     now = clock.now_ms()
     draft = PollPayload(
-        workId="-",  # a placeholder until the vendor answers: _finish_job is told the real job id
+        workId=NO_JOB,  # a placeholder until the vendor answers: _finish_job is told the real job id
         isPollTask=True,
         origTaskId=chunk.taskId,
         origTdoId=chunk.tdoId,
@@ -144,37 +155,103 @@ def start_task(chunk: MediaChunk, ports: Ports) -> Outcome:
         mediaOffsetMs=chunk.startOffsetMs,
         heartbeatWebhook=heartbeat_url,
         chunk=chunk.chunk_key,
+        chunkScoped=True if chunk.chunk_key is not None else None,
         mediaMs=chunk.media_ms,
         maxLagS=knobs.maxLagSeconds,
+        # kept for a deferred submit: the media is read again from where the platform keeps it
+        mediaUri=chunk.cacheURI,
+        mediaType=chunk.mimeType if chunk.cacheURI else None,
     )
     _check_payload_size(draft)
     try:
         media = ports.media.fetch(chunk)
-        work_id = ports.provider.submit(media, options, idempotency_key(chunk.taskId, "job", ports.deployment))
+        work_id = ports.provider.submit(media, options, idempotency_key(unit, "job", ports.deployment))
     except PermanentError as error:
         finish = decisions.Finish("failed", error.reason, f"could not start the task: {error}")
         return _finish_job(finish, draft, ports, 0, work_id=None)
+    except TransientError as error:
+        if chunk.cacheURI is None:  # inline media cannot be read again later: the caller retries
+            raise
+        return _defer_first_submit(draft, error, ports, chunk.taskId, now)
     at = next_poll_time(now, decisions.poll_facts(draft, first=True), ports.policy)
-    try:  # the vendor's id must fit the payload's contract, or no poll could ever read it back
-        payload = PollPayload.model_validate({**draft.model_dump(), "workId": work_id, "notBeforeUTC": minute_of(at)})
+    payload = _started(draft, work_id)
+    if not isinstance(payload, PollPayload):
+        return _finish_job(payload, draft, ports, 0, work_id=work_id)
+    return _schedule_first(payload.model_copy(update={"notBeforeUTC": minute_of(at)}), at, chunk.taskId, ports, now)
+
+
+def _started(payload: PollPayload, work_id: str) -> PollPayload | decisions.Finish:
+    """The payload that carries the vendor's job id, or the failure to record when it cannot: the id
+    must fit the payload's contract, or no poll could ever read it back."""
+    try:
+        return PollPayload.model_validate(
+            {**payload.model_dump(), "workId": work_id, "awaitingSubmit": None, "mediaUri": None, "mediaType": None}
+        )
     except ValueError:
         bad = f"the vendor's job id {work_id[:80]!r}... cannot be carried (at most 512 printable characters)"
-        finish = decisions.Finish("failed", "api_error", f"could not start the task: {bad}", True)
-        return _finish_job(finish, draft, ports, 0, work_id=work_id)
+        return decisions.Finish("failed", "external_error", f"could not start the task: {bad}", True)
+
+
+def _schedule_first(payload: PollPayload, at: int, task_id: str, ports: Ports, now: int) -> Outcome:
+    """Poll 1's schedule (created once, whoever of two concurrent deliveries gets there first)."""
     payload = ports.signer.sign(payload)
+    unit = payload.unit
     try:
         created = ports.scheduler.schedule(payload, at)
     except PermanentError as error:  # nothing will ever poll this job: stop it and say why
         finish = decisions.Finish("failed", error.reason, f"could not schedule the task: {error}", True)
         return _finish(finish, payload, ports, polls=0)
     if created:
-        return _scheduled(payload, at, chunk.taskId, now=now)
-    winner = ports.scheduler.find(chunk.taskId, 1)  # a concurrent duplicate scheduled it first
+        return _scheduled(payload, at, task_id, now=now, deferred=bool(payload.awaitingSubmit))
+    winner = ports.scheduler.find(unit, 1)  # a concurrent duplicate scheduled it first
     if winner is None:
-        raise TransientError(f"schedule {schedule_name(chunk.taskId, 1)} conflicted but is gone; retry")
-    if winner.payload.workId != work_id:  # a vendor without idempotency started a twin: stop ours
-        _cancel_quietly(ports, work_id)
-    return _scheduled(winner.payload, winner.at_ms, chunk.taskId, repeated=True)
+        raise TransientError(f"schedule {schedule_name(unit, 1)} conflicted but is gone; retry")
+    if not payload.awaitingSubmit and winner.payload.workId != payload.workId:
+        _cancel_quietly(ports, payload.workId)  # a vendor without idempotency started a twin: stop ours
+    return _scheduled(winner.payload, winner.at_ms, task_id, repeated=True)
+
+
+def _defer_first_submit(draft: PollPayload, error: TransientError, ports: Ports, task_id: str, now: int) -> Outcome:
+    """The vendor did not take the job (or the media could not be read) for now: poll 1 submits again."""
+    decision = decisions.after_refused_submit(error, draft, now, ports.policy, first=True)
+    if isinstance(decision, decisions.Finish):
+        return _finish_job(decision, draft, ports, 0, work_id=None)
+    deferred = decision.payload.model_copy(update={"awaitingSubmit": True, "notBeforeUTC": minute_of(decision.at_ms)})
+    return _schedule_first(deferred, decision.at_ms, task_id, ports, now)
+
+
+def _retry_submit(payload: PollPayload, ports: Ports, task_id: str | None, now: int) -> Outcome:
+    """A poll of a unit the vendor has not taken yet: read the media again and submit it (with the
+    unit's idempotency key: still one job per chunk, however many times this runs)."""
+    from pollbridge.models import MediaChunk
+
+    chunk = MediaChunk(
+        type="media_chunk",
+        taskId=payload.origTaskId,
+        tdoId=payload.origTdoId,
+        jobId=payload.origJobId,
+        mimeType=payload.mediaType or "application/octet-stream",
+        cacheURI=payload.mediaUri,
+        startOffsetMs=payload.mediaOffsetMs,
+    )
+    try:
+        media = ports.media.fetch(chunk)
+        work_id = ports.provider.submit(
+            media, payload.engineConfig, idempotency_key(payload.unit, "job", ports.deployment)
+        )
+    except PermanentError as error:
+        finish = decisions.Finish("failed", error.reason, f"could not start the task: {error}")
+        return _finish(finish, payload, ports, polls=payload.pollNumber)
+    except TransientError as error:
+        return _act(decisions.after_refused_submit(error, payload, now, ports.policy), payload, ports, task_id, now)
+    started = _started(payload, work_id)
+    if not isinstance(started, PollPayload):
+        return _finish_job(started, payload, ports, payload.pollNumber, work_id=work_id)
+    facts = dataclasses.replace(decisions.poll_facts(started, first=True), started_ms=now)
+    outcome = _act(
+        decisions.PollAgain(started.next(now), next_poll_time(now, facts, ports.policy)), payload, ports, task_id, now
+    )
+    return dataclasses.replace(outcome, admitted_after_ms=now - payload.origCallTimeUTC)
 
 
 def poll(payload: PollPayload, ports: Ports, task_id: str | None = None) -> Outcome:
@@ -189,17 +266,19 @@ def poll(payload: PollPayload, ports: Ports, task_id: str | None = None) -> Outc
         payload = payload.model_copy(update={"deadlineUTC": deadline})
     chain: list[int] = []
     if ports.scheduling == "platform":  # no schedules to tell a stale poll by: the record tells
-        done = ports.sink.read(payload.origTaskId)
+        done = ports.sink.read(payload.unit)
         if done is not None:
             _notify(done, ports)  # a retried poll task delivers what an earlier one could not
             return Outcome("stale", _stored_response(done), done.taskId, payload.pollNumber, True, done)
     else:
-        chain = ports.scheduler.chain(payload.origTaskId)
+        chain = ports.scheduler.chain(payload.unit)
         if payload.pollNumber not in chain or max(chain) > payload.pollNumber:
             return _stale(payload, chain, ports, task_id)
     now = clock.now_ms()
     if payload.notBeforeUTC is not None and now < payload.notBeforeUTC - EARLY_TOLERANCE_MS:
         return _stale(payload, chain, ports, task_id, early=True)  # a replay before its time: no effect
+    if payload.awaitingSubmit:
+        return _retry_submit(payload, ports, task_id, now)
     decision: decisions.Decision
     try:
         state = ports.provider.status(payload.workId)
@@ -214,34 +293,39 @@ def poll(payload: PollPayload, ports: Ports, task_id: str | None = None) -> Outc
 
 
 def cancel(orig_task_id: str, ports: Ports, reason: str = "cancelled by an operator") -> Outcome | None:
-    """Stop a running task: delete its pending schedule, cancel the vendor job, record `cancelled`.
-
-    Returns None when no schedule is pending for the task (it finished, or never started).
-    """
-    pending = ports.scheduler.pending(orig_task_id)
+    """Stop a running task, every chunk of it: delete each unit's pending schedule, cancel its vendor
+    job, record `cancelled`. Returns the first unit's outcome, or None when no schedule is pending for
+    the task (it finished, or never started). An operator's action: it may list the whole group."""
+    pending = ports.scheduler.pending(orig_task_id)  # a task of one unnamed chunk: by its names
     if not pending:
-        return None
-    latest = max(pending, key=lambda s: s.payload.pollNumber)
-    finish = decisions.Finish("cancelled", message=reason, cancel_vendor_job=True)
-    return _finish(finish, latest.payload, ports, polls=latest.payload.pollNumber - 1)
+        pending = [s for s in ports.scheduler.pending() if s.payload.origTaskId == orig_task_id]
+    latest: dict[str, ScheduledPoll] = {}
+    for scheduled in pending:
+        unit = scheduled.payload.unit
+        if unit not in latest or scheduled.payload.pollNumber > latest[unit].payload.pollNumber:
+            latest[unit] = scheduled
+    outcomes = [
+        _finish(
+            decisions.Finish("cancelled", message=reason, cancel_vendor_job=True),
+            scheduled.payload,
+            ports,
+            polls=scheduled.payload.pollNumber - 1,
+        )
+        for scheduled in latest.values()
+    ]
+    return outcomes[0] if outcomes else None
 
 
-def _current_state(task_id: str, ports: Ports, chunk_key: str | None = None) -> Outcome | None:
-    """What a repeated segment is answered with: the pending poll, or the record. Another chunk of a
-    running task is refused: a task is one chunk (register the engine to take whole files)."""
-    chain = ports.scheduler.chain(task_id)
+def _current_state(unit: str, task_id: str, ports: Ports) -> Outcome | None:
+    """What a repeated segment is answered with: its chunk's pending poll, or its chunk's record
+    (another chunk of the same task is new work, its own unit)."""
+    chain = ports.scheduler.chain(unit)
     if chain:
-        latest = ports.scheduler.find(task_id, max(chain))
+        latest = ports.scheduler.find(unit, max(chain))
         if latest is not None:
-            running = latest.payload.chunk
-            if running is not None and chunk_key is not None and running != chunk_key:
-                raise InvalidEventError(
-                    f"invalid media_chunk: chunkUUID/chunkIndex: task {task_id} already runs chunk {running!r}, "
-                    f"not {chunk_key!r}; pollbridge takes one chunk per task (register the engine for whole files)"
-                )
             return _scheduled(latest.payload, latest.at_ms, task_id, repeated=True)
-    done = ports.sink.read(task_id)
-    if done is not None:  # a late repeat of a finished task: answer with what was written
+    done = ports.sink.read(unit)
+    if done is not None:  # a late repeat of a finished chunk: answer with what was written
         _notify(done, ports)
         return Outcome(done.status, _stored_response(done), task_id, done.polls, repeated=True, record=done)
     if chain:  # the latest schedule vanished between the listing and the read: the task moved on
@@ -253,25 +337,25 @@ def _stale(payload: PollPayload, chain: list[int], ports: Ports, task_id: str | 
     """A delivery of a poll that already ran (or, `early`, whose time has not come): answer with the
     task's current state, change nothing but the leftover of a crash (our own schedule when a later
     one exists)."""
-    task = payload.origTaskId
+    task, unit = payload.origTaskId, payload.unit
     later = max(chain, default=0)
     if payload.pollNumber in chain and later > payload.pollNumber:
-        ports.scheduler.unschedule(schedule_name(task, payload.pollNumber))
-    found = ports.scheduler.find(task, later) if later > payload.pollNumber or early else None
+        ports.scheduler.unschedule(schedule_name(unit, payload.pollNumber))
+    found = ports.scheduler.find(unit, later) if later > payload.pollNumber or early else None
     if found is None and early and payload.notBeforeUTC is not None:
         # No schedule to show (platform mode: the platform holds the only copy): hand the same poll
         # task back with its time, so that whoever schedules it can do so again.
-        found = ScheduledPoll(schedule_name(task, payload.pollNumber), payload.notBeforeUTC, payload)
+        found = ScheduledPoll(schedule_name(unit, payload.pollNumber), payload.notBeforeUTC, payload)
     if found is not None:
         message = SchedulePollTask(
             timestampUTC=clock.now_ms(),
-            nextPollTimeUTC=found.at_ms,
-            taskId=task_id or schedule_name(task, payload.pollNumber),
+            nextPollTimeUTC=max(found.at_ms, clock.now_ms() + MIN_POLL_AHEAD_MS),
+            taskId=task_id or schedule_name(unit, payload.pollNumber),
             taskPayload=found.payload,
             alreadyScheduled=True,
         )
         return Outcome("stale", message, task, payload.pollNumber, repeated=True)
-    done = ports.sink.read(task)
+    done = ports.sink.read(unit)
     if done is not None:
         _notify(done, ports)
         return Outcome("stale", _stored_response(done), task, payload.pollNumber, repeated=True, record=done)
@@ -297,22 +381,24 @@ def _schedule_next(
     except PermanentError as error:
         finish = decisions.after_permanent_error(error, payload, f"scheduling poll {next_payload.pollNumber}")
         return _finish(finish, payload, ports, polls=payload.pollNumber)
+    unit = payload.unit
     if not created:  # a concurrent delivery of this poll got there first: report its schedule
-        existing = ports.scheduler.find(payload.origTaskId, next_payload.pollNumber)
+        existing = ports.scheduler.find(unit, next_payload.pollNumber)
         if existing is not None:
             next_payload, at = existing.payload, existing.at_ms
     # Only now that poll n+1 exists: the chain is never empty while the task runs.
-    task = payload.origTaskId
-    if not ports.scheduler.unschedule(schedule_name(task, payload.pollNumber)):
+    if not ports.scheduler.unschedule(schedule_name(unit, payload.pollNumber)):
         # Someone removed our schedule meanwhile: a duplicate of this poll (harmless), or whoever
         # finished the task (a duplicate that saw it complete, an operator's cancel), who wrote the
         # record before clearing the chain. Then n+1 must not outlive the record.
-        done = ports.sink.read(task)
+        done = ports.sink.read(unit)
         if done is not None:
-            _clean_up(task, ports)
-            return Outcome("stale", _stored_response(done), task, payload.pollNumber, True, done)
-    own_id = task_id or schedule_name(task, payload.pollNumber)
-    return _scheduled(next_payload, at, own_id, now=now, repeated=not created)
+            _clean_up(unit, ports)
+            return Outcome("stale", _stored_response(done), payload.origTaskId, payload.pollNumber, True, done)
+    own_id = task_id or schedule_name(unit, payload.pollNumber)
+    return _scheduled(
+        next_payload, at, own_id, now=now, repeated=not created, deferred=bool(next_payload.awaitingSubmit)
+    )
 
 
 def _complete(payload: PollPayload, ports: Ports, task_id: str | None) -> Outcome:
@@ -334,12 +420,13 @@ def _complete(payload: PollPayload, ports: Ports, task_id: str | None) -> Outcom
         status="complete",
         output=document.model_dump(mode="json", exclude_none=True),
         workId=payload.workId,
+        chunk=payload.chunk if payload.chunkScoped else None,
         polls=payload.pollNumber,
         completedAtUTC=now,
     )
     stored = ports.sink.write_once(record)
     _notify(stored, ports)  # between the record and the clean-up: a failed delivery retries a live poll
-    _clean_up(payload.origTaskId, ports)
+    _clean_up(payload.unit, ports)
     repeated = stored != record
     response = document if not repeated else _stored_response(stored)
     lag = now - (payload.lastPollUTC or payload.origCallTimeUTC)
@@ -357,7 +444,7 @@ def _stored_response(record: TaskRecord) -> BaseModel:
 
 
 def _finish(finish: decisions.Finish, payload: PollPayload, ports: Ports, polls: int) -> Outcome:
-    return _finish_job(finish, payload, ports, polls, payload.workId)
+    return _finish_job(finish, payload, ports, polls, None if payload.awaitingSubmit else payload.workId)
 
 
 def _finish_job(
@@ -375,12 +462,13 @@ def _finish_job(
         failureReason=finish.reason if finish.status == "failed" else None,
         failureMessage=(finish.message or "")[:4096] or None,
         workId=work_id[:512] if work_id is not None else None,
+        chunk=payload.chunk if payload.chunkScoped else None,
         polls=polls,
         completedAtUTC=clock.now_ms(),
     )
     stored = ports.sink.write_once(record)
     _notify(stored, ports)  # between the record and the clean-up: a failed delivery retries a live poll
-    _clean_up(payload.origTaskId, ports)
+    _clean_up(payload.unit, ports)
     return Outcome(stored.status, stored, payload.origTaskId, payload.pollNumber, stored != record, stored)
 
 
@@ -394,7 +482,7 @@ def _notify(record: TaskRecord, ports: Ports) -> None:
         return
     if ports.ledger is None:
         raise TypeError("Ports.notifiers need a Ports.ledger to remember their deliveries")
-    done = ports.ledger.delivered(record.taskId)
+    done = ports.ledger.delivered(record.unit)
     failures: dict[str, Exception] = {}
     for notifier in ports.notifiers:
         if notifier.name in done:
@@ -405,7 +493,7 @@ def _notify(record: TaskRecord, ports: Ports) -> None:
             failures[notifier.name] = error
             continue
         try:
-            ports.ledger.mark_delivered(record.taskId, notifier.name)
+            ports.ledger.mark_delivered(record.unit, notifier.name)
         except Exception as error:  # the sink has it: it is the ledger that failed (a retry tells it again)
             failures[f"{LEDGER}/{notifier.name}"] = error
     if failures:
@@ -421,23 +509,29 @@ def _report_progress(payload: PollPayload, job_status: str, progress: float | No
         ports.heartbeat.report(payload.heartbeatWebhook, beat)
 
 
-def _clean_up(task: str, ports: Ports) -> None:
-    """After the record exists: no schedule of the task may fire again."""
-    for number in ports.scheduler.chain(task):
-        ports.scheduler.unschedule(schedule_name(task, number))
+def _clean_up(unit: str, ports: Ports) -> None:
+    """After the record exists: no schedule of the unit may fire again."""
+    for number in ports.scheduler.chain(unit):
+        ports.scheduler.unschedule(schedule_name(unit, number))
 
 
 def _scheduled(
-    payload: PollPayload, at_ms: int, task_id: str, now: int | None = None, repeated: bool = False
+    payload: PollPayload,
+    at_ms: int,
+    task_id: str,
+    now: int | None = None,
+    repeated: bool = False,
+    deferred: bool = False,
 ) -> Outcome:
+    stamp = now if now is not None else clock.now_ms()
     message = SchedulePollTask(
-        timestampUTC=now if now is not None else clock.now_ms(),
+        timestampUTC=stamp,
         nextPollTimeUTC=at_ms,
         taskId=task_id,
         taskPayload=payload,
         alreadyScheduled=True if repeated else None,
     )
-    return Outcome("scheduled", message, payload.origTaskId, payload.pollNumber, repeated)
+    return Outcome("scheduled", message, payload.origTaskId, payload.pollNumber, repeated, submit_deferred=deferred)
 
 
 def _check_payload_size(draft: PollPayload) -> None:

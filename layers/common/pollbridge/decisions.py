@@ -13,7 +13,8 @@ from pollbridge.timing import PollFacts, PollPolicy, VendorHints, next_poll_time
 # in a row is given up on: with the backoff that is about an hour and a half of trying.
 MAX_CONSECUTIVE_VENDOR_ERRORS = 10
 
-# Vendor error codes (docs/vendor-api.md) -> aiWARE TaskFailureReason; anything else is api_error.
+# Vendor error codes (docs/vendor-api.md) -> aiWARE TaskFailureReason; anything else is the vendor's
+# own failure, external_error (aiWARE's reason for a failure on a third party's side).
 _VENDOR_FAILURES: dict[str, TaskFailureReason] = {
     "unsupported_media": "invalid_data",
     "invalid_media": "invalid_data",
@@ -23,7 +24,7 @@ _VENDOR_FAILURES: dict[str, TaskFailureReason] = {
     "unauthorized": "api_authentication_error",
     "forbidden": "api_not_allowed",
     "not_found": "api_not_found",
-    "internal": "api_error",
+    "internal": "external_error",
 }
 
 
@@ -50,7 +51,7 @@ type Decision = PollAgain | FetchResult | Finish
 
 
 def vendor_failure_reason(code: str | None) -> TaskFailureReason:
-    return _VENDOR_FAILURES.get(code or "", "api_error")
+    return _VENDOR_FAILURES.get(code or "", "external_error")
 
 
 def capped_deadline(payload: PollPayload, task_timeout_ms: int) -> int:
@@ -114,7 +115,7 @@ def after_transient_error(error: TransientError, payload: PollPayload, now_ms: i
     if errors >= MAX_CONSECUTIVE_VENDOR_ERRORS:
         return Finish(
             "failed",
-            "api_error",
+            "external_error",
             f"third-party job {payload.workId}: gave up after {errors} consecutive vendor errors; last: {error}",
             cancel_vendor_job=True,
         )
@@ -123,6 +124,28 @@ def after_transient_error(error: TransientError, payload: PollPayload, now_ms: i
         payload.next(now_ms, vendor_error=True),
         next_poll_time(now_ms, facts, policy, VendorHints(retry_after_s=error.retry_after_s)),
     )
+
+
+def after_refused_submit(
+    error: TransientError, payload: PollPayload, now_ms: int, policy: PollPolicy, *, first: bool = False
+) -> PollAgain | Finish:
+    """The vendor did not take a job for now (busy, over its quota, a transient fault), or its media
+    could not be read for now: submit again later, backing off and honouring a finite Retry-After,
+    until the task's deadline (no count of refusals fails it: a vendor at its quota is not broken).
+    `first`: the segment itself was refused, and the retry is poll 1."""
+    refusals = payload.transientErrors + 1
+    facts = poll_facts(payload, transient_errors=refusals)
+    at = next_poll_time(now_ms, facts, policy, VendorHints(retry_after_s=error.retry_after_s))
+    if at >= payload.deadlineUTC or now_ms >= payload.deadlineUTC:
+        return Finish(
+            "failed",
+            "external_error",
+            f"the third party did not take the job before the task's deadline ({refusals} tries); last: {error}",
+        )
+    if first:
+        retry = payload.model_copy(update={"transientErrors": min(refusals, MAX_POLLS), "lastPollUTC": now_ms})
+        return PollAgain(retry, at)
+    return PollAgain(payload.next(now_ms, vendor_error=True), at)
 
 
 def after_permanent_error(error: PermanentError, payload: PollPayload, doing: str = "") -> Finish:

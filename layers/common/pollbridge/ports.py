@@ -101,12 +101,13 @@ class PollScheduler(Protocol):
         """Create the one-time schedule for payload.pollNumber; False when it already existed."""
         ...
 
-    def find(self, orig_task_id: str, poll_number: int) -> ScheduledPoll | None:
-        """The pending schedule of that poll, only if it belongs to that task."""
+    def find(self, unit: str, poll_number: int) -> ScheduledPoll | None:
+        """The pending schedule of that poll, only if it belongs to that unit of work (naming.unit_key:
+        a task's chunk, or a whole task)."""
         ...
 
-    def chain(self, orig_task_id: str) -> list[int]:
-        """Poll numbers of the task's schedules still in the group (one listing; no payloads).
+    def chain(self, unit: str) -> list[int]:
+        """Poll numbers of the unit's schedules still in the group (one listing; no payloads).
 
         A poll deletes its own schedule only after creating the next one, so from the first poll's
         scheduling until the record is written a running task always has at least one."""
@@ -116,8 +117,8 @@ class PollScheduler(Protocol):
         """Delete a pending schedule; False when there was none."""
         ...
 
-    def pending(self, orig_task_id: str | None = None) -> list[ScheduledPoll]:
-        """Schedules still waiting in the group, of one task or all (operations; not on the hot path)."""
+    def pending(self, unit: str | None = None) -> list[ScheduledPoll]:
+        """Schedules still waiting in the group, of one unit or all (operations; not on the hot path)."""
         ...
 
 
@@ -134,9 +135,9 @@ class ResultNotifier(Protocol):
 class DeliveryLedger(Protocol):
     """Which sinks already have a task's result, remembered beside the record (no database)."""
 
-    def delivered(self, task_id: str) -> set[str]: ...
+    def delivered(self, unit: str) -> set[str]: ...
 
-    def mark_delivered(self, task_id: str, sink: str) -> None: ...
+    def mark_delivered(self, unit: str, sink: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,9 @@ class PayloadSigner(Protocol):
 
 class RecordSink(Protocol):
     def write_once(self, record: TaskRecord) -> TaskRecord:
-        """Store the record unless one exists for its taskId; returns the stored record."""
+        """Store the record unless one exists for its unit (TaskRecord.unit); returns the stored record."""
         ...
 
-    def read(self, task_id: str) -> TaskRecord | None: ...
+    def read(self, unit: str) -> TaskRecord | None:
+        """The record of a unit of work (naming.unit_key), or None."""
+        ...

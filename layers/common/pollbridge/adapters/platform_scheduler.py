@@ -17,14 +17,14 @@ class PlatformPollScheduler:
     def schedule(self, payload: PollPayload, at_ms: int) -> bool:
         return True  # "created": the reply's schedule_poll_task is the schedule
 
-    def find(self, orig_task_id: str, poll_number: int) -> ScheduledPoll | None:
+    def find(self, unit: str, poll_number: int) -> ScheduledPoll | None:
         return None
 
-    def chain(self, orig_task_id: str) -> list[int]:
+    def chain(self, unit: str) -> list[int]:
         return []
 
     def unschedule(self, name: str) -> bool:
         return False
 
-    def pending(self, orig_task_id: str | None = None) -> list[ScheduledPoll]:
+    def pending(self, unit: str | None = None) -> list[ScheduledPoll]:
         return []

@@ -1,4 +1,5 @@
-"""EventBridge Scheduler: one one-time schedule per poll, named by origTaskId and poll number.
+"""EventBridge Scheduler: one one-time schedule per poll, named by its unit of work (a task's chunk,
+naming.unit_key) and poll number.
 
 Schedules are kept after they fire (ActionAfterCompletion NONE): the poll function deletes its own
 schedule once the next exists, so a schedule's presence says "this poll has not been handled yet"
@@ -57,7 +58,7 @@ class EventBridgePollScheduler:
             )
         try:
             self._client.create_schedule(
-                Name=schedule_name(payload.origTaskId, payload.pollNumber),
+                Name=schedule_name(payload.unit, payload.pollNumber),
                 GroupName=self._group,
                 ScheduleExpression=schedule_expression(at_ms),
                 ScheduleExpressionTimezone="UTC",
@@ -83,21 +84,21 @@ class EventBridgePollScheduler:
             raise TransientError(f"scheduler CreateSchedule: {error}") from error
         return True
 
-    def find(self, orig_task_id: str, poll_number: int) -> ScheduledPoll | None:
-        found = self._get(schedule_name(orig_task_id, poll_number))
-        if found is None or found.payload.origTaskId != orig_task_id or found.payload.pollNumber != poll_number:
+    def find(self, unit: str, poll_number: int) -> ScheduledPoll | None:
+        found = self._get(schedule_name(unit, poll_number))
+        if found is None or found.payload.unit != unit or found.payload.pollNumber != poll_number:
             return None  # not this task's (a name can only be shared by tampering; never trust it)
         return found
 
-    def chain(self, orig_task_id: str) -> list[int]:
+    def chain(self, unit: str) -> list[int]:
         numbers = []
         try:
             pages = self._client.get_paginator("list_schedules").paginate(
-                GroupName=self._group, NamePrefix=schedule_prefix(orig_task_id)
+                GroupName=self._group, NamePrefix=schedule_prefix(unit)
             )
             for page in pages:
                 for summary in page.get("Schedules", []):
-                    number = poll_number_of(summary["Name"], orig_task_id)
+                    number = poll_number_of(summary["Name"], unit)
                     if number is not None:
                         numbers.append(number)
         except ClientError as error:
@@ -117,15 +118,15 @@ class EventBridgePollScheduler:
             raise TransientError(f"scheduler DeleteSchedule: {error}") from error
         return True
 
-    def pending(self, orig_task_id: str | None = None) -> list[ScheduledPoll]:
+    def pending(self, unit: str | None = None) -> list[ScheduledPoll]:
         found = []
         query = {"GroupName": self._group}
-        if orig_task_id is not None:
-            query["NamePrefix"] = schedule_prefix(orig_task_id)
+        if unit is not None:
+            query["NamePrefix"] = schedule_prefix(unit)
         for page in self._client.get_paginator("list_schedules").paginate(**query):
             for summary in page.get("Schedules", []):
                 scheduled = self._get(summary["Name"])
-                if scheduled is not None and orig_task_id in (None, scheduled.payload.origTaskId):
+                if scheduled is not None and unit in (None, scheduled.payload.unit):
                     found.append(scheduled)
         return found
 

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, StrictInt, StringConstraints
 
-from pollbridge.naming import MAX_S3_KEY_BYTES, record_key
+from pollbridge.naming import CHUNK_KEY_ROOM, MAX_S3_KEY_BYTES, record_key
 from pollbridge.text import scrub_text
 
 # Control, formatting (bidi overrides such as U+202E), surrogate, private-use and line/paragraph
@@ -24,8 +24,8 @@ def _identifier(value: str) -> str:
     bad = next((c for c in value if unicodedata.category(c) in _FORBIDDEN_CATEGORIES), None)
     if bad is not None:
         raise ValueError(f"must not contain control or formatting characters (found U+{ord(bad):04X})")
-    if len(record_key(value).encode()) > MAX_S3_KEY_BYTES:
-        raise ValueError(f"is too long: its record key would exceed S3's {MAX_S3_KEY_BYTES} bytes")
+    if len(record_key(value).encode()) + CHUNK_KEY_ROOM > MAX_S3_KEY_BYTES:  # room for a chunk's record
+        raise ValueError(f"is too long: its record keys would exceed S3's {MAX_S3_KEY_BYTES} bytes")
     return value
 
 

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from pollbridge.models.common import CallbackUrl, EngineConfig, EpochMs, Identifier, NonEmptyStr, OffsetMs
+from pollbridge.naming import unit_key
 
 MAX_POLLS = 9_999_999  # poll numbers fit the schedule names (naming.MAX_POLL_DIGITS)
 
@@ -41,9 +42,23 @@ class PollPayload(BaseModel):
     # payloads signed before these existed still verify.
     mediaMs: OffsetMs | None = Field(default=None, description="the chunk's media duration, when known")
     maxLagS: StrictInt | None = Field(default=None, ge=60, le=86_400, description="the task's lag budget")
+    # Units of work and deferred submits (left out of the signed form while unset, as above).
+    chunkScoped: Literal[True] | None = Field(
+        default=None, description="the chunk is its own unit of work (its own job, schedules and record)"
+    )
+    awaitingSubmit: Literal[True] | None = Field(
+        default=None, description="the vendor has not taken the job yet: this poll submits it again"
+    )
+    mediaUri: str | None = Field(default=None, max_length=4096, description="where a deferred submit reads the media")
+    mediaType: str | None = Field(default=None, max_length=255, description="the media's type, for a deferred submit")
     signature: str | None = Field(
         default=None, pattern=r"^v1\.[A-Za-z0-9_-]{43}$", description="HMAC over the rest (see pollbridge.signing)"
     )
+
+    @property
+    def unit(self) -> str:
+        """The key of this payload's unit of work (naming.unit_key): its chunk, or the whole task."""
+        return unit_key(self.origTaskId, self.chunk if self.chunkScoped else None)
 
     def next(self, now_ms: int, *, vendor_error: bool = False) -> PollPayload:
         """The payload of the following poll (unsigned: core signs what it schedules)."""

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, fi
 from pollbridge.models.common import CallbackUrl, EngineConfig, EpochMs, Identifier, NonEmptyStr, OffsetMs
 from pollbridge.models.parsing import parse_event
 from pollbridge.models.poll import PollPayload
+from pollbridge.naming import unit_key
 
 MEDIA_SCHEMES = ("https", "http", "s3")
 
@@ -34,6 +35,11 @@ class _ChunkBase(BaseModel):
         if self.chunkUUID:
             return self.chunkUUID[:128]
         return None if self.chunkIndex is None else str(self.chunkIndex)
+
+    @property
+    def unit(self) -> str:
+        """This chunk's unit of work (naming.unit_key): its own job, schedules and record."""
+        return unit_key(self.taskId, self.chunk_key)
 
     @property
     def media_ms(self) -> int | None:

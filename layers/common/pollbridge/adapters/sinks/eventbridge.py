@@ -36,7 +36,7 @@ def task_finished_detail(record: TaskRecord, results_bucket: str) -> dict[str, A
         "failureReason": record.failureReason,
         "polls": record.polls,
         "completedAtUTC": record.completedAtUTC,
-        "recordUri": f"s3://{results_bucket}/{record_key(record.taskId)}",
+        "recordUri": f"s3://{results_bucket}/{record_key(record.unit)}",
     }
 
 

@@ -1,4 +1,5 @@
-"""Task records as JSON objects `results/{origTaskId}.json`, written once with a conditional put.
+"""Task records as JSON objects `results/{origTaskId}.json` (a named chunk's: `results/{origTaskId}/chunk-{chunk}.json`,
+naming.record_key), written once with a conditional put. Records are read and tagged by unit key.
 
 The record object also remembers which other result sinks were told (the DeliveryLedger port): one
 tag `pollbridge-delivered-<sink>` per delivery, added with PutObjectTagging once the sink took the
@@ -33,7 +34,7 @@ class S3RecordSink:
         try:
             self._client.put_object(
                 Bucket=self._bucket,
-                Key=record_key(record.taskId),
+                Key=record_key(record.unit),
                 Body=record.model_dump_json(exclude_none=True).encode(),
                 ContentType="application/json",
                 IfNoneMatch="*",  # the first write wins; a duplicate delivery never overwrites
@@ -42,16 +43,16 @@ class S3RecordSink:
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code")
             if code in ("PreconditionFailed", "ConditionalRequestConflict"):
-                stored = self.read(record.taskId)
+                stored = self.read(record.unit)
                 if stored is None:
                     raise TransientError(f"record for {record.taskId} is being written concurrently") from error
                 return stored
             raise
         return record
 
-    def read(self, task_id: str) -> TaskRecord | None:
+    def read(self, unit: str) -> TaskRecord | None:
         try:
-            obj = self._client.get_object(Bucket=self._bucket, Key=record_key(task_id))
+            obj = self._client.get_object(Bucket=self._bucket, Key=record_key(unit))
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 return None
@@ -60,26 +61,26 @@ class S3RecordSink:
 
     # --- DeliveryLedger: which result sinks already have the task's result ---------------------
 
-    def delivered(self, task_id: str) -> set[str]:
+    def delivered(self, unit: str) -> set[str]:
         return {
             tag["Key"].removeprefix(DELIVERED_TAG_PREFIX)
-            for tag in self._tags(task_id)
+            for tag in self._tags(unit)
             if tag["Key"].startswith(DELIVERED_TAG_PREFIX)
         }
 
-    def mark_delivered(self, task_id: str, sink: str) -> None:
-        tags = [t for t in self._tags(task_id) if t["Key"] != DELIVERED_TAG_PREFIX + sink]
+    def mark_delivered(self, unit: str, sink: str) -> None:
+        tags = [t for t in self._tags(unit) if t["Key"] != DELIVERED_TAG_PREFIX + sink]
         tags.append({"Key": DELIVERED_TAG_PREFIX + sink, "Value": str(clock.now_ms())})
         try:
-            self._client.put_object_tagging(Bucket=self._bucket, Key=record_key(task_id), Tagging={"TagSet": tags})
+            self._client.put_object_tagging(Bucket=self._bucket, Key=record_key(unit), Tagging={"TagSet": tags})
         except ClientError as error:
             raise _classified("PutObjectTagging", error) from error
         except BotoCoreError as error:
             raise TransientError(f"records bucket PutObjectTagging: {error}") from error
 
-    def _tags(self, task_id: str) -> list[dict[str, str]]:
+    def _tags(self, unit: str) -> list[dict[str, str]]:
         try:
-            found = self._client.get_object_tagging(Bucket=self._bucket, Key=record_key(task_id))
+            found = self._client.get_object_tagging(Bucket=self._bucket, Key=record_key(unit))
         except ClientError as error:
             raise _classified("GetObjectTagging", error) from error
         except BotoCoreError as error:
