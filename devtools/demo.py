@@ -3,6 +3,7 @@
     python -m devtools.demo                 # a handful of tasks, every step printed
     python -m devtools.demo --tasks 1000    # load: progress view and summary table
     python -m devtools.demo --mode platform # the platform schedules the polls and posts them to /process
+    python -m devtools.demo --mode aiware   # aiWARE's toolkit -> engine/forwarder.py -> Function URL -> webhook
 
 Exit status 0 when every task ended with exactly one record and no schedule was left over.
 """
@@ -18,10 +19,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from devtools.aiware.platform import Delivery
+from devtools.aiware.run import Wiring, run_aiware
 from devtools.lambda_host import Invocation
-from devtools.local_cloud import ROOT, LocalCloud
+from devtools.local_cloud import ROOT, TEMPLATE, LocalCloud
 from devtools.platform_emulator import Post, run_platform_workload
-from devtools.scheduler_emulator import Delivery
+from devtools.scheduler_emulator import Delivery as ScheduledDelivery
+from devtools.template_stack import load_template
 from devtools.vendor_simulator import SimConfig
 from devtools.workload import Progress, Report, classify, make_tasks, run_workload
 from pollbridge.adapters.providers.registry import REGISTRY
@@ -46,9 +50,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--late-duplicate-rate", type=float, default=0.0,
                         help="share of polls delivered again 1-20 minutes later (stale polls)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--mode", choices=("eventbridge", "platform"), default="eventbridge",
+    parser.add_argument("--mode", choices=("eventbridge", "platform", "aiware"), default="eventbridge",
                         help="SCHEDULING_MODE: pollbridge schedules its polls (eventbridge), or the platform "
-                             "does and posts each poll task back to the webhook (platform)")  # fmt: skip
+                             "does and posts each poll task back to the webhook (platform); aiware: an aiWARE "
+                             "stand-in runs the tasks (every other one in 2 chunks) through the engine toolkit's "
+                             "calls, engine/forwarder.py and the webhook behind a Function URL")  # fmt: skip
+    parser.add_argument("--toolkit", choices=("v0.2", "v3"), default="v0.2",
+                        help="aiware mode: the toolkit's form (v3 adds its webhooks, chunk as a path)")  # fmt: skip
+    parser.add_argument("--engines", type=int, default=1,
+                        help="aiware mode: engine instances (toolkits) working chunks at once")  # fmt: skip
     parser.add_argument("--provider", choices=sorted(REGISTRY), default="http",
                         help="the stack's Provider: http (the vendor simulator), transcribe or rekognition-text "
                         "(moto; the failure and flaky rates apply to the simulator only)")  # fmt: skip
@@ -63,8 +73,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name in ("failure_rate", "flaky_rate", "duplicate_rate", "late_duplicate_rate"):
         if not 0 <= getattr(args, name) <= 1:
             parser.error(f"--{name.replace('_', '-')} must be between 0 and 1")
-    if args.tasks < 1 or args.speed <= 0:
-        parser.error("--tasks must be >= 1 and --speed > 0")
+    if args.tasks < 1 or args.speed <= 0 or args.engines < 1:
+        parser.error("--tasks and --engines must be >= 1 and --speed > 0")
     return args
 
 
@@ -147,8 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         parameters = {"Provider": args.provider}
         if args.provider != "http":
             parameters["MediaBucketName"] = LOCAL_MEDIA_BUCKET
-        if args.mode != "eventbridge":
-            parameters["SchedulingMode"] = args.mode
+        if args.mode == "platform" or (args.mode == "aiware" and "SchedulingMode" in template_parameters()):
+            parameters["SchedulingMode"] = "platform"  # aiWARE schedules the poll tasks
         cloud = LocalCloud(
             speed=args.speed,
             sim_config=sim,
@@ -175,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
                 what = f"segment {chunk['taskId']}"
                 console.step(cloud, what, result.value, result.ok, result.error_message, started_ms)
 
+            if args.mode == "aiware":
+                return _run_aiware(args, cloud, console, tasks, steps)
             if args.mode == "platform":
                 report, _ = run_platform_workload(
                     cloud,
@@ -199,6 +211,83 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if report.healthy else 1
 
 
+def template_parameters() -> set[str]:
+    return set(load_template(TEMPLATE).get("Parameters") or {})
+
+
+def _run_aiware(
+    args: argparse.Namespace, cloud: LocalCloud, console: Console, tasks: list[tuple[int, dict[str, Any]]], steps: bool
+) -> int:
+    """MODE=aiware: each task as aiWARE records it, then the one-line summary; 0 when every task ended
+    and the stack wrote exactly one record per chunk."""
+
+    def wired(wiring: Wiring) -> None:
+        console.line(
+            f"aiWARE stand-in: toolkit {args.toolkit} -> engine {wiring.engine_url} (engine/forwarder.py, pid "
+            f"{wiring.engine_pid}) -> Function URL {wiring.function_url} (WebhookFunction) -> vendor simulator; "
+            f"GET /ready answered in {wiring.ready_s:.2f} s"
+        )
+
+    report = run_aiware(
+        cloud,
+        tasks,
+        v3=args.toolkit == "v3",
+        engines=args.engines,
+        duplicate_rate=args.duplicate_rate,
+        seed=args.seed,
+        log_dir=args.log_file.parent,
+        on_wired=wired,
+        on_delivery=(lambda d: _show_delivery_aiware(console, cloud, d)) if steps else None,
+    )
+    shown = report.tasks if len(report.tasks) <= 20 else [t for t in report.tasks if t["status"] != "complete"][:10]
+    for task in shown:
+        console.line(_aiware_task_line(task))
+    print("", file=console.out)
+    print(f"Summary  {report.summary()}", file=console.out)
+    verdict = "OK: every task ended and the stack wrote exactly one record per chunk" if report.healthy else "PROBLEM"
+    print(f"  {verdict}", file=console.out)
+    for problem in report.problems[:10]:
+        print(f"  - {problem}", file=console.out)
+    return 0 if report.healthy else 1
+
+
+def _aiware_task_line(task: dict[str, Any]) -> str:
+    """A task as aiWARE shows it: its status (and failure), and each chunk's outcome."""
+    parts = []
+    for chunk in task["chunks"]:
+        output = chunk.get("output")
+        what = chunk["status"]
+        if isinstance(output, dict) and "validationContracts" in output:
+            what += f" vtn-standard {'/'.join(output['validationContracts'])}"
+        what += f", {chunk['polls']} poll task{'s' * (chunk['polls'] != 1)}, {chunk['calls']} calls"
+        parts.append(f"chunk {chunk['chunkIndex']} {what}")
+    failure = f" {task['failureReason']}: {str(task['failureMsg']).strip()!r}" if task.get("failureReason") else ""
+    return f"aiWARE task {task['taskId']}: {task['status']}{failure} [{'; '.join(parts)}]"
+
+
+def _show_delivery_aiware(console: Console, cloud: LocalCloud, delivery: Delivery) -> None:
+    result, reply = delivery.result, delivery.reply
+    of = f"chunk {delivery.chunk.index}/{len(delivery.task.chunks)} of task {delivery.task.task_id}"
+    what = f"poll task {delivery.task_id} for {of}" if delivery.kind == "poll" else of
+    tag = "duplicate delivery: " if delivery.duplicate else ""
+    calls = f"{result.attempts} call{'s' * (result.attempts != 1)}: {'/'.join(map(str, result.statuses))}"
+    if result.status == "failed":
+        outcome = f"failed {result.failure_reason}: {str(result.failure_msg).strip()!r}"
+    elif result.status == "ignored":
+        outcome = "ignored"
+    elif isinstance(reply, dict) and reply.get("type") == "schedule_poll_task":
+        payload = reply.get("taskPayload") or {}
+        job = cloud.simulator.jobs.get(str(payload.get("workId")))
+        vendor = f" (vendor job {str(payload.get('workId'))[:40]} is {job.status(delivery.at_ms)})" if job else ""
+        when = f" at {console.stamp(reply['nextPollTimeUTC'])}" if isinstance(reply.get("nextPollTimeUTC"), int) else ""
+        outcome = f"schedule_poll_task{vendor} -> aiWARE runs a poll task{when}"
+    elif isinstance(reply, dict) and "validationContracts" in reply:
+        outcome = f"vtn-standard {'/'.join(reply['validationContracts'])}: the chunk is complete"
+    else:
+        outcome = f"output {str(reply)[:80]}"
+    console.line(f"{console.stamp(delivery.at_ms)}  {tag}toolkit POST /process, {what} ({calls}) -> {outcome}")
+
+
 def _show_post(console: Console, cloud: LocalCloud, post: Post) -> None:
     tag = "duplicate " if post.duplicate else ""
     what = f"platform {tag}POST /process ({post.kind} of {post.task_id}, try {post.attempt}) -> {post.status}"
@@ -207,7 +296,7 @@ def _show_post(console: Console, cloud: LocalCloud, post: Post) -> None:
     console.step(cloud, what, post.body if post.status != 204 else {"status": "ignored"}, ok, error, post.at_ms)
 
 
-def _show_delivery(console: Console, cloud: LocalCloud, delivery: Delivery) -> None:
+def _show_delivery(console: Console, cloud: LocalCloud, delivery: ScheduledDelivery) -> None:
     tag = ("late " if delivery.late else "") + ("duplicate of " if delivery.duplicate else "")
     retry = f", Lambda retry {delivery.invoke_count - 1}" if delivery.invoke_count > 1 else ""
     what = f"{tag}schedule {delivery.schedule} (attempt {delivery.attempt}{retry})"

@@ -131,8 +131,12 @@ def process_event(body: bytes, content_type: str, token: str | None, **kwargs: A
 
 
 def response_body(result: dict[str, Any]) -> Any:
-    """The JSON a Function URL response carries (None when empty)."""
+    """What a Function URL response carries: its JSON, its text when it is plain text (a failure:
+    `<failureReason>: <message>`), None when empty."""
     raw = result.get("body") or ""
     if result.get("isBase64Encoded"):
         raw = base64.b64decode(raw).decode()
+    headers = {str(k).lower(): str(v) for k, v in (result.get("headers") or {}).items()}
+    if headers.get("content-type", "").startswith("text/plain"):
+        return raw
     return json.loads(raw) if raw else None

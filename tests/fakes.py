@@ -46,6 +46,8 @@ class FakeProvider:
         self.submit_error: Exception | None = None
         self.status_calls = 0
 
+    option_names = frozenset({"language", "diarize", "vocabulary", "simulate"})
+
     def options(self, engine_config: Mapping[str, Any]) -> dict[str, Any]:
         return dict(engine_config)
 

@@ -19,12 +19,13 @@ from devtools.function_url import function_url_event, process_event, process_for
 from devtools.local_cloud import LOCAL_WEBHOOK_TOKEN, LocalCloud
 from devtools.platform_emulator import chunk_form
 from devtools.vendor_simulator import SimConfig
-from pollbridge import core, webhook_http
+from pollbridge import core
 from pollbridge.adapters.platform_scheduler import PlatformPollScheduler
 from pollbridge.errors import DeliveryError, PermanentError
 from pollbridge.models import SchedulePollTask, TaskRecord, parse_segment
 from pollbridge.ports import ResultContext
-from pollbridge.webhook import parse_form
+from pollbridge.webhook import endpoint as webhook_http
+from pollbridge.webhook.form import parse_form
 from tests.fakes import RecordingNotifier, World
 from tests.http_servers import ScriptedServer
 
@@ -66,7 +67,7 @@ def test_platform_mode_an_early_poll_task_is_not_dropped_on_the_floor(
     due = started.taskPayload.notBeforeUTC or started.nextPollTimeUTC
     manual_clock.advance(due - manual_clock.now_ms() - 10_000)  # 10 s before the earliest it may run
     outcome = core.poll(started.taskPayload, ports, task_id="platform-poll-1")
-    status = webhook_http._reply(outcome).status_code
+    status = webhook_http._reply(outcome).status
     assert status != 204 and isinstance(outcome.response, SchedulePollTask), (
         f"early poll task answered {status} {type(outcome.response).__name__}: the platform gets nothing "
         "to reschedule, the task is never polled again and never gets a record"

@@ -12,13 +12,14 @@ from typing import Any
 
 import pytest
 
+from devtools.clocks import ManualClock
 from devtools.function_url import function_url_event, poll_task_form, process_event, process_form, response_body
 from devtools.local_cloud import LOCAL_WEBHOOK_TOKEN, LocalCloud
 from devtools.platform_emulator import chunk_form, run_platform_workload
 from devtools.vendor_simulator import SimConfig
 from devtools.workload import make_tasks
-from pollbridge.naming import schedule_name
-from pollbridge.webhook import MAX_BODY_BYTES
+from pollbridge.naming import record_key
+from pollbridge.webhook.form import MAX_BODY_BYTES
 from tests.fakes import unit_of
 
 SIM = SimConfig(duration_s=(200, 200), queue_s=(0, 0))
@@ -42,13 +43,27 @@ def nothing_left(cloud: LocalCloud) -> None:
     assert cloud.simulator.jobs == {}
 
 
+def drive(cloud: LocalCloud, reply: Any, poll_id: str = "platform-poll") -> tuple[int, Any, int]:
+    """Play aiWARE's part: run each schedule_poll_task at its nextPollTimeUTC, until the final answer.
+    Returns (status, body, poll tasks run)."""
+    status, polls = 200, 0
+    while isinstance(reply, dict) and reply.get("type") == "schedule_poll_task":
+        assert reply["nextPollTimeUTC"] >= reply["timestampUTC"] + 60_000  # the seed: at least a minute ahead
+        assert isinstance(cloud.clock, ManualClock)
+        cloud.clock.advance_to(reply["nextPollTimeUTC"])
+        polls += 1
+        status, reply = post(cloud, *poll_task_form(reply["taskPayload"], f"{poll_id}-{polls}"))
+        assert polls < 100
+    return status, reply, polls
+
+
 def test_ready_once_configuration_loads(cloud: LocalCloud) -> None:
     result = cloud.invoke("WebhookFunction", function_url_event("GET", "/ready"))
     assert result.value["statusCode"] == 200
     assert response_body(result.value) == {
         "ready": True,
         "auth": "token",
-        "schedulingMode": "eventbridge",
+        "schedulingMode": "platform",  # the webhook is always platform-scheduled
         "resultSinks": ["s3"],
     }
 
@@ -67,15 +82,16 @@ def test_a_chunk_starts_with_its_uploaded_bytes_and_polls_to_the_end(
     status, reply = post(cloud, body, content_type)
     assert status == 200 and reply["type"] == "schedule_poll_task"
     assert list(cloud.simulator.uploads.values()) == [media]
-    assert cloud.pending_schedules() == [schedule_name(unit_of(chunk), 1)]
-    cloud.run_until_idle()
+    assert cloud.pending_schedules() == []  # aiWARE schedules the poll task, not pollbridge
+    status, output, polls = drive(cloud, reply)
     record = cloud.records()[chunk["taskId"]]
-    assert record["status"] == "complete"
+    assert status == 200 and record["status"] == "complete" and output == record["output"] and polls >= 1
     vtn_validator.validate(record["output"])
 
-    status, again = post(cloud, body, content_type)  # a repeat of the finished task
+    status, again = post(cloud, body, content_type)  # a repeat of the finished chunk
     assert (status, again) == (200, record["output"])
     assert len(cloud.simulator.jobs) == 1 and list(cloud.record_versions().values()) == [1]
+    assert cloud.emulator.deliveries == [] and cloud.pending_schedules() == []
 
 
 @pytest.mark.parametrize("token", [None, "", "pollbridge-local-webhook-tokeN", "x" * 4096])
@@ -84,27 +100,35 @@ def test_a_caller_without_the_token_is_401_and_leaves_nothing(
 ) -> None:
     body, content_type = chunk_form(chunk)
     status, reply = post(cloud, body, content_type, token)
-    assert status == 401 and reply["error"] == "unauthorized"
+    assert status == 401 and reply.startswith("api_authentication_error: Authorization")
     nothing_left(cloud)
 
 
 def test_a_bad_form_is_400_naming_the_fields_and_leaves_nothing(cloud: LocalCloud, chunk: dict[str, Any]) -> None:
     bad = copy.deepcopy(chunk)
-    bad["taskPayload"]["apiKey"] = "sneaky"  # credential-like configuration is never forwarded
     bad["taskId"] = " spaced"
     status, reply = post(cloud, *chunk_form(bad))
-    assert status == 400
-    assert "payload.taskId" in reply["message"]
+    assert status == 400 and reply.startswith("invalid_data: ") and "payload.taskId" in reply
     nothing_left(cloud)
-    status, reply = post(cloud, *chunk_form({**chunk, "taskPayload": {"apiKey": "sneaky"}}))
-    assert status == 400 and "apiKey looks like a credential" in reply["message"]
+    nested = {**chunk, "taskPayload": {"language": "en-US", "vocabulary": [{"apiKey": "sneaky"}]}}
+    status, reply = post(cloud, *chunk_form(nested))
+    assert status == 400 and "apiKey looks like a credential" in reply
     nothing_left(cloud)
+
+
+def test_unknown_payload_keys_are_dropped_never_forwarded(cloud: LocalCloud, chunk: dict[str, Any]) -> None:
+    added = {**chunk, "taskPayload": {**chunk["taskPayload"], "apiKey": "sneaky", "aNewPlatformKey": {"x": 1}}}
+    status, reply = post(cloud, *chunk_form(added))
+    assert status == 200 and reply["type"] == "schedule_poll_task"
+    config = reply["taskPayload"]["engineConfig"]
+    assert "apiKey" not in config and "aNewPlatformKey" not in config and config["language"] == "en-US"
+    assert len(cloud.simulator.jobs) == 1
 
 
 def test_a_body_over_the_limit_is_413_and_leaves_nothing(cloud: LocalCloud, chunk: dict[str, Any]) -> None:
     body, content_type = process_form({"taskId": "t", "jobId": "j", "recordingId": "d"}, chunk=b"\0" * MAX_BODY_BYTES)
     status, reply = post(cloud, body, content_type)
-    assert status == 413 and reply["error"] == "too_large"
+    assert status == 413 and reply.startswith("invalid_data: ")
     nothing_left(cloud)
 
 
@@ -114,9 +138,9 @@ def test_a_forged_poll_task_is_403_and_changes_nothing(cloud: LocalCloud, chunk:
     calls = dict(cloud.simulator.config.stats)
     for forged in ({**payload, "deadlineUTC": 0}, {**payload, "pollNumber": 7}, {**payload, "signature": None}):
         status, reply = post(cloud, *poll_task_form(forged, "platform-poll-1"))
-        assert status == 403 and "taskPayload.signature" in reply["message"]
+        assert status == 403 and "taskPayload.signature" in reply
     assert cloud.simulator.config.stats == calls
-    assert cloud.pending_schedules() == [schedule_name(unit_of(chunk), 1)] and cloud.records() == {}
+    assert cloud.pending_schedules() == [] and cloud.records() == {}
 
 
 def test_without_a_token_configured_the_webhook_refuses_everything(chunk: dict[str, Any]) -> None:
@@ -125,30 +149,72 @@ def test_without_a_token_configured_the_webhook_refuses_everything(chunk: dict[s
         assert ready["statusCode"] == 503 and "not configured" in response_body(ready)["reason"]
         for token in (None, LOCAL_WEBHOOK_TOKEN):
             status, reply = post(cloud, *chunk_form(chunk), token=token)
-            assert status == 503 and reply["error"] == "not_configured"
+            assert status == 503 and reply.startswith("system_error: webhook authentication is not configured")
         nothing_left(cloud)
 
 
-def test_platform_mode_runs_the_whole_loop_without_a_schedule() -> None:
+@pytest.mark.parametrize("mode", ["eventbridge", "platform"])
+def test_the_webhook_is_platform_scheduled_in_either_mode(mode: str) -> None:
     sim = SimConfig(seed=4, duration_s=(30, 900), queue_s=(0, 60), failure_rate=0.2, flaky_rate=0.1)
-    with LocalCloud(manual_clock=True, sim_config=sim, parameters={"SchedulingMode": "platform"}) as cloud:
+    with LocalCloud(manual_clock=True, sim_config=sim, parameters={"SchedulingMode": mode}) as cloud:
         report, platform = run_platform_workload(cloud, make_tasks(12, arrival_window_ms=5 * 60_000), 0.3)
         assert report.healthy and report.missing_records == [] and report.records == 12
         assert report.records_written_twice == 0
         assert cloud.emulator.deliveries == [] and cloud.pending_schedules() == []  # nothing scheduled by us
         assert platform.stats.duplicates > 0 and report.statuses.get("failed", 0) > 0
         assert len(cloud.simulator.jobs) == 12  # one vendor job per task, duplicates and all
+        assert 204 not in platform.stats.statuses  # never "ignored" while a result is still to come
         polls = [p for p in platform.posts if p.kind == "poll" and not p.duplicate]
         assert polls
         # a finished task's poll task delivered again: answered with the record, nothing changes
-        last = polls[-1]
-        task = last.task_id
+        task = polls[-1].task_id
         payload = next(p for p in platform.posts if p.task_id == task and p.kind == "chunk").body["taskPayload"]
         status, again = post(cloud, *poll_task_form(payload, "late-poll"))
         record = cloud.records()[task]
-        assert status == (200 if record["status"] == "complete" else 422)
-        assert again == (record["output"] if record["status"] == "complete" else record)
+        if record["status"] == "complete":
+            assert (status, again) == (200, record["output"])
+        else:
+            assert status == 422 and again == f"{record['failureReason']}: {record['failureMessage']}"
         assert list(cloud.record_versions(task).values()) == [1]
+
+
+def test_each_chunk_of_a_task_is_its_own_unit_of_work(cloud: LocalCloud, chunk: dict[str, Any]) -> None:
+    first = {**chunk, "chunkUUID": "chunk-a", "chunkIndex": 0, "startOffsetMs": 0, "endOffsetMs": 30_000}
+    second = {**chunk, "chunkUUID": "chunk-b", "chunkIndex": 1, "startOffsetMs": 30_000, "endOffsetMs": 60_000}
+    failing = {**second, "taskPayload": {**chunk["taskPayload"], "simulate": {"outcome": "failed"}}}
+    status_a, reply_a = post(cloud, *chunk_form(first))
+    status_b, reply_b = post(cloud, *chunk_form(failing))
+    assert status_a == status_b == 200 and len(cloud.simulator.jobs) == 2  # one vendor job per chunk
+    assert reply_a["taskPayload"]["workId"] != reply_b["taskPayload"]["workId"]
+    status_b, final_b, _ = drive(cloud, reply_b, "poll-b")
+    assert status_b == 422 and final_b.startswith("invalid_data: ")  # the simulated failure
+    status_a, final_a, _ = drive(cloud, reply_a, "poll-a")  # the other chunk is untouched by it
+    assert status_a == 200 and all(item["startTimeMs"] >= 0 for item in final_a["series"])
+    records = cloud.records()
+    assert {records[f"{chunk['taskId']}/chunk-a"]["status"], records[f"{chunk['taskId']}/chunk-b"]["status"]} == {
+        "complete",
+        "failed",
+    }
+    assert post(cloud, *chunk_form(first)) == (200, final_a)  # a repeat: that chunk's own output
+    third = {**chunk, "chunkUUID": "chunk-c", "chunkIndex": 2, "startOffsetMs": 60_000, "endOffsetMs": 90_000}
+    status_c, reply_c = post(cloud, *chunk_form(third))  # a new chunk after completion: new work
+    assert status_c == 200 and reply_c["type"] == "schedule_poll_task" and len(cloud.simulator.jobs) == 3
+
+
+def test_a_vendor_refusing_the_submit_gets_a_poll_task_that_submits_again(chunk: dict[str, Any]) -> None:
+    with LocalCloud(
+        manual_clock=True, sim_config=SIM, parameters={"MediaBucketName": "pollbridge-media-test"}
+    ) as cloud:
+        cloud.simulator.config.flaky_rate = 1.0  # every request 429/503
+        fetched = {k: v for k, v in chunk.items() if k != "content"}
+        fetched |= {"cacheURI": f"s3://{cloud.media_bucket}/chunks/a.wav", "mimeType": "audio/wav"}
+        cloud.put_sample_media(fetched)  # re-read from the cache by the poll that submits again
+        status, reply = post(cloud, *chunk_form(fetched))
+        assert status == 200 and reply["type"] == "schedule_poll_task"
+        assert reply["taskPayload"]["awaitingSubmit"] is True and cloud.simulator.jobs == {}
+        cloud.simulator.config.flaky_rate = 0.0
+        status, output, polls = drive(cloud, reply)
+        assert status == 200 and output["series"] and len(cloud.simulator.jobs) == 1 and polls >= 2
 
 
 class Heartbeats:
@@ -170,37 +236,27 @@ class Heartbeats:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
-def test_each_poll_reports_to_the_heartbeat_webhook(cloud: LocalCloud, chunk: dict[str, Any]) -> None:
-    beats = Heartbeats()
+@pytest.mark.parametrize("where", ["local", "http://169.254.169.254/latest/meta-data/"])
+def test_container_local_webhooks_are_accepted_and_never_called(
+    cloud: LocalCloud, chunk: dict[str, Any], where: str
+) -> None:
+    beats = Heartbeats()  # what a V3 toolkit serves inside the engine's container
     try:
+        url = beats.url if where == "local" else where
         body, content_type = process_form(
             {"taskId": chunk["taskId"], "jobId": chunk["jobId"], "recordingId": chunk["tdoId"]},
             chunk=b"media",
-            heartbeat=beats.url,
+            heartbeat=url,
+            extra={"resultWebhook": url, "externalCallbackWebhook": url, "maxTTL": "3600", "internalTaskId": "i-1"},
         )
         status, reply = post(cloud, body, content_type)
-        assert status == 200 and reply["taskPayload"]["heartbeatWebhook"] == beats.url
-        cloud.run_until_idle()
-        polls = [d for d in cloud.emulator.deliveries if not d.duplicate]
-        assert len(beats.received) == len(polls) >= 2
-        assert all(b["status"] == "running" and b["taskId"] == chunk["taskId"] for b in beats.received)
-        assert cloud.records()[chunk["taskId"]]["status"] == "complete"
+        assert status == 200 and "heartbeatWebhook" not in reply["taskPayload"]
+        status, _, polls = drive(cloud, reply)
+        assert status == 200 and polls >= 2
+        assert beats.received == []  # a Lambda function cannot reach the container: it never tries
     finally:
         beats.server.shutdown()
         beats.server.server_close()
-
-
-def test_a_heartbeat_webhook_on_a_forbidden_address_is_refused_at_the_edge(
-    cloud: LocalCloud, chunk: dict[str, Any]
-) -> None:
-    body, content_type = process_form(
-        {"taskId": chunk["taskId"], "jobId": chunk["jobId"], "recordingId": chunk["tdoId"]},
-        chunk=b"media",
-        heartbeat="http://169.254.169.254/latest/meta-data/",
-    )
-    status, reply = post(cloud, body, content_type)
-    assert status == 400 and "heartbeatWebhook" in reply["message"] and "metadata" in reply["message"]
-    nothing_left(cloud)
 
 
 def test_the_eventbridge_sink_tells_a_rule_once_per_task(chunk: dict[str, Any]) -> None:
@@ -210,13 +266,13 @@ def test_the_eventbridge_sink_tells_a_rule_once_per_task(chunk: dict[str, Any]) 
         arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         events.put_rule(Name="pollbridge-finished", EventPattern=json.dumps({"source": ["pollbridge"]}))
         events.put_targets(Rule="pollbridge-finished", Targets=[{"Id": "q", "Arn": arn}])
-        assert post(cloud, *chunk_form(chunk))[0] == 200
-        cloud.run_until_idle()
+        status, reply = post(cloud, *chunk_form(chunk))
+        assert status == 200 and drive(cloud, reply)[0] == 200
         messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
         [event] = [json.loads(m["Body"]) for m in messages]
         assert event["detail-type"] == "Task Completed" and event["detail"]["taskId"] == chunk["taskId"]
-        assert event["detail"]["recordUri"] == f"s3://{cloud.results_bucket}/results/{chunk['taskId']}.json"
-        tags = cloud.clients["s3"].get_object_tagging(
-            Bucket=cloud.results_bucket, Key=f"results/{chunk['taskId']}.json"
-        )["TagSet"]
+        assert event["detail"]["recordUri"] == f"s3://{cloud.results_bucket}/{record_key(unit_of(chunk))}"
+        tags = cloud.clients["s3"].get_object_tagging(Bucket=cloud.results_bucket, Key=record_key(unit_of(chunk)))[
+            "TagSet"
+        ]
         assert [t["Key"] for t in tags] == ["pollbridge-delivered-eventbridge"]

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from urllib3 import encode_multipart_formdata
 
 from devtools.function_url import poll_task_form, process_form
-from pollbridge.errors import InvalidEventError
-from pollbridge.webhook import MAX_BODY_BYTES, BodyTooLargeError, NewChunk, PollTask, parse_form, to_request
+from pollbridge.errors import BodyTooLargeError, InvalidEventError
+from pollbridge.webhook.form import MAX_BODY_BYTES, NewChunk, PollTask, parse_form, to_request
 
 PAYLOAD = {
     "applicationId": "app-1",
@@ -54,7 +54,7 @@ def test_a_new_chunk_becomes_a_media_chunk_with_the_uploaded_bytes() -> None:
         120_000,
     )
     assert chunk.cacheURI == "https://cache.example/chunk-3.wav"
-    assert chunk.heartbeatWebhook == "https://platform.example/heartbeat/abc"
+    assert chunk.heartbeatWebhook is None  # the toolkit's own, inside the container: never called from Lambda
     # only the engine's configuration: the platform's keys (and its token) are not configuration
     assert chunk.taskPayload == {"language": "en-US"}
     assert request.media is not None and request.media.body == b"\x00\r\n--not-a-boundary\r\n\xff" * 100
@@ -138,9 +138,8 @@ def test_every_bad_field_is_named_at_once() -> None:
             "cacheURI: Value error",
         ),
         (
-            [("payload", json.dumps(PAYLOAD)), ("chunkMimeType", "a"), ("cacheURI", "https://c.example/x"),
-             ("heartbeatWebhook", "gopher://x")],
-            "heartbeatWebhook",
+            [("payload", json.dumps(PAYLOAD)), ("chunkMimeType", "a"), ("chunk", "/tmp/chunk.data")],
+            "a path in `chunk` names a file in the engine's container",
         ),
     ],
 )  # fmt: skip
@@ -158,3 +157,27 @@ def test_only_multipart_is_read_and_size_is_bounded() -> None:
         parse_form("multipart/form-data", b"--x\r\n")
     with pytest.raises(BodyTooLargeError):
         parse_form("multipart/form-data; boundary=x", b"x" * (MAX_BODY_BYTES + 1))
+
+
+def test_v3_fields_are_accepted_and_a_chunk_path_is_ignored_for_the_cache_uri() -> None:
+    fields = [
+        ("payload", json.dumps({**PAYLOAD, "startFromEntity": "e-1", "someFutureKey": {"x": 1}, "apiSecret": "s"})),
+        ("chunkMimeType", "audio/wav"),
+        ("cacheURI", "https://cache.example/chunk-0.wav"),
+        ("chunk", "/var/aiware/chunks/chunk.data"),  # V3: "the file to process (as a path)"
+        ("heartbeatWebhook", "http://localhost:9000/heartbeat"),
+        ("resultWebhook", "http://localhost:9000/result"),
+        ("externalCallbackWebhook", "http://localhost:9000/callback"),
+        ("maxTTL", "3600"),
+        ("chunkContext", '{"a": 1}'),
+        ("chunk-metadata-language", "en"),
+        ("internalJobId", "ij-1"),
+        ("internalTaskId", "it-1"),
+    ]
+    body, content_type = encode_multipart_formdata(fields)
+    request = to_request(parse_form(content_type, body), {"language"}.__contains__)
+    assert isinstance(request, NewChunk)
+    assert request.media is None and request.chunk.cacheURI == "https://cache.example/chunk-0.wav"
+    assert request.chunk.heartbeatWebhook is None
+    assert request.chunk.taskPayload == {"language": "en-US"}
+    assert request.dropped == ("apiSecret", "someFutureKey")  # logged by name, never forwarded

@@ -497,7 +497,7 @@ def _notify(record: TaskRecord, ports: Ports) -> None:
         except Exception as error:  # the sink has it: it is the ledger that failed (a retry tells it again)
             failures[f"{LEDGER}/{notifier.name}"] = error
     if failures:
-        raise DeliveryError(record.taskId, failures)
+        raise DeliveryError(record.taskId, failures, record)
 
 
 def _report_progress(payload: PollPayload, job_status: str, progress: float | None, ports: Ports) -> None:

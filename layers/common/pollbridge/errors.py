@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from pollbridge.text import scrub_text
 
 if TYPE_CHECKING:
-    from pollbridge.models.record import TaskFailureReason
+    from pollbridge.models.record import TaskFailureReason, TaskRecord
 
 
 class PollbridgeError(Exception):
@@ -20,6 +20,14 @@ class PollbridgeError(Exception):
 
 class InvalidEventError(PollbridgeError, ValueError):
     """The incoming event does not match its model; nothing was done."""
+
+
+class BodyTooLargeError(InvalidEventError):
+    """The request (or its `chunk`) is over a size limit: the webhook answers 413."""
+
+
+class UnauthorizedError(PollbridgeError):
+    """The caller did not prove who it is: the webhook answers 401, and nothing is done."""
 
 
 class ConfigurationError(PollbridgeError):
@@ -52,11 +60,12 @@ class DeliveryError(PollbridgeError):
     succeeded. `failures` maps each failed sink to its error; a PermanentError among them (not
     allowed, not found) will fail the same way on every retry, so that invocation ends in the DLQ."""
 
-    def __init__(self, task_id: str, failures: dict[str, Exception]) -> None:
+    def __init__(self, task_id: str, failures: dict[str, Exception], record: TaskRecord | None = None) -> None:
         described = "; ".join(f"{sink}: {type(error).__name__}: {error}" for sink, error in failures.items())
         super().__init__(f"result of task {task_id} not delivered to {', '.join(failures)} ({described})")
         self.task_id = task_id
         self.failures = failures
+        self.record = record  # the written record the sinks did not all take
 
     @property
     def permanent(self) -> list[str]:

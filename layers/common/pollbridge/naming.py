@@ -82,7 +82,8 @@ def task_record_prefix(orig_task_id: str) -> str:
 
 def idempotency_key(unit: str, what: str, deployment: str = "") -> str:
     """A vendor Idempotency-Key (and AWS job name or client token) per unit of work (a chunk of a
-    task) and request kind: a repeated submit starts nothing new, another chunk starts its own job. `deployment` (the stack's schedule group) keeps two stacks
-    that share a vendor account, or an AWS account, from adopting each other's jobs."""
+    task) and request kind: a repeated submit starts nothing new, another chunk starts its own job.
+    `deployment` (the stack's schedule group) keeps two stacks that share a vendor account, or an
+    AWS account, from adopting each other's jobs."""
     scoped = f"{deployment}\n{unit}" if deployment else unit
     return f"pollbridge-{what}-{hashlib.sha256(scoped.encode()).hexdigest()}"

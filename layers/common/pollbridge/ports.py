@@ -71,6 +71,11 @@ class Provider(Protocol):
 
     name: str
 
+    @property
+    def option_names(self) -> frozenset[str]:
+        """The engineConfig keys this service declares (the webhook drops every other payload key)."""
+        ...
+
     def options(self, engine_config: Mapping[str, Any]) -> dict[str, Any]:
         """The task's engineConfig validated as this service's options (only declared ones pass);
         raises InvalidEventError naming `taskPayload.<key>`. Pure: no call to the service."""

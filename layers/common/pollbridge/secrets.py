@@ -41,7 +41,11 @@ def webhook_token(settings: Settings) -> str | None:
     if settings.webhook_token_parameter:
         from aws_lambda_powertools.utilities import parameters  # only when a secret is read: cold start
 
-        token = str(parameters.get_parameter(settings.webhook_token_parameter, decrypt=True, max_age=CACHE_SECONDS))
+        # stripped: a token stored with `--value file://token.txt` ends in the file's newline, which no
+        # caller sends (it would lock every caller out while /ready says ready)
+        token = str(
+            parameters.get_parameter(settings.webhook_token_parameter, decrypt=True, max_age=CACHE_SECONDS)
+        ).strip()
         if len(token) < MIN_WEBHOOK_TOKEN:
             raise ConfigurationError(
                 f"WEBHOOK_TOKEN_PARAMETER {settings.webhook_token_parameter}: the token needs at least "
@@ -49,5 +53,5 @@ def webhook_token(settings: Settings) -> str | None:
             )
         return token
     if settings.webhook_token is not None:
-        return settings.webhook_token.get_secret_value()
+        return settings.webhook_token.get_secret_value().strip()
     return None

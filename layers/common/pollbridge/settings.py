@@ -69,7 +69,9 @@ class Settings(BaseModel):
     aiware_api_url: str | None = Field(default=None, alias="AIWARE_API_URL", pattern=r"^https?://[^\s/]+")
     aiware_api_key: SecretStr | None = Field(default=None, alias="AIWARE_API_KEY")
     aiware_api_key_parameter: str | None = Field(default=None, alias="AIWARE_API_KEY_PARAMETER", pattern=SSM_PATH)
-    webhook_auth: Literal["token", "iam"] = Field(default="token", alias="WEBHOOK_AUTH")
+    # token: `Authorization: Bearer` (engine/forwarder.py adds it); iam: SigV4 through the Function URL;
+    # aiware-token: the form's task token, checked with aiWARE at AIWARE_API_URL (no shared secret)
+    webhook_auth: Literal["token", "iam", "aiware-token"] = Field(default="token", alias="WEBHOOK_AUTH")
     webhook_token: SecretStr | None = Field(default=None, alias="WEBHOOK_TOKEN", min_length=16)
     webhook_token_parameter: str | None = Field(default=None, alias="WEBHOOK_TOKEN_PARAMETER", pattern=SSM_PATH)
 
@@ -116,6 +118,10 @@ class Settings(BaseModel):
             raise ValueError("RESULT_SINKS must include s3: the record is the source of truth, written first")
         if len(set(sinks)) != len(sinks):
             raise ValueError("RESULT_SINKS names a sink twice")
+        if self.webhook_auth == "aiware-token" and self.aiware_api_url is None:
+            raise ValueError(
+                "AIWARE_API_URL is required when WEBHOOK_AUTH is aiware-token (task tokens are checked there)"
+            )
         if "aiware" in sinks and self.aiware_api_url is None:
             raise ValueError("AIWARE_API_URL is required when RESULT_SINKS includes aiware")
         if "aiware" in sinks and self.aiware_api_key is None and self.aiware_api_key_parameter is None:

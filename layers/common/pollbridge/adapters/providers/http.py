@@ -89,6 +89,10 @@ class HttpJobProvider:
         self._submit_attempts = submit_attempts
         self._extra_options = tuple(name for name in extra_options if not looks_like_credential(name))
 
+    @property
+    def option_names(self) -> frozenset[str]:
+        return frozenset((*ReferenceJobOptions.model_fields, *self._extra_options))
+
     def options(self, engine_config: Mapping[str, Any]) -> dict[str, Any]:
         """The reference API's options, plus the extra ones the deployment declares
         (PROVIDER_EXTRA_OPTIONS) unless their names look like credentials."""

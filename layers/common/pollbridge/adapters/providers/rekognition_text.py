@@ -118,6 +118,10 @@ class RekognitionTextProvider:
         self._staging = staging
         self._client = client
 
+    @property
+    def option_names(self) -> frozenset[str]:
+        return frozenset(RekognitionTextOptions.model_fields)
+
     def options(self, engine_config: Mapping[str, Any]) -> dict[str, Any]:
         return declared_options(RekognitionTextOptions, engine_config, self.name)
 

@@ -133,6 +133,10 @@ class TranscribeProvider:
         self._staging = staging
         self._client = client
 
+    @property
+    def option_names(self) -> frozenset[str]:
+        return frozenset(TranscribeOptions.model_fields)
+
     def options(self, engine_config: Mapping[str, Any]) -> dict[str, Any]:
         return declared_options(TranscribeOptions, engine_config, self.name)
 

@@ -1,20 +1,28 @@
 """The engine toolkit's `/process` form -> the same events the segment function takes.
 
-The only HTTP-shaped code of the package, and pure: a multipart/form-data body (bytes) becomes either
-a new `media_chunk` (MediaChunk, plus the uploaded bytes of the `chunk` file part when there is one)
-or a poll task coming back (its signed taskPayload, from the `payload` field). Every bad field is
-named, all at once, and nothing is done with a request that has one.
+Pure: a multipart/form-data body (bytes) becomes either a new `media_chunk` (MediaChunk, plus the
+uploaded bytes of the `chunk` file part when there is one) or a poll task coming back (its signed
+taskPayload, from the `payload` field). Every bad field is named, all at once, and nothing is done
+with a request that has one.
 
 Multipart is read with the standard library's email parser (the Lambda runtime has nothing else, and
-the form is MIME: RFC 7578). The form fields (aiWARE's engine toolkit, see docs/aiware.md):
+the form is MIME: RFC 7578). The form fields (aiWARE's engine toolkit v0.2 and V3, docs/aiware.md):
 `chunkMimeType`, `chunkUUID`, `chunkIndex`, `startOffsetMS`, `endOffsetMS`, `cacheURI`,
-`veritoneApiBaseUrl`, `token`, `heartbeatWebhook`, `payload` (JSON: `taskId`, `jobId`, `recordingId`,
-the engine's configuration, or a poll task's keys) and the file part `chunk`.
+`veritoneApiBaseUrl`, `token`, `payload` (JSON: `taskId`, `jobId`, `recordingId`, the engine's
+configuration, or a poll task's keys), the file part `chunk`, and the V3 toolkit's additions
+(`heartbeatWebhook`, `resultWebhook`, `externalCallbackWebhook`, `maxTTL`, `chunkContext`,
+`chunk-metadata-<key>`, `internalJobId`, `internalTaskId`), accepted and not used: the webhooks among
+them are served by the toolkit inside the engine's container, where a Lambda function cannot reach.
+
+aiWARE reserves the right to add keys to `payload`: of the keys that are not the platform's, only the
+options the provider declares (and pollbridge's own knobs) are taken; every other key is dropped and
+named in NewChunk.dropped (the endpoint logs the names), never forwarded.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -23,7 +31,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pollbridge.errors import InvalidEventError
+from pollbridge.errors import BodyTooLargeError, InvalidEventError
 from pollbridge.models import MediaChunk, PollPayload
 from pollbridge.models.parsing import describe
 from pollbridge.ports import Media
@@ -39,6 +47,12 @@ MAX_FIELD_BYTES = 64 * 1024  # any part but `chunk`; `payload` is the largest (e
 # Credentials among them (`token`) are dropped here: they are never forwarded, stored or scheduled.
 PLATFORM_KEYS = frozenset(
     {
+        "startFromEntity",
+        "internalJobId",
+        "internalTaskId",
+        "externalCallbackWebhook",
+        "maxTTL",
+        "chunkContext",
         "applicationId",
         "organizationId",
         "userId",
@@ -59,10 +73,6 @@ PLATFORM_KEYS = frozenset(
         "resultWebhook",
     }
 )
-
-
-class BodyTooLargeError(InvalidEventError):
-    """The request (or its `chunk`) is over a size limit: answered 413."""
 
 
 class UploadedMedia:
@@ -101,11 +111,14 @@ class Form:
 
 @dataclass(frozen=True)
 class NewChunk:
-    """New work: start it (with the uploaded bytes when the form carried them)."""
+    """New work: start it (with the uploaded bytes when the form carried them). `dropped`: the
+    payload keys that were neither the platform's nor a declared option (logged, never forwarded)."""
 
     chunk: MediaChunk
     media: Media | None
     api_base_url: str | None
+    token: str | None = None
+    dropped: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -115,6 +128,7 @@ class PollTask:
     payload: PollPayload
     task_id: str | None
     api_base_url: str | None
+    token: str | None = None
 
 
 type ProcessRequest = NewChunk | PollTask
@@ -132,7 +146,7 @@ class ProcessFields(BaseModel):
     endOffsetMS: str | None = Field(default=None, pattern=r"^[0-9]{1,12}$")
     cacheURI: str | None = None
     veritoneApiBaseUrl: str | None = Field(default=None, max_length=2048)
-    heartbeatWebhook: str | None = None
+    token: str | None = Field(default=None, max_length=16_384)
     payload: str
 
 
@@ -175,6 +189,8 @@ def parse_form(content_type: str | None, body: bytes) -> Form:
         data = raw if isinstance(raw, bytes) else b""
         if name in fields or name in files:
             problems.append(f"{name}: given more than once")
+        elif name == "chunk" and part.get_filename() is None and _is_path(data):
+            fields[CHUNK_PATH] = data.decode("utf-8")  # a V3 toolkit's file inside the container: unreadable here
         elif part.get_filename() is not None or name == "chunk":
             files[name] = Upload(data, part.get_filename(), part.get_content_type())
         elif len(data) > MAX_FIELD_BYTES:
@@ -189,8 +205,17 @@ def parse_form(content_type: str | None, body: bytes) -> Form:
     return Form(fields, files)
 
 
-def to_request(form: Form) -> ProcessRequest:
-    """The form as a new chunk or a poll task, naming every bad field."""
+CHUNK_PATH = "chunk (a path)"
+
+
+def _is_path(data: bytes) -> bool:
+    """A `chunk` part that names a file (the V3 toolkit's "the file to process (as a path)")."""
+    return 0 < len(data) <= 4096 and data[:1] == b"/" and b"\n" not in data and b"\0" not in data
+
+
+def to_request(form: Form, accepts: Callable[[str], bool] | None = None) -> ProcessRequest:
+    """The form as a new chunk or a poll task, naming every bad field. `accepts`: which engine
+    configuration keys to take (the provider's options and pollbridge's knobs); others are dropped."""
     try:
         fields = ProcessFields.model_validate(form.fields)
     except ValidationError as exc:
@@ -209,8 +234,9 @@ def to_request(form: Form) -> ProcessRequest:
         except ValidationError as exc:
             raise InvalidEventError(f"invalid /process request: {describe(exc, 'payload')}") from None
         task_id = payload.get("taskId")
-        return PollTask(polled, task_id if isinstance(task_id, str) and task_id else None, base_url)
-    return _new_chunk(fields, form.files.get("chunk"), payload, base_url)
+        token = fields.token or _text(payload.get("token"))
+        return PollTask(polled, task_id if isinstance(task_id, str) and task_id else None, base_url, token)
+    return _new_chunk(fields, form.files.get("chunk"), payload, base_url, accepts)
 
 
 def _poll_keys(payload: dict[str, Any]) -> dict[str, Any] | None:
@@ -223,12 +249,21 @@ def _poll_keys(payload: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def _new_chunk(fields: ProcessFields, upload: Upload | None, payload: dict[str, Any], base_url: str | None) -> NewChunk:
+def _new_chunk(
+    fields: ProcessFields,
+    upload: Upload | None,
+    payload: dict[str, Any],
+    base_url: str | None,
+    accepts: Callable[[str], bool] | None,
+) -> NewChunk:
     problems = []
     if upload is not None and not upload.body:
         problems.append("chunk: the file part is empty")
     if upload is None and not fields.cacheURI:
-        problems.append("chunk: a file part `chunk` or a `cacheURI` field is required")
+        problems.append(
+            "chunk: a file part `chunk` or a `cacheURI` field is required (a path in `chunk` names a file in "
+            "the engine's container, which pollbridge cannot read: set VERITONE_DISABLE_CHUNK_DOWNLOAD=true)"
+        )
     if not fields.chunkMimeType:
         problems.append("chunkMimeType: Field required")
     legacy = payload.get("taskPayload")
@@ -236,6 +271,8 @@ def _new_chunk(fields: ProcessFields, upload: Upload | None, payload: dict[str, 
         **(legacy if isinstance(legacy, dict) else {}),
         **{k: v for k, v in payload.items() if k not in PLATFORM_KEYS},
     }
+    dropped = tuple(sorted(k for k in config if accepts is not None and not accepts(k)))
+    config = {k: v for k, v in config.items() if k not in dropped}
     event = {
         "type": "media_chunk",
         "taskId": payload.get("taskId"),
@@ -248,7 +285,6 @@ def _new_chunk(fields: ProcessFields, upload: Upload | None, payload: dict[str, 
         "endOffsetMs": _int(fields.endOffsetMS),
         "cacheURI": fields.cacheURI or None,
         "taskPayload": config,
-        "heartbeatWebhook": fields.heartbeatWebhook or _text(payload.get("heartbeatWebhook")),
     }
     try:
         chunk = MediaChunk.model_validate(event, context={"uploaded": upload is not None})
@@ -258,7 +294,8 @@ def _new_chunk(fields: ProcessFields, upload: Upload | None, payload: dict[str, 
     if problems:
         raise InvalidEventError(f"invalid /process request: {'; '.join(problems)}")
     media = Media(upload.body, chunk.mimeType) if upload is not None else None
-    return NewChunk(chunk, media, base_url)
+    token = fields.token or _text(payload.get("token"))
+    return NewChunk(chunk, media, base_url, token, dropped)
 
 
 # MediaChunk's field names -> the form's, so that a message names what the caller sent.
