@@ -59,9 +59,8 @@ BASE_GRANTS = {
         "ManagePollSchedules", "ListPollSchedules", "PassSchedulerRole", "WriteTaskRecords",
         "ReadPayloadSigningSecret", "PollFunctionEventInvokeConfigOnFailureSQSPolicy",
     },
-    "WebhookFunctionRole": {
-        "ManagePollSchedules", "ListPollSchedules", "PassSchedulerRole", "WriteTaskRecords",
-        "ReadPayloadSigningSecret", "ReadMediaChunks",
+    "WebhookFunctionRole": {  # no scheduler grant: aiWARE schedules the webhook's poll tasks
+        "WriteTaskRecords", "ReadPayloadSigningSecret", "ReadMediaChunks",
     },
 }  # fmt: skip
 

@@ -76,7 +76,9 @@ POLL_GRANTS = {
 
 
 WEBHOOK_GRANTS = {
-    **SEGMENT_GRANTS,  # it starts tasks and polls the poll tasks sent back, as the segment function does
+    # it starts tasks and polls the poll tasks sent back, as the segment function does, but never
+    # schedules: aiWARE runs every poll task it answers with
+    **{sid: actions for sid, actions in SEGMENT_GRANTS.items() if "Schedule" not in sid and sid != "PassSchedulerRole"},
     "ReadWebhookTokenParameter": {"ssm:GetParameter"},
 }
 
@@ -228,9 +230,9 @@ def test_webhook_function_url_auth_follows_the_webhook_auth_parameter(cfn: dict[
     assert url["Type"] == "AWS::Lambda::Url"
     assert url["Properties"]["TargetFunctionArn"] == {"Ref": "WebhookFunction"}
     assert url["Properties"]["AuthType"] == {"Fn::If": ["WebhookIamAuth", "AWS_IAM", "NONE"]}
-    assert cfn["Parameters"]["WebhookAuth"]["AllowedValues"] == ["token", "iam"]
+    assert cfn["Parameters"]["WebhookAuth"]["AllowedValues"] == ["token", "iam", "aiware-token"]
     public = {n: r for n, r in resources.items() if r["Type"] == "AWS::Lambda::Permission"}
-    assert {r["Condition"] for r in public.values()} == {"WebhookTokenAuth"}  # with IAM: no public permission
+    assert {r["Condition"] for r in public.values()} == {"WebhookPublicUrl"}  # with IAM: no public permission
     assert {r["Properties"]["Action"] for r in public.values()} == {"lambda:InvokeFunctionUrl", "lambda:InvokeFunction"}
     for permission in public.values():
         props = permission["Properties"]
