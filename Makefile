@@ -19,15 +19,18 @@ TASKS ?= 5
 SPEED ?= 600
 CHAOS_TASKS ?= 1000
 MODE ?= eventbridge
+TOOLKIT ?= v0.2
 PROVIDER ?= http
 
 .PHONY: help venv sam-venv scan-venv demo load chaos test unit integration template e2e lint typecheck scan check \
-        build validate lock localcloud invoke-segment invoke-poll bench bench-scaling load-10k clean
+        build validate lock localcloud invoke-segment invoke-poll bench bench-scaling load-10k clean engine
 
 help:
 	@echo "make demo        run the main job: tasks through the real handlers on the local cloud (TASKS=, SPEED=,"
 	@echo "                 PROVIDER=http|transcribe|rekognition-text; MODE=platform: the platform schedules"
-	@echo "                 the polls and posts them to the webhook)"
+	@echo "                 the polls and posts them to the webhook; MODE=aiware: an aiWARE stand-in runs them"
+	@echo "                 through the engine toolkit's calls, engine/forwarder.py and a local Function URL;"
+	@echo "                 TOOLKIT=v0.2|v3)"
 	@echo "make test        every test: unit, integration, template, end to end"
 	@echo "make load        1,000 tasks on the local cloud, the benchmark in BENCHMARKS.md"
 	@echo "make bench       the benchmarks of BENCHMARKS.md (timing, cold start, warm); make bench-scaling: 1k and 10k tasks"
@@ -35,6 +38,8 @@ help:
 	@echo "make localcloud  keep a local cloud running for devtools.invoke / devtools.ops"
 	@echo "make check       ruff + mypy + scan;  make scan: cfn-lint (with serverless rules) and checkov on the template"
 	@echo "make build       sam build;  make validate: sam validate --lint"
+	@echo "make engine      the aiWARE engine image pollbridge-engine:<PROVIDER> (engine/: Veritone's toolkit and the"
+	@echo "                 forwarder to the webhook; PROVIDER=http|transcribe|rekognition-text picks the manifest; needs Docker)"
 	@echo "make lock        regenerate the hashed locks from requirements/*.in and layers/common/requirements.in"
 	@echo "                 (keeps current pins where it can; LOCK_FLAGS=--upgrade takes the newest)"
 
@@ -63,7 +68,7 @@ sam-venv: $(SAM_VENV)/.installed
 scan-venv: $(SCAN_VENV)/.installed
 
 demo: venv
-	$(PY) -m devtools.demo --tasks $(TASKS) --speed $(SPEED) --mode $(MODE) --provider $(PROVIDER)
+	$(PY) -m devtools.demo --tasks $(TASKS) --speed $(SPEED) --mode $(MODE) --provider $(PROVIDER) --toolkit $(TOOLKIT)
 
 load: venv
 	$(PY) -m devtools.demo --tasks 1000 --speed $(SPEED) --arrival-minutes 60
@@ -133,6 +138,14 @@ validate: sam-venv
 
 build: sam-venv
 	PATH="$(PY313_BIN):$$PATH" $(SAM) build
+
+# The aiWARE engine image (engine/README.md); its manifest follows PROVIDER.
+ENGINE_MANIFEST = $(if $(filter http,$(PROVIDER)),manifest.json,manifests/$(PROVIDER).json)
+
+engine:
+	@test -f engine/$(ENGINE_MANIFEST) || { echo "make engine: no engine/$(ENGINE_MANIFEST) for PROVIDER=$(PROVIDER) (http, transcribe or rekognition-text)" >&2; exit 1; }
+	@docker info >/dev/null 2>&1 || { echo "make engine: Docker is not available ('docker info' failed): start Docker, or build where it runs" >&2; exit 1; }
+	docker build -t pollbridge-engine:$(PROVIDER) --build-arg MANIFEST=$(ENGINE_MANIFEST) engine/
 
 # Benchmarks (BENCHMARKS.md): the timing simulation, cold start and warm polls; the local cloud at scale.
 bench: venv

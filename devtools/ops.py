@@ -74,24 +74,64 @@ def _target(settings: Settings, queue_url: str) -> Target:
 
 def list_in_flight(target: Target) -> list[dict[str, Any]]:
     rows = [
-        {"origTaskId": s.payload.origTaskId, "poll": s.payload.pollNumber, "nextPollUTC": iso_utc(s.at_ms),
-         "workId": s.payload.workId, "schedule": s.name}
+        {"origTaskId": s.payload.origTaskId, "chunk": s.payload.chunk if s.payload.chunkScoped else None,
+         "poll": s.payload.pollNumber, "nextPollUTC": iso_utc(s.at_ms), "workId": s.payload.workId,
+         "schedule": s.name}
         for s in target.ports.scheduler.pending()
     ]  # fmt: skip
     return sorted(rows, key=lambda r: r["nextPollUTC"])
 
 
 def task_status(target: Target, task_id: str) -> dict[str, Any]:
-    record = target.ports.sink.read(task_id)
+    """What became of a task: per unit of work (each named chunk is one), its record or its pending
+    poll. One unit: its state at the top level, as before chunks were units; several: `chunks`."""
+    units = [_unit_status(target, task_id, unit) for unit in _units_of(target, task_id)]
+    if not units:
+        return {
+            "origTaskId": task_id,
+            "state": "unknown: no pending schedule and no record (check the dead-letter queue)",
+        }
+    if len(units) == 1:
+        return units[0]
+    states = sorted({u["state"] for u in units})
+    return {"origTaskId": task_id, "state": f"{len(units)} chunks: {', '.join(states)}", "chunks": units}
+
+
+def _units_of(target: Target, task_id: str) -> list[str]:
+    """The task's units of work: those with a record (results/<task>.json, results/<task>/...) and
+    those with a pending schedule (the task's own names first, else the whole group: ops only)."""
+    from pollbridge.naming import record_key, task_record_prefix, unit_key
+
+    units: set[str] = set()
+    s3 = boto3.client("s3")
+    for prefix in (record_key(task_id), task_record_prefix(task_id)):
+        listed = s3.list_objects_v2(Bucket=target.settings.results_bucket, Prefix=prefix).get("Contents", [])
+        for obj in listed:
+            body = s3.get_object(Bucket=target.settings.results_bucket, Key=obj["Key"])["Body"].read()
+            record = json.loads(body)
+            if record.get("taskId") == task_id:
+                units.add(unit_key(task_id, record.get("chunk")))
+    pending = target.ports.scheduler.pending(task_id) or [
+        s for s in target.ports.scheduler.pending() if s.payload.origTaskId == task_id
+    ]
+    units.update(s.payload.unit for s in pending)
+    return sorted(units)
+
+
+def _unit_status(target: Target, task_id: str, unit: str) -> dict[str, Any]:
+    from pollbridge.naming import split_unit
+
+    chunk = {"chunk": split_unit(unit)[1]} if split_unit(unit)[1] is not None else {}
+    record = target.ports.sink.read(unit)
     if record is not None:
-        return {"origTaskId": task_id, "state": f"record written: {record.status}",
+        return {"origTaskId": task_id, **chunk, "state": f"record written: {record.status}",
                 "record": record.model_dump(mode="json", exclude={"output"}, exclude_none=True)}  # fmt: skip
-    pending = target.ports.scheduler.pending(task_id)
+    pending = target.ports.scheduler.pending(unit)
     if pending:
         latest = max(pending, key=lambda s: s.payload.pollNumber)
-        return {"origTaskId": task_id, "state": "schedule pending", "poll": latest.payload.pollNumber,
+        return {"origTaskId": task_id, **chunk, "state": "schedule pending", "poll": latest.payload.pollNumber,
                 "nextPollUTC": iso_utc(latest.at_ms), "workId": latest.payload.workId}  # fmt: skip
-    return {"origTaskId": task_id, "state": "unknown: no pending schedule and no record (check the dead-letter queue)"}
+    return {"origTaskId": task_id, **chunk, "state": "unknown: no pending schedule and no record"}
 
 
 def cancel_task(target: Target, task_id: str, reason: str) -> dict[str, Any]:
