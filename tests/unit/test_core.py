@@ -284,3 +284,40 @@ def test_unset_timing_fields_stay_out_of_the_signed_form(world: World, chunk: di
     assert payload.mediaMs is None and payload.maxLagS is None
     assert b"mediaMs" not in canonical(payload) and b"maxLagS" not in canonical(payload)
     world.signer.verify(payload)  # a payload signed before these fields existed verifies the same way
+
+
+def test_a_vendor_busy_at_submit_defers_the_submit_to_poll_one(
+    chunk: dict[str, Any], manual_clock: ManualClock
+) -> None:
+    world = World()
+    fetched = {k: v for k, v in chunk.items() if k != "content"} | {"cacheURI": "https://cache.example/c.wav"}
+    world.provider.submit_error = TransientError("vendor at its quota", retry_after_s=300)
+    outcome = start(world, fetched)
+    assert outcome.kind == "scheduled" and outcome.submit_deferred
+    message = outcome.response
+    assert isinstance(message, SchedulePollTask) and message.taskPayload.awaitingSubmit is True
+    assert message.nextPollTimeUTC >= message.timestampUTC + 300_000  # the vendor's Retry-After
+    assert message.taskPayload.mediaUri == "https://cache.example/c.wav" and world.provider.submitted == []
+    world.provider.submit_error = None
+    world.provider.states = [running()]
+    manual_clock.advance_to(message.nextPollTimeUTC)
+    admitted = core.poll(at_its_time(message.taskPayload), world.ports)
+    assert isinstance(admitted.response, SchedulePollTask) and admitted.admitted_after_ms is not None
+    after = admitted.response.taskPayload
+    assert after.workId == "work-1" and after.awaitingSubmit is None and after.mediaUri is None
+    assert len(world.provider.submitted) == 1 and list(world.scheduler.schedules) == [schedule_name(after.unit, 2)]
+
+
+def test_two_chunks_of_one_task_are_two_units_of_work(chunk: dict[str, Any], manual_clock: ManualClock) -> None:
+    world = World()
+    world.provider.states = [COMPLETE]
+    first = start(world, {**chunk, "chunkUUID": "a", "chunkIndex": 0})
+    second = start(world, {**chunk, "chunkUUID": "b", "chunkIndex": 1})
+    assert isinstance(first.response, SchedulePollTask) and isinstance(second.response, SchedulePollTask)
+    assert first.response.taskPayload.workId != second.response.taskPayload.workId  # a vendor job each
+    assert not second.repeated and len(world.provider.submitted) == 2
+    done = core.poll(at_its_time(first.response.taskPayload), world.ports)
+    assert done.kind == "complete" and done.record is not None and done.record.chunk == "a"
+    assert world.scheduler.chain(second.response.taskPayload.unit) == [1]  # the other chunk runs on
+    again = start(world, {**chunk, "chunkUUID": "a", "chunkIndex": 0})
+    assert again.repeated and again.record == done.record  # a repeat: that chunk's own record
