@@ -130,3 +130,13 @@ def test_record_shape_rules() -> None:
         TaskRecord(status="failed", **base)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="failureReason"):
         TaskRecord(status="failed", failureReason="not-a-reason", failureMessage="x", **base)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "bad", ["audio/wav\x00", "audio/w\x7fav", "audio/wav\r\nX-Injected: 1", "wav", "audio/", "a b/c"]
+)
+def test_a_media_type_outside_rfc_6838_is_refused_naming_the_field(bad: str) -> None:
+    event = {"type": "media_chunk", "taskId": "t", "tdoId": "d", "jobId": "j", "cacheURI": "https://c.example/a"}
+    with pytest.raises(InvalidEventError, match="mimeType"):
+        parse_segment({**event, "mimeType": bad})
+    assert parse_segment({**event, "mimeType": 'audio/mp4; codecs="mp4a.40.2"'}).mimeType.startswith("audio/mp4")

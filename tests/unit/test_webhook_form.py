@@ -181,3 +181,14 @@ def test_v3_fields_are_accepted_and_a_chunk_path_is_ignored_for_the_cache_uri() 
     assert request.chunk.heartbeatWebhook is None
     assert request.chunk.taskPayload == {"language": "en-US"}
     assert request.dropped == ("apiSecret", "someFutureKey")  # logged by name, never forwarded
+
+
+def test_a_control_character_in_chunk_mime_type_is_refused_naming_the_field() -> None:
+    fields = [
+        ("payload", json.dumps(PAYLOAD)),
+        ("chunkMimeType", "audio/wav\r\nX: 1"),
+        ("cacheURI", "https://c.example/a"),
+    ]
+    body, content_type = encode_multipart_formdata(fields)
+    with pytest.raises(InvalidEventError, match="chunkMimeType"):
+        to_request(parse_form(content_type, body))

@@ -91,7 +91,8 @@ class HttpHeartbeat:
         hop = Hop.parse(url)
         deadline = Deadline(self._timeout_s)
         try:
-            addresses = vet(hop.host, hop.port, self._resolve, self._allow_private)
+            # the lookup counts against the same deadline as the call (a slow resolver held a poll 8 s)
+            addresses = vet(hop.host, hop.port, deadline.bounded(self._resolve, hop), self._allow_private)
             address = addresses[0]
             dial_host, dial_port = self._connect_to(address, hop.port) if self._connect_to else (str(address), hop.port)
             conn = connection(hop, dial_host, dial_port, deadline)

@@ -79,6 +79,15 @@ def _bounded_config(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
+# A media type as RFC 6838 spells it (type/subtype of restricted-name characters), with optional
+# parameters: no control character (NUL, DEL, CR/LF) ever reaches a vendor or a record.
+_RESTRICTED_NAME = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
+_MEDIA_TYPE = (
+    rf"^{_RESTRICTED_NAME}/{_RESTRICTED_NAME}"
+    rf'(\s*;\s*{_RESTRICTED_NAME}=({_RESTRICTED_NAME}|"[^"\x00-\x1f\x7f]{{0,200}}"))*$'
+)
+MediaType = Annotated[str, StringConstraints(min_length=3, max_length=255, pattern=_MEDIA_TYPE)]
+
 # Text that came from outside and is written into records and logs.
 CleanText = Annotated[str, AfterValidator(scrub_text)]
 

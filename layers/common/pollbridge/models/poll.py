@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
-from pollbridge.models.common import CallbackUrl, EngineConfig, EpochMs, Identifier, NonEmptyStr, OffsetMs
+from pollbridge.models.common import CallbackUrl, EngineConfig, EpochMs, Identifier, MediaType, NonEmptyStr, OffsetMs
 from pollbridge.naming import unit_key
 
 MAX_POLLS = 9_999_999  # poll numbers fit the schedule names (naming.MAX_POLL_DIGITS)
@@ -50,7 +50,7 @@ class PollPayload(BaseModel):
         default=None, description="the vendor has not taken the job yet: this poll submits it again"
     )
     mediaUri: str | None = Field(default=None, max_length=4096, description="where a deferred submit reads the media")
-    mediaType: str | None = Field(default=None, max_length=255, description="the media's type, for a deferred submit")
+    mediaType: MediaType | None = Field(default=None, description="the media's type, for a deferred submit")
     signature: str | None = Field(
         default=None, pattern=r"^v1\.[A-Za-z0-9_-]{43}$", description="HMAC over the rest (see pollbridge.signing)"
     )

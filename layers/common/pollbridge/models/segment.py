@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, field_validator, model_validator
 
-from pollbridge.models.common import CallbackUrl, EngineConfig, EpochMs, Identifier, NonEmptyStr, OffsetMs
+from pollbridge.models.common import CallbackUrl, EngineConfig, EpochMs, Identifier, MediaType, OffsetMs
 from pollbridge.models.parsing import parse_event
 from pollbridge.models.poll import PollPayload
 from pollbridge.naming import unit_key
@@ -22,7 +22,7 @@ class _ChunkBase(BaseModel):
     taskId: Identifier
     tdoId: Identifier
     jobId: Identifier
-    mimeType: NonEmptyStr
+    mimeType: MediaType
     timestampUTC: EpochMs | None = None
     chunkUUID: str | None = None
     chunkIndex: StrictInt | None = Field(default=None, ge=0, le=10_000_000)

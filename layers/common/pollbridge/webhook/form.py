@@ -5,8 +5,9 @@ uploaded bytes of the `chunk` file part when there is one) or a poll task coming
 taskPayload, from the `payload` field). Every bad field is named, all at once, and nothing is done
 with a request that has one.
 
-Multipart is read with the standard library's email parser (the Lambda runtime has nothing else, and
-the form is MIME: RFC 7578). The form fields (aiWARE's engine toolkit v0.2 and V3, docs/aiware.md):
+Multipart is read with `multipart`'s streaming push parser under hard limits (parts, headers per
+part, header bytes, total); the stdlib email parser it replaces parsed some header shapes in
+quadratic time and nested parts recursively. The form fields (aiWARE's engine toolkit v0.2 and V3, docs/aiware.md):
 `chunkMimeType`, `chunkUUID`, `chunkIndex`, `startOffsetMS`, `endOffsetMS`, `cacheURI`,
 `veritoneApiBaseUrl`, `token`, `payload` (JSON: `taskId`, `jobId`, `recordingId`, the engine's
 configuration, or a poll task's keys), the file part `chunk`, and the V3 toolkit's additions
@@ -24,9 +25,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.message import EmailMessage
-from email.parser import BytesParser
-from email.policy import HTTP
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -150,49 +148,84 @@ class ProcessFields(BaseModel):
     payload: str
 
 
-def _boundary(content_type: str) -> bytes | None:
-    for parameter in content_type.split(";")[1:]:
-        name, _, value = parameter.strip().partition("=")
-        if name.strip().lower() == "boundary" and value.strip().strip('"'):
-            return value.strip().strip('"').encode("latin-1", "replace")
-    return None
+MAX_HEADER_BYTES = 4096 + 128  # one header line of a part (multipart's default; a toolkit's are < 200)
+MAX_HEADERS = 8  # per part: RFC 7578 allows three
+
+
+def _boundary(content_type: str) -> bytes:
+    """The form's boundary, read by multipart's header parser (quoted values and decoys inside them
+    handled); an RFC 2231 `boundary*=` or none at all is refused."""
+    import multipart
+
+    kind, options = multipart.parse_options_header(content_type)
+    if kind != "multipart/form-data":
+        raise InvalidEventError("invalid /process request: Content-Type: must be multipart/form-data")
+    boundary = options.get("boundary")
+    if not boundary or len(boundary) > 200:
+        raise InvalidEventError(
+            "invalid /process request: Content-Type: a boundary (at most 200 characters) is required"
+        )
+    return str(boundary).encode("latin-1", "replace")
 
 
 def parse_form(content_type: str | None, body: bytes) -> Form:
-    """multipart/form-data -> fields and files; InvalidEventError for anything else."""
+    """multipart/form-data -> fields and files; InvalidEventError for anything else.
+
+    Parsed with `multipart`'s push parser (linear, no recursion) under hard limits: MAX_PARTS parts,
+    MAX_HEADERS headers of at most MAX_HEADER_BYTES per part, MAX_BODY_BYTES in all; a part that is
+    itself multipart is refused, never parsed."""
+    import multipart
+
     if not content_type or content_type.split(";", 1)[0].strip().lower() != "multipart/form-data":
         raise InvalidEventError("invalid /process request: Content-Type: must be multipart/form-data")
     if len(body) > MAX_BODY_BYTES:
         raise BodyTooLargeError(f"invalid /process request: body: larger than {MAX_BODY_BYTES} bytes")
     boundary = _boundary(content_type)
-    if boundary is not None and body.count(b"--" + boundary) > MAX_PARTS + 1:  # before parsing any of them
-        raise InvalidEventError(f"invalid /process request: body: more than {MAX_PARTS} parts")
-    header = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1", "replace")
-    try:
-        message = BytesParser(policy=HTTP).parsebytes(header + body)
-    except RecursionError:  # parts nested in parts, deeper than the parser can go
-        raise InvalidEventError("invalid /process request: body: parts nested too deeply") from None
-    if not isinstance(message, EmailMessage) or not message.is_multipart() or not message.get_boundary():
-        raise InvalidEventError("invalid /process request: body: not a multipart/form-data body with a boundary")
     fields: dict[str, str] = {}
     files: dict[str, Upload] = {}
     problems: list[str] = []
-    parts = list(message.iter_parts())
-    if len(parts) > MAX_PARTS:
-        raise InvalidEventError(f"invalid /process request: body: more than {MAX_PARTS} parts")
-    for part in parts:
-        name = part.get_param("name", header="content-disposition")
-        if not isinstance(name, str) or not name:
+    parts: list[tuple[Any, bytes]] = []
+    try:
+        with multipart.PushMultipartParser(
+            boundary,
+            content_length=len(body),
+            max_header_size=MAX_HEADER_BYTES,
+            max_header_count=MAX_HEADERS,
+            max_segment_count=MAX_PARTS,
+        ) as parser:
+            segment: Any = None
+            pieces: list[bytes] = []
+            for event in parser.parse(body):
+                if isinstance(event, multipart.MultipartSegment):
+                    if (event.content_type or "").startswith("multipart/"):
+                        raise InvalidEventError(
+                            f"invalid /process request: {event.name or 'body'}: nested multipart parts are not taken"
+                        )
+                    segment, pieces = event, []
+                elif event is None:
+                    parts.append((segment, b"".join(pieces)))
+                else:
+                    pieces.append(bytes(event))
+    except multipart.ParserLimitReached as error:
+        raise InvalidEventError(
+            f"invalid /process request: body: over a limit ({_reason(error)}; at most {MAX_PARTS} parts)"
+        ) from None
+    except multipart.MultipartError as error:
+        raise InvalidEventError(
+            f"invalid /process request: body: not a multipart/form-data body ({_reason(error)})"
+        ) from None
+    for segment, data in parts:
+        name = segment.name
+        if segment.disposition != "form-data" or not isinstance(name, str) or not name:
             problems.append("body: a part without a form-data name")
             continue
-        raw = part.get_payload(decode=True)
-        data = raw if isinstance(raw, bytes) else b""
+        filename = segment.filename
         if name in fields or name in files:
             problems.append(f"{name}: given more than once")
-        elif name == "chunk" and part.get_filename() is None and _is_path(data):
+        elif name == "chunk" and filename is None and _is_path(data):
             fields[CHUNK_PATH] = data.decode("utf-8")  # a V3 toolkit's file inside the container: unreadable here
-        elif part.get_filename() is not None or name == "chunk":
-            files[name] = Upload(data, part.get_filename(), part.get_content_type())
+        elif filename is not None or name == "chunk":
+            files[name] = Upload(data, filename, segment.content_type or "application/octet-stream")
         elif len(data) > MAX_FIELD_BYTES:
             problems.append(f"{name}: larger than {MAX_FIELD_BYTES} bytes")
         else:
@@ -203,6 +236,10 @@ def parse_form(content_type: str | None, body: bytes) -> Form:
     if problems:
         raise InvalidEventError(f"invalid /process request: {'; '.join(problems)}")
     return Form(fields, files)
+
+
+def _reason(error: Exception) -> str:
+    return str(error)[:200] or type(error).__name__
 
 
 CHUNK_PATH = "chunk (a path)"
@@ -224,6 +261,8 @@ def to_request(form: Form, accepts: Callable[[str], bool] | None = None) -> Proc
         payload = json.loads(fields.payload)
     except ValueError:
         raise InvalidEventError("invalid /process request: payload: not JSON") from None
+    except RecursionError:
+        raise InvalidEventError("invalid /process request: payload: nested too deeply") from None
     if not isinstance(payload, dict):
         raise InvalidEventError("invalid /process request: payload: must be a JSON object")
     base_url = fields.veritoneApiBaseUrl or _text(payload.get("veritoneApiBaseUrl"))
