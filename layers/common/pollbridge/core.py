@@ -158,6 +158,7 @@ def start_task(chunk: MediaChunk, ports: Ports) -> Outcome:
         chunkScoped=True if chunk.chunk_key is not None else None,
         mediaMs=chunk.media_ms,
         maxLagS=knobs.maxLagSeconds,
+        scheduledBy="platform" if ports.scheduling == "platform" else None,
         # kept for a deferred submit: the media is read again from where the platform keeps it
         mediaUri=chunk.cacheURI,
         mediaType=chunk.mimeType if chunk.cacheURI else None,
@@ -256,11 +257,15 @@ def _retry_submit(payload: PollPayload, ports: Ports, task_id: str | None, now: 
 
 def poll(payload: PollPayload, ports: Ports, task_id: str | None = None) -> Outcome:
     ports.signer.verify(payload)  # before anything else: a forged payload touches nothing
-    if payload.provider != ports.provider.name:
-        raise InvalidEventError(
-            f"invalid poll event: taskPayload.provider is {payload.provider!r} "
-            f"but this deployment's PROVIDER is {ports.provider.name!r}"
+    if payload.provider != ports.provider.name:  # PROVIDER changed while the task ran: end it with a record
+        done = ports.sink.read(payload.unit)
+        if done is not None:
+            return Outcome("stale", _stored_response(done), done.taskId, payload.pollNumber, True, done)
+        moved = (
+            f"this deployment's PROVIDER changed from {payload.provider!r} to {ports.provider.name!r} while the "
+            f"task ran; its job {payload.workId} at {payload.provider!r} is no longer polled (resubmit the task)"
         )
+        return _finish_job(decisions.Finish("failed", "system_error", moved), payload, ports, payload.pollNumber, None)
     deadline = decisions.capped_deadline(payload, ports.task_timeout_ms)
     if deadline != payload.deadlineUTC:
         payload = payload.model_copy(update={"deadlineUTC": deadline})

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from dataclasses import replace
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from pollbridge.core import Ports
+from pollbridge.core import Ports, SchedulingMode
 from pollbridge.settings import Settings, load_settings
 from pollbridge.timing import PollPolicy
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from botocore.session import Session as BotocoreSession
 
     from pollbridge.adapters.signing_keys import HmacSigner
-    from pollbridge.models import MediaChunk
+    from pollbridge.models import MediaChunk, SegmentEvent
     from pollbridge.ports import Media, MediaSource, PollScheduler, Provider, ResultNotifier
 
 
@@ -120,8 +121,8 @@ def build_media(settings: Settings, s3: Any) -> MediaSource:
     )
 
 
-def build_scheduler(settings: Settings) -> PollScheduler:
-    if settings.scheduling_mode == "platform":
+def build_scheduler(settings: Settings, scheduling: SchedulingMode | None = None) -> PollScheduler:
+    if (scheduling or settings.scheduling_mode) == "platform":
         from pollbridge.adapters.platform_scheduler import PlatformPollScheduler
 
         return PlatformPollScheduler()
@@ -183,3 +184,27 @@ def build_ports(settings: Settings) -> Ports:
 def ports() -> Ports:
     """Built on the first invocation (not at import), then reused while the container lives."""
     return build_ports(load_settings())
+
+
+def with_scheduling(wired: Ports, scheduling: SchedulingMode) -> Ports:
+    """`wired` with the scheduler of `scheduling`, whatever SCHEDULING_MODE says: a poll follows the
+    chain that holds it (a payload says so, `scheduledBy`), so in-flight tasks keep working when the
+    mode of a live stack changes (the poll function only ever runs EventBridge schedules)."""
+    if wired.scheduling == scheduling:
+        return wired
+    return replace(wired, scheduler=_scheduler_for(scheduling), scheduling=scheduling)
+
+
+@cache
+def _scheduler_for(scheduling: SchedulingMode) -> PollScheduler:
+    return build_scheduler(load_settings(), scheduling)
+
+
+def segment_ports(event: SegmentEvent, wired: Ports) -> Ports:
+    """The segment function's ports for an event: a new chunk follows SCHEDULING_MODE; a poll routed
+    back as a segment follows the chain that holds it."""
+    from pollbridge.models import PolledChunk
+
+    if isinstance(event, PolledChunk):
+        return with_scheduling(wired, "platform" if event.taskPayload.scheduledBy == "platform" else "eventbridge")
+    return wired
