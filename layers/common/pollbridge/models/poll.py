@@ -51,6 +51,9 @@ class PollPayload(BaseModel):
     )
     mediaUri: str | None = Field(default=None, max_length=4096, description="where a deferred submit reads the media")
     mediaType: MediaType | None = Field(default=None, description="the media's type, for a deferred submit")
+    scheduledBy: Literal["platform"] | None = Field(
+        default=None, description="who holds the chain: the platform (its poll tasks), else EventBridge Scheduler"
+    )
     signature: str | None = Field(
         default=None, pattern=r"^v1\.[A-Za-z0-9_-]{43}$", description="HMAC over the rest (see pollbridge.signing)"
     )
