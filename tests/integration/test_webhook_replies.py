@@ -1,0 +1,68 @@
+"""What the webhook answers never breaks the Function URL or leaks AWS details (issue 15, findings 5,
+6 and 8): the size check counts the serialised response, a sink's AWS error stays in the logs, and a
+stored token with a trailing newline still lets its callers in."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from devtools.function_url import process_event, response_body
+from devtools.local_cloud import LOCAL_WEBHOOK_TOKEN, LocalCloud
+from devtools.platform_emulator import chunk_form
+from pollbridge import core
+from pollbridge.errors import DeliveryError, PermanentError, TransientError
+from pollbridge.models import TaskRecord
+from pollbridge.webhook import endpoint
+
+FUNCTION_URL_LIMIT = 6 * 1024 * 1024
+AWS_ERROR = (
+    "An error occurred (AccessDeniedException) when calling the PutEvents operation: User: "
+    "arn:aws:sts::123456789012:assumed-role/pollbridge-webhook-role/fn is not authorized"
+)
+
+
+def test_the_size_check_counts_the_serialised_response_not_the_body() -> None:
+    # quotes and control characters double or sextuple when the body is escaped into Lambda's JSON
+    document = {"series": [{"startTimeMs": 0, "stopTimeMs": 1, "words": [{"word": '"\x01' * 1_400_000}]}]}
+    outcome = core.Outcome("complete", core._StoredOutput.model_validate(document), "t-1", 3)
+    reply = endpoint._reply(outcome)
+    serialised = len(json.dumps(reply.as_function_url()).encode())
+    assert serialised <= FUNCTION_URL_LIMIT
+    assert reply.status == 422 and reply.body.startswith("invalid_data: the output of task t-1 is over")
+
+
+def test_a_sinks_aws_error_never_reaches_the_reply_body() -> None:
+    record = TaskRecord(
+        taskId="t-1", jobId="j-1", tdoId="d-1", status="complete", output={"series": []}, polls=2, completedAtUTC=1
+    )
+    refused = endpoint._failure(DeliveryError("t-1", {"eventbridge": PermanentError(AWS_ERROR)}, record))
+    assert refused.status == 200 and json.loads(refused.body) == {"series": []}  # the record: what aiWARE waits for
+    transient = endpoint._failure(DeliveryError("t-1", {"eventbridge": TransientError(AWS_ERROR)}))
+    assert transient.status == 503 and transient.body.startswith("internal_error: ")
+    for reply in (refused, transient):
+        assert "123456789012" not in reply.body and "assumed-role" not in reply.body
+
+
+@pytest.fixture
+def cloud_with_a_newline_token() -> Iterator[LocalCloud]:
+    with LocalCloud(manual_clock=True) as cloud:
+        name = cloud.plan.parameters["WebhookTokenParameterName"]
+        # as `aws ssm put-parameter --value file://token.txt` stores it: with the file's newline
+        cloud.clients["ssm"].put_parameter(
+            Name=name, Value=LOCAL_WEBHOOK_TOKEN + "\n", Type="SecureString", Overwrite=True
+        )
+        yield cloud
+
+
+def test_a_stored_token_with_a_trailing_newline_lets_its_callers_in(
+    cloud_with_a_newline_token: LocalCloud, chunk: dict[str, Any]
+) -> None:
+    cloud = cloud_with_a_newline_token
+    result = cloud.invoke("WebhookFunction", process_event(*chunk_form(chunk), LOCAL_WEBHOOK_TOKEN))
+    assert result.ok and result.value["statusCode"] == 200, response_body(result.value)
+    refused = cloud.invoke("WebhookFunction", process_event(*chunk_form(chunk), LOCAL_WEBHOOK_TOKEN + "x"))
+    assert refused.value["statusCode"] == 401
