@@ -26,10 +26,11 @@ AWS_ERROR = (
 
 
 def test_the_size_check_counts_the_serialised_response_not_the_body() -> None:
-    # quotes and control characters double or sextuple when the body is escaped into Lambda's JSON
-    document = {"series": [{"startTimeMs": 0, "stopTimeMs": 1, "words": [{"word": '"\x01' * 1_400_000}]}]}
+    # a 5.2 MB body (under the old body-only check) whose escaped quotes double again in Lambda's JSON
+    document = {"series": [{"startTimeMs": 0, "stopTimeMs": 1, "words": [{"word": '"' * 2_600_000}]}]}
     outcome = core.Outcome("complete", core._StoredOutput.model_validate(document), "t-1", 3)
     reply = endpoint._reply(outcome)
+    assert len(json.dumps(document).encode()) < FUNCTION_URL_LIMIT - 64 * 1024  # the body alone would pass
     serialised = len(json.dumps(reply.as_function_url()).encode())
     assert serialised <= FUNCTION_URL_LIMIT
     assert reply.status == 422 and reply.body.startswith("invalid_data: the output of task t-1 is over")
