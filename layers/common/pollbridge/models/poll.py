@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
@@ -10,6 +10,8 @@ from pollbridge.models.common import CallbackUrl, EngineConfig, EpochMs, Identif
 from pollbridge.naming import unit_key
 
 MAX_POLLS = 9_999_999  # poll numbers fit the schedule names (naming.MAX_POLL_DIGITS)
+# A share of the work done, as a vendor reports it (whole numbers too: a JavaScript hop writes 1.0 as 1)
+Progress = Annotated[float, Field(strict=True, ge=0, le=1, allow_inf_nan=False)]
 
 
 class PollPayload(BaseModel):
@@ -42,6 +44,14 @@ class PollPayload(BaseModel):
     # payloads signed before these existed still verify.
     mediaMs: OffsetMs | None = Field(default=None, description="the chunk's media duration, when known")
     maxLagS: StrictInt | None = Field(default=None, ge=60, le=86_400, description="the task's lag budget")
+    # What the vendor said on the previous poll (at lastPollUTC): with what it says now, the policy
+    # reads how its estimates drift (timing.estimate_completion). Cleared by next(), set by decisions.
+    lastEtaUTC: EpochMs | None = Field(default=None, description="the vendor's ETA on the previous poll")
+    lastProgress: Progress | None = Field(default=None, description="the vendor's progress on the previous poll")
+    lastQueued: Literal[True] | None = Field(default=None, description="the previous poll saw the job not started")
+    # The vendor's first ETA and the poll that saw it, kept to the end: the EtaAccuracy metric.
+    firstEtaUTC: EpochMs | None = Field(default=None, description="the first ETA the vendor gave")
+    firstEtaSeenUTC: EpochMs | None = Field(default=None, description="when the vendor gave it")
     # Units of work and deferred submits (left out of the signed form while unset, as above).
     chunkScoped: Literal[True] | None = Field(
         default=None, description="the chunk is its own unit of work (its own job, schedules and record)"
@@ -55,7 +65,9 @@ class PollPayload(BaseModel):
         default=None, description="who holds the chain: the platform (its poll tasks), else EventBridge Scheduler"
     )
     signature: str | None = Field(
-        default=None, pattern=r"^v1\.[A-Za-z0-9_-]{43}$", description="HMAC over the rest (see pollbridge.signing)"
+        default=None,
+        pattern=r"^(v1|v2\.[A-Za-z0-9_-]{1,64})\.[A-Za-z0-9_-]{43}$",
+        description="HMAC over the rest: v2.<key id>.<mac>, or v1.<mac> naming no key (see pollbridge.signing)",
     )
 
     @property
@@ -70,6 +82,9 @@ class PollPayload(BaseModel):
                 "pollNumber": min(self.pollNumber + 1, MAX_POLLS),
                 "transientErrors": min(self.transientErrors + 1, MAX_POLLS) if vendor_error else 0,
                 "lastPollUTC": now_ms,
+                "lastEtaUTC": None,  # what this poll saw is decisions' to add (nothing after an error)
+                "lastProgress": None,
+                "lastQueued": None,
                 "notBeforeUTC": None,
                 "signature": None,
             }
