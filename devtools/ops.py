@@ -4,12 +4,15 @@
     python -m devtools.ops --stack pollbridge-dev status TASK_ID
     python -m devtools.ops --local cancel TASK_ID [--reason "..."]
     python -m devtools.ops --local redrive [--max 100]   # dead letters back to the poll function
+    python -m devtools.ops --stack pollbridge-dev rotation-status   # is rotating the signing key safe now?
     python -m devtools.ops aiware-schema --api-url URL [--token-env AIWARE_API_KEY]
 
 Against AWS it reads the stack's outputs and the poll function's own environment (so it uses the
 settings the functions use), with your credentials. Locally it reads .localcloud/state.json.
 `aiware-schema` needs neither: it asks an aiWARE API (GraphQL introspection) whether it has every
 input field and enum value the aiware result sink sends, and prints those it lacks.
+`rotation-status` says whether a rotation of the payload-signing secret now would strand a payload
+(exit code 0: safe, 1: not now, and why); docs/operations.md, "Rotation".
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any
 import boto3
 
 from devtools.local_cloud import LOCAL_ENVIRONMENT, ROOT
-from pollbridge import core
+from pollbridge import clock, core
 from pollbridge.adapters.sinks.aiware import (
     MUTATION_INPUTS,
     SENT_ENUM_VALUES,
@@ -32,10 +35,11 @@ from pollbridge.adapters.sinks.aiware import (
     graphql_url,
     post_graphql,
 )
+from pollbridge.clock import iso_utc
 from pollbridge.core import Ports
 from pollbridge.errors import PollbridgeError
+from pollbridge.models import PollPayload
 from pollbridge.settings import Settings
-from pollbridge.timing import iso_utc
 from pollbridge.wiring import build_ports
 
 STATE_FILE = ROOT / ".localcloud" / "state.json"
@@ -168,6 +172,259 @@ def redrive(target: Target, limit: int) -> dict[str, int]:
     return {"redriven": sent}
 
 
+# --- rotation-status: may the payload-signing key be rotated now? ---------------------------------
+
+# Secrets Manager removes versions beyond the newest 100 that have no staging label (never one made
+# less than 24 h ago): a payload naming such a version would no longer verify.
+SECRET_VERSIONS_KEPT = 100
+LAMBDA_MAX_EVENT_AGE_S = 21_600  # the poll function's EventInvokeConfig (Lambda's longest)
+DEFAULT_DLQ_RETENTION_S = 1_209_600
+PEEK_VISIBILITY_S = 30  # dead letters read by rotation-status are hidden this long (they stay queued)
+
+
+@dataclass
+class SecretVersion:
+    version_id: str
+    stages: list[str]
+    created_ms: int | None
+
+
+def rotation_status(target: Target, limit: int = 1000) -> dict[str, Any]:
+    """Whether rotating the payload-signing secret now strands a payload, and what is in flight.
+
+    A rotation (put-secret-value) moves AWSCURRENT to a new version, AWSCURRENT's old version to
+    AWSPREVIOUS, and takes the label off AWSPREVIOUS's. A v2 payload names its version, which keeps
+    verifying while the secret holds it (`at risk`: it would be beyond the newest 100 unlabelled);
+    a v1 payload verifies against AWSCURRENT or AWSPREVIOUS only: one signed with AWSPREVIOUS is
+    stranded. Reads the pending schedules and up to `limit` dead letters; cannot see polls in
+    Lambda's retry queue (up to 6 h) nor poll tasks the platform holds (platform scheduling)."""
+    settings = target.settings
+    longest_wait_s = (
+        settings.task_timeout_seconds + _scheduler_max_event_age_s() + LAMBDA_MAX_EVENT_AGE_S + _dlq_retention_s(target)
+    )
+    if not settings.payload_signing_secret:
+        return {"safe": True, "reasons": [], "signingKey": "PAYLOAD_SIGNING_KEY: a literal key, nothing to rotate",
+                "longestWaitSeconds": longest_wait_s}  # fmt: skip
+    secrets = boto3.client("secretsmanager")
+    arn = settings.payload_signing_secret
+    current = secrets.get_secret_value(SecretId=arn, VersionStage="AWSCURRENT")
+    previous = _previous_version(secrets, arn)
+    versions = _secret_versions(secrets, arn)
+    seen: list[tuple[str, PollPayload, int | None]] = [
+        ("pending", s.payload, s.at_ms) for s in target.ports.scheduler.pending()
+    ]
+    seen += [("deadLetters", payload, None) for payload in _peek_dead_letters(target, limit)]
+    return rotation_verdict(
+        seen,
+        current=_id_and_key(current),
+        previous=None if previous is None else _id_and_key(previous),
+        versions=versions,
+        now_ms=clock.now_ms(),
+        longest_wait_s=longest_wait_s,
+    )
+
+
+def rotation_verdict(
+    seen: list[tuple[str, PollPayload, int | None]],
+    *,
+    current: tuple[str, bytes],
+    previous: tuple[str, bytes] | None,
+    versions: list[SecretVersion],
+    now_ms: int,
+    longest_wait_s: int,
+) -> dict[str, Any]:
+    """The verdict from what was read (pure): `seen` is (where, payload, due ms) per payload."""
+    from pollbridge import signing
+
+    by_id = {v.version_id: v for v in versions}
+    at_risk = _at_risk_after_a_rotation(versions, current[0], previous[0] if previous else None, now_ms)
+    groups: dict[tuple[str, str, str | None], dict[str, Any]] = {}
+    for where, payload, due_ms in seen:
+        key_id = signing.key_id_of(payload.signature)
+        form = "unsigned" if payload.signature is None else ("v2" if key_id else "v1")
+        if key_id is not None:
+            signed_with = _named_version(key_id, current[0], previous[0] if previous else None, by_id)
+        elif payload.signature is None:
+            signed_with = "nothing"
+        elif signing.is_valid(payload, [current[1]]):
+            signed_with = "AWSCURRENT"
+        elif previous is not None and signing.is_valid(payload, [previous[1]]):
+            signed_with = "AWSPREVIOUS"
+        else:
+            signed_with = "no key of the secret"
+        row = groups.setdefault((form, signed_with, key_id), {
+            "form": form, "signedWith": signed_with, "keyId": key_id, "pending": 0, "deadLetters": 0,
+            "latestNextPollUTC": None, "latestDeadlineUTC": None, "atRisk": key_id in at_risk,
+        })  # fmt: skip
+        row[where] += 1
+        if due_ms is not None and (row["latestNextPollUTC"] is None or iso_utc(due_ms) > row["latestNextPollUTC"]):
+            row["latestNextPollUTC"] = iso_utc(due_ms)
+        if row["latestDeadlineUTC"] is None or iso_utc(payload.deadlineUTC) > row["latestDeadlineUTC"]:
+            row["latestDeadlineUTC"] = iso_utc(payload.deadlineUTC)
+    rows = sorted(groups.values(), key=lambda r: (r["form"], r["signedWith"], r["keyId"] or ""))
+    reasons: list[str] = []
+    unsafe_until: str | None = None
+    for row in rows:
+        count = f"{row['pending']} pending poll(s) and {row['deadLetters']} dead letter(s)"
+        if row["form"] == "v1" and row["signedWith"] == "AWSPREVIOUS":
+            reasons.append(
+                f"{count} signed v1 with AWSPREVIOUS: a rotation takes the label off that version and v1 names "
+                "no key; each is signed v2 at its next poll (redrive the dead letters), then run this again"
+            )
+        elif row["atRisk"]:
+            reasons.append(
+                f"{count} name version {row['keyId']}, which would be beyond the newest {SECRET_VERSIONS_KEPT} "
+                "versions without a label: Secrets Manager may remove it"
+            )
+        else:
+            continue
+        latest = row["latestNextPollUTC"] if row["pending"] else None
+        if latest is not None and (unsafe_until is None or latest > unsafe_until):
+            unsafe_until = latest
+    recent = [v for v in versions if v.created_ms is not None and v.created_ms >= now_ms - longest_wait_s * 1000]
+    if len(recent) + 1 >= SECRET_VERSIONS_KEPT:  # with the rotation's own version
+        reasons.append(
+            f"{len(recent)} versions were made within the longest wait ({longest_wait_s} s): one more rotation and "
+            f"a payload signed with the oldest may outlive its version (Secrets Manager keeps {SECRET_VERSIONS_KEPT})"
+        )
+    warnings = [
+        f"{r['pending']} pending poll(s) and {r['deadLetters']} dead letter(s) already verify with no key "
+        f"({r['form']}, {r['signedWith']}): rotating changes nothing for them"
+        for r in rows
+        if r["signedWith"] in ("nothing", "no key of the secret", "unknown version", "revoked version")
+    ]
+    if not signing.is_key_id(current[0]):
+        warnings.append("AWSCURRENT's VersionId cannot name a key: payloads are signed v1 until the next rotation")
+    return {
+        "safe": not reasons,
+        "reasons": reasons,
+        "unsafeUntilUTC": unsafe_until,
+        "warnings": warnings,
+        "current": _describe(by_id.get(current[0]), current[0]),
+        "previous": None if previous is None else _describe(by_id.get(previous[0]), previous[0]),
+        "versions": len(versions),
+        "longestWaitSeconds": longest_wait_s,
+        "versionsWithinLongestWait": len(recent),
+        "payloads": rows,
+        "unseen": "polls in Lambda's retry queue (up to 6 h) and poll tasks the platform holds: v2 ones are safe "
+        "by construction; v1 ones signed with AWSPREVIOUS are not",
+    }
+
+
+def _named_version(key_id: str, current_id: str, previous_id: str | None, by_id: dict[str, SecretVersion]) -> str:
+    from pollbridge.adapters.signing_keys import REVOKED_LABEL_PREFIX
+
+    if key_id == current_id:
+        return "AWSCURRENT"
+    if key_id == previous_id:
+        return "AWSPREVIOUS"
+    version = by_id.get(key_id)
+    if version is None:
+        return "unknown version"
+    if any(label.lower().startswith(REVOKED_LABEL_PREFIX) for label in version.stages):
+        return "revoked version"
+    return "older version"
+
+
+def _at_risk_after_a_rotation(
+    versions: list[SecretVersion], current_id: str, previous_id: str | None, now_ms: int
+) -> set[str]:
+    """The versions Secrets Manager may remove once one more version is made: beyond the newest
+    SECRET_VERSIONS_KEPT, without a label left (AWSPREVIOUS's label moves on), made over 24 h ago."""
+    newest_first = sorted(versions, key=lambda v: v.created_ms or 0, reverse=True)
+    kept = SECRET_VERSIONS_KEPT - 1  # the rotation's new version is the newest
+    day_ago = now_ms - 86_400_000
+    at_risk: set[str] = set()
+    for version in newest_first[kept:]:
+        labels = version.stages
+        if version.version_id == previous_id:
+            labels = [label for label in labels if label != "AWSPREVIOUS"]  # moves to AWSCURRENT's version
+        if version.version_id != current_id and not labels and (version.created_ms or 0) < day_ago:
+            at_risk.add(version.version_id)
+    return at_risk
+
+
+def _describe(version: SecretVersion | None, version_id: str) -> dict[str, Any]:
+    created = version.created_ms if version is not None else None
+    return {"versionId": version_id, "createdUTC": iso_utc(created) if created is not None else None}
+
+
+def _id_and_key(answer: dict[str, Any]) -> tuple[str, bytes]:
+    return str(answer["VersionId"]), str(answer.get("SecretString", "")).encode()
+
+
+def _previous_version(secrets: Any, arn: str) -> dict[str, Any] | None:
+    from botocore.exceptions import ClientError
+
+    try:
+        answer: dict[str, Any] = secrets.get_secret_value(SecretId=arn, VersionStage="AWSPREVIOUS")
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            return None  # never rotated
+        raise
+    return answer
+
+
+def _secret_versions(secrets: Any, arn: str) -> list[SecretVersion]:
+    """Every version, those without a label included (ListSecretVersionIds: your credentials)."""
+    found: list[SecretVersion] = []
+    token: str | None = None
+    while True:
+        page = secrets.list_secret_version_ids(
+            SecretId=arn, IncludeDeprecated=True, MaxResults=100, **({"NextToken": token} if token else {})
+        )
+        for version in page.get("Versions", []):
+            created = version.get("CreatedDate")
+            found.append(SecretVersion(
+                str(version["VersionId"]), [str(s) for s in version.get("VersionStages") or []],
+                int(created.timestamp() * 1000) if hasattr(created, "timestamp") else None,
+            ))  # fmt: skip
+        token = page.get("NextToken") or None
+        if token is None:
+            return found
+
+
+def _peek_dead_letters(target: Target, limit: int) -> list[PollPayload]:
+    """The payloads of up to `limit` dead letters, left in the queue (hidden PEEK_VISIBILITY_S)."""
+    from pydantic import ValidationError
+
+    payloads: list[PollPayload] = []
+    seen: set[str] = set()
+    while len(seen) < limit:
+        batch = target.sqs_client.receive_message(
+            QueueUrl=target.queue_url, MaxNumberOfMessages=min(10, limit - len(seen)), WaitTimeSeconds=0,
+            VisibilityTimeout=PEEK_VISIBILITY_S,
+        ).get("Messages", [])  # fmt: skip
+        fresh = [m for m in batch if m["MessageId"] not in seen]
+        if not fresh:
+            return payloads
+        for message in fresh:
+            seen.add(message["MessageId"])
+            try:
+                payloads.append(PollPayload.model_validate(poll_event_of(message["Body"])))
+            except (ValueError, ValidationError):
+                continue  # not a poll event: nothing signed to look at
+    return payloads
+
+
+def _dlq_retention_s(target: Target) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        attributes = target.sqs_client.get_queue_attributes(
+            QueueUrl=target.queue_url, AttributeNames=["MessageRetentionPeriod"]
+        )["Attributes"]
+        return int(attributes["MessageRetentionPeriod"])
+    except (BotoCoreError, ClientError, KeyError, ValueError):  # an estimate will do: the template's 14 days
+        return DEFAULT_DLQ_RETENTION_S
+
+
+def _scheduler_max_event_age_s() -> int:
+    from pollbridge.adapters.scheduler import SchedulerTarget
+
+    return SchedulerTarget("", "", "").max_event_age_s
+
+
 _TYPE_REF = "name kind ofType { name kind ofType { name kind ofType { name kind } } }"
 # One request: the mutations (with their arguments' types) and, aliased by name, each type the sink fills.
 INTROSPECTION_QUERY = "\n".join(
@@ -275,6 +532,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("redrive", help="send dead-lettered polls back to the poll function").add_argument(
         "--max", type=int, default=1000
     )
+    commands.add_parser(
+        "rotation-status", help="whether rotating the payload-signing secret now would strand a payload (exit 1)"
+    ).add_argument("--max", type=int, default=1000, help="dead letters to look at")
     schema = commands.add_parser(
         "aiware-schema",
         help="list the fields and values the aiware sink sends that an aiWARE API's schema lacks",
@@ -297,6 +557,10 @@ def main(argv: list[str] | None = None) -> int:
             result = task_status(target, args.task_id)
         case "cancel":
             result = cancel_task(target, args.task_id, args.reason)
+        case "rotation-status":
+            result = rotation_status(target, args.max)
+            print(json.dumps(result, indent=2))
+            return 0 if result["safe"] else 1
         case _:
             result = redrive(target, args.max)
     print(json.dumps(result, indent=2))

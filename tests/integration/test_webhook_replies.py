@@ -4,6 +4,7 @@ stored token with a trailing newline still lets its callers in."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -15,8 +16,10 @@ from devtools.local_cloud import LOCAL_WEBHOOK_TOKEN, LocalCloud
 from devtools.platform_emulator import chunk_form
 from pollbridge import core
 from pollbridge.errors import DeliveryError, PermanentError, TransientError
-from pollbridge.models import TaskRecord
+from pollbridge.models import PollPayload, TaskRecord
 from pollbridge.webhook import endpoint
+from pollbridge.webhook.form import PollTask
+from tests.fakes import World, start
 
 FUNCTION_URL_LIMIT = 6 * 1024 * 1024
 AWS_ERROR = (
@@ -67,3 +70,25 @@ def test_a_stored_token_with_a_trailing_newline_lets_its_callers_in(
     assert result.ok and result.value["statusCode"] == 200, response_body(result.value)
     refused = cloud.invoke("WebhookFunction", process_event(*chunk_form(chunk), LOCAL_WEBHOOK_TOKEN + "x"))
     assert refused.value["statusCode"] == 401
+
+
+def test_a_fault_while_verifying_never_signs_a_forged_poll_task(chunk: dict[str, Any], manual_clock: Any) -> None:
+    """A poll task is answered with itself, later, only once its signature verified: a forged one met
+    while the signing key cannot be read is a 503, never a validly signed copy of what it claims."""
+    world = World()
+    started = start(world, chunk).response
+    forged = started.taskPayload.model_copy(update={"deadlineUTC": started.taskPayload.deadlineUTC + 86_400_000})
+
+    class Unreachable:
+        def sign(self, payload: PollPayload) -> PollPayload:
+            return world.signer.sign(payload)  # would sign whatever it is given
+
+        def verify(self, payload: PollPayload) -> None:
+            raise TransientError("Secrets Manager throttled")
+
+    wired = dataclasses.replace(world.ports, signer=Unreachable())
+    fault = TransientError("Secrets Manager throttled")
+    reply = endpoint._poll_again_later(PollTask(forged, "poll-1", None), wired, fault)
+    assert reply.status == 503 and "schedule_poll_task" not in reply.body
+    honest = endpoint._poll_again_later(PollTask(started.taskPayload, "poll-1", None), world.ports, fault)
+    assert honest.status == 200 and json.loads(honest.body)["type"] == "schedule_poll_task"

@@ -232,9 +232,15 @@ def _worth_polling_again(error: Exception) -> bool:
 
 def _poll_again_later(request: PollTask, wired: core.Ports, error: Exception) -> Reply:
     """200 with a schedule_poll_task for the same poll, later: within the task's deadline and the
-    budget of consecutive faults (counted in the payload when it can be signed again)."""
-    report(error)
+    budget of consecutive faults (counted in the payload when it can be signed again). Only a payload
+    whose signature verifies is handed back or signed anew: a fault while verifying (the signing key
+    unreachable) must never turn a forged poll task into a signed one."""
     payload = request.payload
+    try:
+        wired.signer.verify(payload)
+    except Exception:
+        return _failure(error)
+    report(error)
     now = clock.now_ms()
     faults = payload.transientErrors + 1
     deadline = decisions.capped_deadline(payload, wired.task_timeout_ms)
