@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from devtools.template_stack import AsyncInvokeConfig, FunctionSpec
-from pollbridge.timing import iso_utc
+from pollbridge.clock import iso_utc
 
 # Lambda waits about a minute before retrying a failed asynchronous event, two before the second retry.
 ASYNC_RETRY_DELAYS_MS = (60_000, 120_000)

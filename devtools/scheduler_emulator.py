@@ -35,7 +35,8 @@ from botocore.exceptions import ClientError
 
 from devtools.lambda_host import AsyncAttempt, AsyncTarget, Invocation, LambdaAsync
 from devtools.template_stack import AsyncInvokeConfig
-from pollbridge.timing import iso_utc, parse_schedule_expression
+from pollbridge.adapters.scheduler import parse_schedule_expression
+from pollbridge.clock import iso_utc
 
 MINUTE_MS = 60_000
 RETRY_BASE_MS = 60_000

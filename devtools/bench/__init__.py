@@ -6,6 +6,8 @@
   lays them out, against `import boto3` and a hand-written boto3 handler making the same calls.
 - `warm`: CPU per warm poll against the hand-written handler.
 - `scaling`: the local cloud at 1,000 and 10,000 tasks.
+- `memory`: the peak memory of the poll that completes a task, each provider's result at its
+  documented maximum, in fresh interpreters.
 
 `python -m devtools.bench --write` runs them and rewrites the generated sections of BENCHMARKS.md
 (and the plots under docs/benchmarks/), with the date and the machine beside every figure.

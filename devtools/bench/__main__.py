@@ -1,7 +1,8 @@
-"""`python -m devtools.bench [timing] [coldstart] [scaling] [--write]`: run benchmarks, print their
-tables, and with --write put them into BENCHMARKS.md (between its `bench:<name>` markers) and the
-plots into docs/benchmarks/. `make bench` runs timing and coldstart (a few minutes);
-`make bench-scaling` the local cloud at 1,000 and 10,000 tasks (about eight minutes)."""
+"""`python -m devtools.bench [timing] [coldstart] [scaling] [memory] [--write]`: run benchmarks, print
+their tables, and with --write put them into BENCHMARKS.md (between its `bench:<name>` markers) and
+the plots into docs/benchmarks/. `make bench` runs timing and coldstart (a few minutes);
+`make bench-scaling` the local cloud at 1,000 and 10,000 tasks (about eight minutes); `memory` the
+peak memory of a completing poll at each provider's documented maximum (about a minute)."""
 
 from __future__ import annotations
 
@@ -58,24 +59,86 @@ def timing(write: bool, tasks: int) -> None:
     where = machine()
     started = time.monotonic()
     results = sim.simulate(tasks)
+    vendors = sim.simulate_vendors(tasks)
+    clips = sim.simulate_short_clips(tasks)
+    elapsed = time.monotonic() - started
     # Lambda duration of a poll: the median measured by the warm benchmark, if it ran, else 100 ms.
     duration_s = 0.1
     raw = PLOTS / "coldstart.json"
     if raw.exists():
         duration_s = float(json.loads(raw.read_text()).get("warm_wall_median_s", duration_s))
     body = (
-        f"{tasks:,} simulated tasks, seed 2026, computed {where} in {time.monotonic() - started:.0f} s. Cost: the"
-        f" polls of a million tasks at {duration_s * 1000:.0f} ms of 256 MB Lambda per poll (the warm benchmark's"
+        f"{tasks:,} simulated tasks, seed 2026, computed {where} in {elapsed:.0f} s (with the two tables below). Cost:"
+        f" the polls of a million tasks at {duration_s * 1000:.0f} ms of 1024 MB Lambda per poll (the warm benchmark's"
         " median duration), Scheduler $1.00 per million invocations, Lambda $0.20 per million requests and"
         " $0.0000166667 per GB-second, Step Functions Standard $0.025 per 1,000 transitions (Wait, Task, Choice"
         " per poll); the segment and the result are the same for every policy and not counted.\n\n"
         + sim.table(results, duration_s)
         + "\n\n![polls against p95 detection lag](docs/benchmarks/timing.png)"
     )
-    print(body)
+    met = [row for row in vendors if row.met is not None]
+    vendor_body = (
+        f"{tasks:,} simulated tasks per workload, computed {where}; pollbridge at its defaults (lag budget 60 s),"
+        f" against fixed 60 s polling on the same tasks and firings. Targets met: {sum(bool(r.met) for r in met)}"
+        f" of {len(met)}.\n\n"
+        + sim.vendor_table(vendors, duration_s)
+        + "\n\n![pollbridge against fixed 60 s, per vendor](docs/benchmarks/timing-vendors.png)"
+    )
+    clip_body = f"{tasks:,} simulated short clips, computed {where}.\n\n" + sim.short_clip_table(clips)
+    print(body, vendor_body, clip_body, sep="\n\n")
     if write:
         plot_timing(results, where)
+        plot_vendors(vendors, where)
         write_section("timing", body)
+        write_section("timing-vendors", vendor_body)
+        write_section("timing-short", clip_body)
+
+
+def plot_vendors(rows: list, where: str) -> None:  # type: ignore[type-arg]
+    """pollbridge against fixed 60 s per vendor: polls (left) and p95 lag (right, log scale), with the
+    previous poll's hints, without them, issue 9's policy, and each row's target."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from devtools.bench.timing import ISSUE_9
+
+    shown = [r for r in rows if r.workload == "main" and (r.target is not None or r.without_memory is not None)]
+    figure, (polls, lags) = plt.subplots(1, 2, figsize=(11, 5), sharey=True)
+    ys = range(len(shown))
+    for y, row in zip(ys, shown, strict=True):
+        plain, earlier = row.without_memory, ISSUE_9.get(row.vendor, (None, None))
+        for axes, ours, without, before, target in (
+            (polls, row.polls_ratio, plain and plain.polls_mean / row.fixed.polls_mean, earlier[0],
+             row.target and row.target[0]),
+            (lags, row.lag_ratio, plain and plain.lag_p95 / row.fixed.lag_p95, earlier[1],
+             row.target and row.target[1]),
+        ):  # fmt: skip
+            if before is not None:
+                axes.scatter(before, y, marker="s", color="tab:red", s=30, zorder=3)
+            if without:
+                axes.scatter(without, y, marker="x", color="tab:gray", s=35, zorder=3)
+            axes.scatter(ours, y, marker="o", color="tab:blue", s=45, zorder=4)
+            if target:
+                axes.plot([target, target], [y - 0.35, y + 0.35], color="tab:green", linewidth=2, zorder=2)
+    polls.set_yticks(list(ys), [row.vendor for row in shown], fontsize=8)
+    polls.invert_yaxis()
+    polls.set_xlim(0, 1)
+    polls.set_xlabel("polls per task, vs fixed 60 s")
+    lags.set_xscale("log")
+    lags.set_xticks([1, 1.5, 2, 5, 10, 20], ["1x", "1.5x", "2x", "5x", "10x", "20x"])
+    lags.set_xlabel("p95 detection lag, vs fixed 60 s (log scale)")
+    lags.axvline(1.0, color="gray", linewidth=0.8)
+    for axes in (polls, lags):
+        axes.grid(True, which="both", alpha=0.3)
+    figure.suptitle(
+        "Per vendor: o pollbridge, x without the previous poll's hints, \u25a0 issue 9's policy, | the target",
+        fontsize=10,
+    )
+    figure.text(0.01, 0.005, f"devtools.bench.timing, {where}", fontsize=6)
+    PLOTS.mkdir(parents=True, exist_ok=True)
+    figure.savefig(PLOTS / "timing-vendors.png", dpi=110, bbox_inches="tight")
 
 
 def plot_timing(results: list, where: str) -> None:  # type: ignore[type-arg]
@@ -175,9 +238,20 @@ def scaling(write: bool, sizes: list[int]) -> None:
         write_section("scaling", body)
 
 
+def memory(write: bool) -> None:
+    from devtools.bench import memory as bench
+
+    text = bench.measure(machine=machine())
+    print(text)
+    if write:
+        write_section("memory", text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devtools.bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("which", nargs="*", default=["timing", "coldstart"], choices=["timing", "coldstart", "scaling"])
+    parser.add_argument(
+        "which", nargs="*", default=["timing", "coldstart"], choices=["timing", "coldstart", "scaling", "memory"]
+    )
     parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md and docs/benchmarks/")
     parser.add_argument("--tasks", type=int, default=20_000, help="simulated tasks (timing)")
     parser.add_argument("--rounds", type=int, default=11, help="interleaved rounds (coldstart)")
@@ -189,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         timing(args.write, args.tasks)
     if "scaling" in args.which:
         scaling(args.write, args.sizes)
+    if "memory" in args.which:
+        memory(args.write)
     return 0
 
 

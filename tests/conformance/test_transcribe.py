@@ -9,6 +9,8 @@ from typing import Any
 
 import boto3
 import pytest
+from moto.transcribe.exceptions import BadRequestException
+from moto.transcribe.models import TranscribeBackend
 
 from pollbridge.adapters.providers.aws import Staging, s3_location
 from pollbridge.adapters.providers.transcribe import TranscribeProvider
@@ -28,8 +30,29 @@ def moto_client(service: str, endpoint: str) -> Any:
     )
 
 
+@contextlib.contextmanager
+def transcribe_keeps_unfinished_jobs() -> Iterator[None]:
+    """DeleteTranscriptionJob as Amazon Transcribe answers it and moto does not: a queued or running
+    job is not deleted but refused with BadRequestException (the error it gives for an unknown job
+    too); a batch job cannot be stopped."""
+    original = TranscribeBackend.delete_transcription_job
+
+    def delete(self: TranscribeBackend, transcription_job_name: str) -> None:
+        job = self.transcriptions.get(transcription_job_name)
+        if job is not None and job.status not in ("COMPLETED", "FAILED"):
+            raise BadRequestException(message="The job is in progress and can't be deleted. Try again when it ends.")
+        original(self, transcription_job_name)
+
+    TranscribeBackend.delete_transcription_job = delete  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        TranscribeBackend.delete_transcription_job = original  # type: ignore[method-assign]
+
+
 class MotoTranscribeHarness(Harness):
     media = Media(b"RIFF$\x00\x00\x00WAVEfmt ", "audio/wav")
+    cancel_supported = False  # a queued or running job cannot be stopped; only a finished one is deleted
     engine_config = {"languageCode": "en-US", "showSpeakerLabels": True, "maxSpeakerLabels": 2}
     bad_option = ("maxSpeakerLabels", 1)
     service_statuses = {
@@ -71,7 +94,7 @@ class MotoTranscribeHarness(Harness):
 class TestTranscribeConformance(ProviderConformance):
     @pytest.fixture
     def harness(self, moto_endpoint: str) -> Iterator[MotoTranscribeHarness]:
-        with transcribe_jobs_stay_put():
+        with transcribe_jobs_stay_put(), transcribe_keeps_unfinished_jobs():
             yield MotoTranscribeHarness(moto_endpoint)
 
 

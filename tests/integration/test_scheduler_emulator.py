@@ -13,8 +13,8 @@ from devtools.clocks import ManualClock
 from devtools.lambda_host import Invocation
 from devtools.scheduler_emulator import SchedulerEmulator
 from devtools.template_stack import AsyncInvokeConfig
+from pollbridge.adapters.scheduler import schedule_expression
 from pollbridge.naming import schedule_name
-from pollbridge.timing import schedule_expression
 from tests.fakes import unit_of
 
 FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:target"

@@ -25,6 +25,11 @@ EMITTED = {
     "TasksFailedByReason",
     "ResultDeliveryFailures",
     "UnauthorizedRequests",
+    "EtaAccuracy",
+    "SubmitsDeferred",
+    "SubmitDelaySeconds",
+    "SigningKeyUnusable",
+    "VendorJobsNotCancelled",
 }
 
 
@@ -143,6 +148,7 @@ def test_dashboard_shows_tasks_polls_lag_failures_dead_letters_and_the_functions
         custom
     )
     assert custom["DetectionLagSeconds"] == {"p50", "p95", "Maximum"}
+    assert {"p10", "p50", "p90"} <= custom["EtaAccuracy"]  # how a vendor's hints behave (issue 17)
     assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "<PollDeadLetterQueue.QueueName>") in aws
     for function in ("SegmentFunction", "PollFunction"):
         for metric in ("Errors", "Throttles", "Duration"):

@@ -136,9 +136,14 @@ def test_running_job_schedules_the_next_poll(world: World, chunk: dict[str, Any]
     assert isinstance(message, SchedulePollTask)
     assert message.taskPayload.pollNumber == 2
     assert message.taskId == schedule_name(unit_of(chunk), 1)
-    # Aimed at the earliest the ETA could be met (its minute or just before), never after it.
-    eta = manual_clock.now_ms() + 300_000
-    assert eta - 0.15 * 300_000 - 60_000 <= message.nextPollTimeUTC <= eta
+    # A single ETA: approached a quarter of the way (the vendor's bias shows once the ETA moves), never past it.
+    now = manual_clock.now_ms()
+    eta = now + 300_000
+    assert now + 0.25 * 300_000 - 60_000 <= message.nextPollTimeUTC <= eta
+    # and what the vendor said travels to the next poll (timing.PollFacts.previous), its first ETA to the end
+    sent = message.taskPayload
+    assert (sent.lastPollUTC, sent.lastEtaUTC, sent.lastProgress, sent.lastQueued) == (now, eta, 0.5, None)
+    assert (sent.firstEtaUTC, sent.firstEtaSeenUTC) == (eta, now)
     assert list(world.scheduler.schedules) == [schedule_name(unit_of(chunk), 2)]  # p1 deleted once p2 existed
 
 
@@ -323,3 +328,50 @@ def test_two_chunks_of_one_task_are_two_units_of_work(chunk: dict[str, Any], man
     assert world.scheduler.chain(second.response.taskPayload.unit) == [1]  # the other chunk runs on
     again = start(world, {**chunk, "chunkUUID": "a", "chunkIndex": 0})
     assert again.repeated and again.record == done.record  # a repeat: that chunk's own record
+
+
+def test_a_repeated_delivery_still_answers_a_minute_after_its_timestamp(
+    world: World, chunk: dict[str, Any], manual_clock: ManualClock
+) -> None:
+    """The schedule was made by the first delivery, a minute ahead of *its* time; a repeat 59 s later
+    reports it no sooner than a minute after its own timestampUTC (the seed's rule, issue 17)."""
+    first = start(world, chunk).response
+    assert isinstance(first, SchedulePollTask)
+    manual_clock.advance(59_000)
+    again = start(world, chunk)
+    message = again.response
+    assert again.repeated and isinstance(message, SchedulePollTask)
+    assert message.nextPollTimeUTC >= message.timestampUTC + 60_000
+    assert message.taskPayload == first.taskPayload
+
+
+def test_the_completion_measures_the_vendors_first_eta(
+    world: World, chunk: dict[str, Any], manual_clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A vendor whose first ETA said 20 minutes for a job that took 10: EtaAccuracy 2 (twice too far),
+    counted once, and not again for a repeated delivery of the completing poll."""
+    from pollbridge import telemetry
+
+    counted: list[tuple[str, float]] = []
+    monkeypatch.setattr(telemetry, "count", lambda name, value=1, unit=None: counted.append((name, value)))
+    payload = poll_payload(world, chunk)
+    seen = manual_clock.now_ms()
+    world.provider.states = [running(eta_ms=seen + 1_200_000)]
+    following = core.poll(payload, world.ports).response.taskPayload  # type: ignore[attr-defined]
+    assert (following.firstEtaUTC, following.firstEtaSeenUTC) == (seen + 1_200_000, seen)
+    manual_clock.advance_to(seen + 540_000)
+    world.provider.states = [running(eta_ms=seen + 540_000 + 2 * 60_000)]  # 2x too far still: 1 minute left
+    last = core.poll(at_its_time(following), world.ports).response.taskPayload  # type: ignore[attr-defined]
+    assert last.firstEtaUTC == seen + 1_200_000  # the first, kept
+    manual_clock.advance_to(seen + 660_000)
+    world.provider.states = [COMPLETE]
+    done = core.poll(at_its_time(last), world.ports)
+    # completed between the polls at 9 and 11 minutes: 10 minutes, against the 20 the first ETA said
+    assert done.eta_accuracy == pytest.approx(2.0, abs=0.01)
+    telemetry.observe(done)
+    assert ("EtaAccuracy", done.eta_accuracy) in counted
+    manual_clock.advance(1_000)
+    repeated = core.poll(at_its_time(last), world.ports)
+    counted.clear()
+    telemetry.observe(repeated)
+    assert not [name for name, _ in counted if name == "EtaAccuracy"]

@@ -7,6 +7,7 @@ that handlers, the scheduler emulator and the vendor simulator all agree on what
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Protocol
 
 
@@ -44,3 +45,8 @@ def install(clock: Clock) -> Clock:
     global _current
     previous, _current = _current, clock
     return previous
+
+
+def iso_utc(epoch_ms: int) -> str:
+    """An epoch-ms time as ISO 8601 in UTC, to the millisecond: 2026-01-01T00:00:17.250Z."""
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

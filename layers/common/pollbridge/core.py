@@ -106,6 +106,7 @@ class Outcome:
     detection_lag_ms: int | None = None  # completion seen: at most this long after it happened
     submit_deferred: bool = False  # the vendor did not take the job yet: a later poll submits again
     admitted_after_ms: int | None = None  # a deferred submit taken: how long after the task arrived
+    eta_accuracy: float | None = None  # completion seen: the vendor's first ETA against it (decisions.eta_accuracy)
 
     def reply(self) -> dict[str, object]:
         return self.response.model_dump(mode="json", exclude_none=True)
@@ -435,7 +436,10 @@ def _complete(payload: PollPayload, ports: Ports, task_id: str | None) -> Outcom
     repeated = stored != record
     response = document if not repeated else _stored_response(stored)
     lag = now - (payload.lastPollUTC or payload.origCallTimeUTC)
-    return Outcome(stored.status, response, payload.origTaskId, payload.pollNumber, repeated, stored, lag)
+    accuracy = decisions.eta_accuracy(payload, now)
+    return Outcome(
+        stored.status, response, payload.origTaskId, payload.pollNumber, repeated, stored, lag, eta_accuracy=accuracy
+    )
 
 
 class _StoredOutput(BaseModel):
@@ -531,7 +535,9 @@ def _scheduled(
     stamp = now if now is not None else clock.now_ms()
     message = SchedulePollTask(
         timestampUTC=stamp,
-        nextPollTimeUTC=at_ms,
+        # The policy's times are a minute ahead of `now`; a repeated delivery reports a schedule made
+        # earlier, whose time may be nearer than a minute from this reply's timestamp.
+        nextPollTimeUTC=max(at_ms, stamp + MIN_POLL_AHEAD_MS),
         taskId=task_id,
         taskPayload=payload,
         alreadyScheduled=True if repeated else None,

@@ -62,7 +62,14 @@ def capped_deadline(payload: PollPayload, task_timeout_ms: int) -> int:
 
 def poll_facts(payload: PollPayload, *, transient_errors: int = 0, first: bool = False) -> PollFacts:
     """What the timing policy knows about the task, from its payload (first: the segment
-    scheduling poll 1, before any poll ran)."""
+    scheduling poll 1, before any poll ran). `previous` is what the vendor said on the poll at
+    lastPollUTC, when it said anything (payload.next() forgets it, after_status remembers it)."""
+    said = (payload.lastEtaUTC, payload.lastProgress, payload.lastQueued)
+    previous = None
+    if not first and any(value is not None for value in said):
+        previous = VendorHints(
+            eta_ms=payload.lastEtaUTC, progress=payload.lastProgress, queued=bool(payload.lastQueued)
+        )
     return PollFacts(
         task_id=payload.origTaskId,
         poll_number=0 if first else payload.pollNumber,
@@ -72,12 +79,39 @@ def poll_facts(payload: PollPayload, *, transient_errors: int = 0, first: bool =
         media_ms=payload.mediaMs,
         max_lag_s=payload.maxLagS,
         transient_errors=transient_errors,
+        previous=previous,
     )
 
 
 def hints_of(state: JobState) -> VendorHints:
     queued = state.status in (JobStatus.QUEUED, JobStatus.PENDING)
     return VendorHints(eta_ms=state.estimated_completion_utc, progress=state.progress, queued=queued)
+
+
+def remembered(next_payload: PollPayload, hints: VendorHints, now_ms: int) -> PollPayload:
+    """The next poll's payload carrying what the vendor said on this one (at now_ms, which next()
+    made its lastPollUTC), and the vendor's first ETA with when it was given (EtaAccuracy)."""
+    update: dict[str, object] = {
+        "lastEtaUTC": hints.eta_ms,
+        "lastProgress": hints.progress,
+        "lastQueued": True if hints.queued else None,
+    }
+    if hints.eta_ms is not None and next_payload.firstEtaUTC is None:
+        update |= {"firstEtaUTC": hints.eta_ms, "firstEtaSeenUTC": now_ms}
+    return next_payload.model_copy(update=update)
+
+
+def eta_accuracy(payload: PollPayload, now_ms: int) -> float | None:
+    """How the vendor's first ETA compared with the completion, for the EtaAccuracy metric: the time
+    that ETA said was left over the time it really took, both from the poll that saw it (1: exact;
+    2: twice too far, a cautious vendor; 0.5: twice too near). The completion lies between the
+    previous poll and this one (now_ms, the poll that saw the job done): its midpoint is taken.
+    None without an ETA, or when the first ETA had already passed when it was given."""
+    eta, seen = payload.firstEtaUTC, payload.firstEtaSeenUTC
+    if eta is None or seen is None or eta <= seen or now_ms <= seen:
+        return None
+    done = (max(payload.lastPollUTC or seen, seen) + now_ms) // 2
+    return round((eta - seen) / max(done - seen, 1), 3)
 
 
 def _timed_out(payload: PollPayload, now_ms: int) -> Finish | None:
@@ -104,8 +138,9 @@ def after_status(state: JobState, payload: PollPayload, now_ms: int, policy: Pol
         return Finish("failed", reason, f"third-party job {payload.workId} failed{code}: {detail}")
     if state.status is JobStatus.CANCELED:
         return Finish("cancelled", message=f"third-party job {payload.workId} was canceled")
+    hints = hints_of(state)
     return _timed_out(payload, now_ms) or PollAgain(
-        payload.next(now_ms), next_poll_time(now_ms, poll_facts(payload), policy, hints_of(state))
+        remembered(payload.next(now_ms), hints, now_ms), next_poll_time(now_ms, poll_facts(payload), policy, hints)
     )
 
 

@@ -225,4 +225,9 @@ def observe(outcome: Outcome) -> None:
                 by_reason.add_dimension(name="failureReason", value=record.failureReason)
         if outcome.detection_lag_ms is not None:
             count("DetectionLagSeconds", outcome.detection_lag_ms / 1000, MetricUnit.Seconds)
+        if outcome.eta_accuracy is not None:
+            # The time the vendor's first ETA said was left over the time the job took: 1 exact,
+            # 2 twice too far (a cautious vendor), 0.5 twice too near (decisions.eta_accuracy).
+            count("EtaAccuracy", outcome.eta_accuracy, MetricUnit.NoUnit)
+            details["etaAccuracy"] = outcome.eta_accuracy
     logger.info("task finished", extra=details)

@@ -7,28 +7,41 @@ run in the same minute. Times are *not* rounded up to a whole minute: rounding p
 nextPollTimeUTC" at the price of ~30 s of mean lag on every poll (BENCHMARKS.md); a poll that runs
 up to 59 s early costs one cheap extra check at most.
 
-- **With an ETA** (`estimatedCompletionAt`): aim at the earliest moment it could plausibly be met,
-  the ETA less `eta_trust` of the time it says is left. A far-off ETA is thus approached in steps and
-  never overshot by much; once the ETA is near, the poll lands in the minute of the completion or just
-  before it. Past an ETA the job has not met, polls follow at short spacing, growing with how late it
-  is, up to the lag budget. `progress` alone gives a rough ETA (trusted less).
+- **Vendors' hints are estimates, and biased ones.** A vendor recomputes its `estimatedCompletionAt`
+  at each poll from the work left, at a rate it misjudges: a cautious vendor's ETA is 1.5x or 2x too
+  far and moves earlier as time passes, an eager one's moves later. The previous poll's hints travel
+  in the payload (`PollFacts.previous`, seen at `last_poll_ms`), and from the two observations the
+  policy reads how fast the vendor's "time left" really runs down (one second per second for an
+  honest vendor, two for one whose ETAs are twice too far) and so where the job will really be done:
+  the time left, divided by that rate. Two observations of `progress` give its rate the same way.
+- **Aim** at the earliest moment that completion could plausibly be met: the estimate less a share
+  of the time it says is left, `eta_trust` once the vendor's rate is known, `first_eta_trust` (a
+  larger share) from a single observation, since a vendor's bias only shows once its ETA moves. A
+  far-off completion is thus approached in steps and never overshot by much; once it is near, the
+  poll lands in its minute or just before. Past an ETA the job has not met, polls follow at short
+  spacing, growing with how late it is, up to the lag budget.
 - **Without hints**: no poll before the job can plausibly be done (the media duration times the
   provider's minimum real-time factor, counted from now while the job is still queued; the first
   poll goes in the next minute when that moment falls in the second half of its own, where the
-  scheduler would more likely fire before it than after), then a
-  spacing that grows with how long the job is overdue, only up to the **lag budget** (`max_lag_s`,
-  engineConfig `maxLagSeconds`; at the default 60 s that is one poll a minute, the densest the
-  scheduler allows).
+  scheduler would more likely fire before it than after), then a spacing that grows with how long
+  the job is overdue, only up to the **lag budget** (`max_lag_s`, engineConfig `maxLagSeconds`; at
+  the default 60 s that is one poll a minute, the densest the scheduler allows).
 - **A transient error** backs off from the minimum interval (x`backoff` per consecutive error) and
   never polls before a finite `Retry-After`.
 - **Jitter**: up to `max_jitter_s` seconds, wrapped within the minute (so the minute, what decides
   when the scheduler fires, never moves), derived from a hash of the task id and the poll number:
   thousands of tasks started together spread over the seconds, and a repeated delivery of a poll
   computes exactly the same time (one chain per task).
-- **Bounds**: at least `min_interval_s` ahead and in a later minute, blind waits at most
-  `max_interval_s` (a vendor ETA may be followed further, as far as the deadline), never much past the
-  deadline (one poll at the deadline notices the timeout); every exponent is capped and every input
-  clamped, so any poll number is safe.
+- **Bounds**: at least 60 s (and `min_interval_s`) after `now_ms`, always (the seed's "at least a
+  minute" between a reply's `timestampUTC` and its `nextPollTimeUTC`); whole seconds, but for that
+  least time itself, `now_ms` + 60 s to the millisecond (rounded up to the second it would skip a
+  minute whenever now is in its minute's last second, BENCHMARKS.md); blind waits at
+  most `max_interval_s` (a vendor's estimate may be followed further, as far as the deadline); never
+  much past the deadline (one poll at the deadline notices the timeout); every exponent is capped
+  and every input clamped, so any poll number and any hint is safe.
+
+The scheduler's `at()` format lives with the scheduler (adapters/scheduler.py), date formatting
+with the clock (pollbridge/clock.py): this module is the policy only.
 """
 
 from __future__ import annotations
@@ -36,11 +49,18 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 MINUTE_MS = 60_000
+MIN_AHEAD_MS = 60_000  # the seed: nextPollTimeUTC at least a minute after the reply's timestampUTC
 _MAX_BACKOFF_STEPS = 64  # 1.5**64 * 60 s is far past any max interval; more steps would only overflow
 _MAX_MEDIA_MS = 366 * 86_400_000  # models.common.MAX_OFFSET_MS: no chunk is longer
+_MAX_AHEAD_MS = 400 * 86_400_000  # no estimate is believed further off than this (the deadline is nearer)
+# Two observations closer together than this say too little about how a vendor's estimate moves
+# (a vendor rounding its ETA to the second would make a rate from 5 s apart off by 40%).
+MIN_OBSERVATION_GAP_MS = 30_000
+# How fast a vendor's "time left" may run down, in seconds per second, to be believed: an ETA four
+# times too far off either way is read as a bias; beyond, as a vendor that does not know.
+_RATE_RANGE = (0.25, 4.0)
 
 
 @dataclass(frozen=True)
@@ -53,8 +73,28 @@ class PollPolicy:
     backoff: float = 1.5  # after consecutive vendor errors
     blind_growth: float = 0.25  # without hints: spacing = this share of how long the job is overdue
     min_real_time_factor: float = 0.0  # the provider's fastest plausible processing time / media duration
-    eta_trust: float = 0.15  # how far off an ETA may be, as a share of the time it says is left
+    # How far off an estimate of the completion may be, as a share of the time it says is left: once
+    # two observations gave the vendor's rate, plus `rate_doubt` per observation gap the rate is
+    # extrapolated over (a rate measured over 5 minutes and followed for an hour is doubted more);
+    # from a single observation (a vendor's bias shows only once its ETA moves: 0.75 does not overshoot
+    # an ETA up to 4x too far).
+    eta_trust: float = 0.1
+    rate_doubt: float = 0.1
+    first_eta_trust: float = 0.75
     max_jitter_s: int = 20
+
+
+@dataclass(frozen=True)
+class VendorHints:
+    """What the vendor said on a poll."""
+
+    eta_ms: int | None = None  # estimatedCompletionAt
+    progress: float | None = None  # 0..1
+    retry_after_s: float | None = None  # a transient error's Retry-After
+    queued: bool = False  # the job has not started processing yet (Queued or Pending)
+
+
+NO_HINTS = VendorHints()
 
 
 @dataclass(frozen=True)
@@ -69,48 +109,97 @@ class PollFacts:
     media_ms: int | None = None  # the chunk's media duration (endOffsetMs - startOffsetMs)
     max_lag_s: int | None = None  # the task's own lag budget (engineConfig maxLagSeconds)
     transient_errors: int = 0  # consecutive vendor errors, this one included
+    previous: VendorHints | None = None  # what the vendor said on the previous poll (at last_poll_ms)
 
 
 @dataclass(frozen=True)
-class VendorHints:
-    """What the vendor said on this poll."""
+class Estimate:
+    """When the job will most likely be done, how far off that may be (a share of the time left), and
+    (from a single observation) how soon to look again to learn the vendor's rate."""
 
-    eta_ms: int | None = None  # estimatedCompletionAt
-    progress: float | None = None  # 0..1
-    retry_after_s: float | None = None  # a transient error's Retry-After
-    queued: bool = False  # the job has not started processing yet (Queued or Pending)
-
-
-NO_HINTS = VendorHints()
+    done_ms: int
+    trust: float
+    probe_ms: int | None = None  # the next poll no later than this after now
 
 
 def next_poll_time(now_ms: int, facts: PollFacts, policy: PollPolicy, hints: VendorHints = NO_HINTS) -> int:
-    """The `at()` time of the next poll, epoch ms, whole seconds (see the module's rules)."""
+    """The `at()` time of the next poll, epoch ms: at least a minute after now_ms, always; whole
+    seconds unless it is exactly that minute."""
     min_ms = policy.min_interval_s * 1000
     budget_ms = _clamp(facts.max_lag_s or policy.max_lag_s, policy.min_interval_s, policy.max_interval_s) * 1000
     if facts.transient_errors > 0:
         delay = _after_error(facts.transient_errors, hints.retry_after_s, policy)
-    elif hints.eta_ms is not None:
-        delay = _towards(hints.eta_ms, now_ms, policy.eta_trust, budget_ms, policy)
-    elif hints.progress is not None and 0 < hints.progress < 1:
-        running_ms = max(now_ms - facts.started_ms, 0)  # queueing included: a late estimate, trusted less
-        eta = now_ms + int(running_ms * (1 - hints.progress) / hints.progress)
-        delay = min(_towards(eta, now_ms, 0.5, budget_ms, policy), policy.max_interval_s * 1000)
+    elif (estimate := estimate_completion(now_ms, facts, policy, hints)) is not None:
+        delay = _towards(estimate, now_ms, budget_ms, policy)
+        if hints.eta_ms is None:  # progress alone: never followed past a blind wait
+            delay = min(delay, policy.max_interval_s * 1000)
     else:
         delay = _blind(now_ms, facts, budget_ms, policy, queued=hints.queued)
-    # At least min_interval_s (to the second) and in a later minute than this one.
-    earliest = max(now_ms + min_ms - (now_ms + min_ms) % 1000, minute_of(now_ms) + MINUTE_MS)
+    # At least a minute (and min_interval_s) after now, so always in a later minute; whole seconds,
+    # but for that least time itself (rounding it up would skip a minute when now is in its last second).
+    earliest = now_ms + max(min_ms, MIN_AHEAD_MS)
     at = _jittered(now_ms + max(delay, min_ms), facts, policy)
     at = min(at, max(facts.deadline_ms, earliest))  # one poll at the deadline notices the timeout
     return max(at - at % 1000, earliest)
 
 
-def _towards(eta_ms: int, now_ms: int, trust: float, budget_ms: int, policy: PollPolicy) -> int:
-    """Delay towards an ETA: the earliest moment it could plausibly be met (a far ETA is thus
+def estimate_completion(
+    now_ms: int, facts: PollFacts, policy: PollPolicy, hints: VendorHints = NO_HINTS
+) -> Estimate | None:
+    """When the job will most likely be done, from what the vendor says now and said on the previous
+    poll (None without a usable hint; an ETA that has passed is returned as it is: the job is late).
+
+    From two observations `gap` apart, the vendor's rate: how fast its "time left" (ETA - now) runs
+    down, in seconds per real second (an ETA twice too far runs down at 2, one twice too near at
+    0.5), or how fast its progress grows. The time really left is the time it says is left divided
+    by that rate. A rate outside `_RATE_RANGE` (an ETA that moved later, or jumped) is not believed,
+    nor an ETA that did not move at all (a fixed promise): the current ETA is then taken as a single
+    observation."""
+    previous, last = facts.previous, facts.last_poll_ms
+    gap = now_ms - last if last is not None and previous is not None else 0
+    if gap < MIN_OBSERVATION_GAP_MS:
+        previous = None
+    if hints.eta_ms is not None:
+        left = _clamp(hints.eta_ms - now_ms, -_MAX_AHEAD_MS, _MAX_AHEAD_MS)
+        if left > 0 and previous is not None and previous.eta_ms is not None and last is not None:
+            left_then = _clamp(previous.eta_ms - last, -_MAX_AHEAD_MS, _MAX_AHEAD_MS)
+            rate = (left_then - left) / gap
+            # An ETA that did not move at all is a promise, not an estimate recomputed from the work
+            # left: it says nothing of the vendor's rate (BENCHMARKS.md: p95 2x -> 1.1x for promises).
+            if previous.eta_ms != hints.eta_ms and _RATE_RANGE[0] <= rate <= _RATE_RANGE[1]:
+                return _from_rate(now_ms, left / rate, gap, policy)
+        return Estimate(now_ms + left, policy.first_eta_trust)
+    progress = hints.progress
+    if progress is None or not 0 < progress < 1 or not math.isfinite(progress):
+        return None
+    before = previous.progress if previous is not None else None
+    if before is not None and math.isfinite(before) and 0 < before < progress:
+        return _from_rate(now_ms, gap * (1 - progress) / (progress - before), gap, policy)
+    # A single observation: the time left if progress grew at one rate since the job was last seen
+    # not started (else since the task started, queueing included). That overestimates it by as much
+    # as the job waited in the queue unseen, so the next poll also comes within half the time the
+    # job has been running, and then the two observations give the rate.
+    seen_idle = facts.previous is not None and (facts.previous.queued or not facts.previous.progress)
+    since = last if seen_idle and last is not None else facts.started_ms
+    running_ms = max(now_ms - since, 0)
+    guess = min(running_ms * (1 - progress) / progress, _MAX_AHEAD_MS)
+    return Estimate(now_ms + int(guess), policy.first_eta_trust, probe_ms=running_ms // 2)
+
+
+def _from_rate(now_ms: int, left_ms: float, gap_ms: int, policy: PollPolicy) -> Estimate:
+    """The completion a measured rate gives, doubted the more the further it is extrapolated."""
+    left = min(left_ms, _MAX_AHEAD_MS)
+    trust = min(policy.eta_trust + policy.rate_doubt * left / gap_ms, policy.first_eta_trust)
+    return Estimate(now_ms + int(left), trust)
+
+
+def _towards(estimate: Estimate, now_ms: int, budget_ms: int, policy: PollPolicy) -> int:
+    """Delay towards an estimate: the earliest moment it could plausibly be met (a far one is thus
     approached in steps); once it is past, short spacing growing with how late the job is."""
-    left = eta_ms - now_ms
+    left = estimate.done_ms - now_ms
     if left > 0:
-        return int(left * (1 - trust))
+        delay = int(left * (1 - _clamp(estimate.trust, 0.0, 1.0)))
+        return delay if estimate.probe_ms is None else min(delay, estimate.probe_ms)
     return _clamp(-left // 2, policy.min_interval_s * 1000, budget_ms)
 
 
@@ -158,28 +247,6 @@ def _clamp[N: (int, float)](value: N, low: N, high: N) -> N:
     return min(max(value, low), high)
 
 
-def ceil_minute(epoch_ms: int) -> int:
-    return math.ceil(epoch_ms / MINUTE_MS) * MINUTE_MS
-
-
 def minute_of(epoch_ms: int) -> int:
     """The start of the minute a schedule for `epoch_ms` fires in (the earliest it may run)."""
     return epoch_ms - epoch_ms % MINUTE_MS
-
-
-def schedule_expression(at_ms: int) -> str:
-    """EventBridge Scheduler's one-time expression, in UTC, rounded up to the whole second."""
-    seconds = math.ceil(at_ms / 1000)
-    return f"at({datetime.fromtimestamp(seconds, UTC).strftime('%Y-%m-%dT%H:%M:%S')})"
-
-
-def parse_schedule_expression(expression: str) -> int:
-    """Inverse of schedule_expression (epoch ms); raises ValueError on anything else."""
-    if not (expression.startswith("at(") and expression.endswith(")")):
-        raise ValueError(f"not a one-time expression: {expression!r}")
-    moment = datetime.strptime(expression[3:-1], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
-
-
-def iso_utc(epoch_ms: int) -> str:
-    return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

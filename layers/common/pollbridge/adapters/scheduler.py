@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -19,7 +20,6 @@ from pollbridge.errors import PermanentError, TransientError
 from pollbridge.models import PollPayload
 from pollbridge.naming import poll_number_of, schedule_name, schedule_prefix
 from pollbridge.ports import ScheduledPoll
-from pollbridge.timing import parse_schedule_expression, schedule_expression
 
 # Filled in by the scheduler on each delivery; the poll function logs them (attempt, lateness).
 SCHEDULER_CONTEXT = {
@@ -42,6 +42,22 @@ class SchedulerTarget:
     dead_letter_arn: str
     max_event_age_s: int = 3600
     max_retries: int = 10
+
+
+def schedule_expression(at_ms: int) -> str:
+    """EventBridge Scheduler's one-time expression, in UTC, to the second `at_ms` falls in. The
+    scheduler honours only the minute (it fires anywhere within it), and rounding down to the second
+    never leaves the minute: at_ms 10:01:59.400 is at(10:01:59), not at(10:02:00), a minute later.
+    The timing policy's times are whole seconds, but for its least one (exactly a minute after now)."""
+    return f"at({datetime.fromtimestamp(at_ms // 1000, UTC).strftime('%Y-%m-%dT%H:%M:%S')})"
+
+
+def parse_schedule_expression(expression: str) -> int:
+    """Inverse of schedule_expression (epoch ms, whole seconds); raises ValueError on anything else."""
+    if not (expression.startswith("at(") and expression.endswith(")")):
+        raise ValueError(f"not a one-time expression: {expression!r}")
+    moment = datetime.strptime(expression[3:-1], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
 
 
 class EventBridgePollScheduler:

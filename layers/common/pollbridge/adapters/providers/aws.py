@@ -44,7 +44,11 @@ _PERMANENT_REASONS: dict[str, TaskFailureReason] = {
     "ResourceNotFoundException": "api_not_found",
     "ValidationException": "invalid_data",
 }
-MAX_RESULT_BYTES = 64 * 1024 * 1024  # a service's output read back into memory (a 4-hour transcript is far less)
+# A service's output read back into memory: Transcribe's transcript. A job is at most 4 hours of audio,
+# and 4 hours of fast speech with speaker labels is ~15 MB of it; this bound is ~4x that. The poll that
+# converts a transcript of this size (~235,000 words), writes and answers it peaks at what BENCHMARKS.md's
+# section 4 measures (`python -m devtools.bench memory`): within PollFunction's MemorySize with a margin.
+MAX_RESULT_BYTES = 64 * 1024 * 1024
 STAGED_MEDIA_PREFIX = "media/"  # the template's lifecycle rule expires both prefixes
 OUTPUT_PREFIX = "outputs/"
 

@@ -30,7 +30,7 @@ from pollbridge.models.common import MAX_EPOCH_MS, looks_like_credential
 from pollbridge.models.parsing import describe
 from pollbridge.observability import tracer  # the functions' (lazy) tracer: vendor calls are subsegments
 from pollbridge.ports import Media, ResultContext
-from pollbridge.transcript import to_vtn
+from pollbridge.transcript import NotJsonError, result_to_vtn
 
 if TYPE_CHECKING:
     from urllib3.connectionpool import ConnectionPool
@@ -166,11 +166,19 @@ class HttpJobProvider:
 
     @tracer.capture_method(capture_response=False)
     def result(self, work_id: str, context: ResultContext) -> VtnDocument:
-        """The vendor's words, converted by pollbridge.transcript into a vtn-standard transcript."""
-        return to_vtn(self.transcript(work_id), context)
+        """The vendor's words as a vtn-standard transcript, converted by pollbridge.transcript while
+        the body is parsed (the words are never held twice: see result_to_vtn)."""
+        path = f"/v1/jobs/{quote(work_id, safe='')}/result"
+        try:
+            return result_to_vtn(self._send("GET", path) or b"{}", context)
+        except NotJsonError:
+            raise TransientError(f"vendor GET {path} returned a body that is not JSON") from None
+        except ValueError as error:
+            raise PermanentError(f"vendor returned a malformed result for {work_id}: {error}", "api_error") from None
 
     def transcript(self, work_id: str) -> TranscriptResult:
-        """The vendor's result as it answered it (GET /v1/jobs/{id}/result)."""
+        """The vendor's result as it answered it (GET /v1/jobs/{id}/result), as models: for tests and
+        tools; a poll converts the result with `result`, which holds far less."""
         body = self._call("GET", f"/v1/jobs/{quote(work_id, safe='')}/result")
         if not isinstance(body, dict):
             raise PermanentError(f"vendor returned a result for {work_id} that is not an object", "api_error")
@@ -195,6 +203,23 @@ class HttpJobProvider:
         content_type: str = "application/json",
         idempotency_key: str | None = None,
     ) -> Any:
+        raw = self._send(method, path, body, content_type, idempotency_key)
+        if not raw:
+            return {}
+        try:
+            return json.loads(raw)
+        except (ValueError, RecursionError):  # not JSON, or nested past what the parser takes
+            raise TransientError(f"vendor {method} {path} returned a body that is not JSON") from None
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        content_type: str = "application/json",
+        idempotency_key: str | None = None,
+    ) -> bytes:
+        """The vendor's answer to a request, as sent (a 2xx), else its TransientError / PermanentError."""
         headers = {"Accept": "application/json"}
         if idempotency_key is not None:
             headers["Idempotency-Key"] = idempotency_key
@@ -208,17 +233,14 @@ class HttpJobProvider:
         )
         if not 200 <= status < 300:
             raise _classify(method, path, status, raw, retry_after)
-        if not raw:
-            return {}
-        try:
-            return json.loads(raw)
-        except (ValueError, RecursionError):  # not JSON, or nested past what the parser takes
-            raise TransientError(f"vendor {method} {path} returned a body that is not JSON") from None
+        return raw
 
 
 MAX_ANSWER_BYTES = 256 * 1024  # a status, an upload, a job: a few hundred bytes
-# A transcript, ~100 bytes a word: ~9 hours of speech. It is parsed, and converted, in a poll of 256 MB
-# (a JSON document takes 6-25x its size in memory once parsed).
+# A transcript, ~70-100 bytes a word: ~120,000 words, ~9 hours of speech (and 190,000 one-letter
+# words). Converted while it is parsed (pollbridge.transcript.result_to_vtn); the poll that converts
+# one of this size, writes and answers it peaks at what BENCHMARKS.md's section 4 measures
+# (`python -m devtools.bench memory`): within PollFunction's MemorySize with a margin.
 MAX_RESULT_BYTES = 8 * 1024 * 1024
 MAX_REDIRECT_BODY_BYTES = 64 * 1024  # a redirect's body is drained to reuse its connection; past this, closed
 IDLE_REUSE_S = 30.0  # an idle connection older than this is not reused (see VendorConnections)

@@ -7,8 +7,8 @@
   same JobId instead of starting a second job.
 - status: GetTextDetection (one result asked for); IN_PROGRESS, SUCCEEDED, FAILED -> Running,
   Complete, Failed. A failed job's StatusMessage becomes the record's failureMessage.
-- result: GetTextDetection through every page (NextToken; an empty token is the end), converted by
-  `detections_to_vtn`.
+- result: GetTextDetection through every page (NextToken; an empty token is the end, MAX_PAGES at
+  most), each page converted as it comes by `TextSeries` (as `detections_to_vtn` converts a list).
 - cancel: a Rekognition Video job cannot be stopped (there is no API for it). `cancel` does
   nothing: the job runs to its end (and is billed for the minutes analysed), nobody reads its result,
   Rekognition forgets it, and the staged video expires with the staging bucket's lifecycle rule. The
@@ -32,10 +32,11 @@ from pollbridge.adapters.providers.aws import (
 )
 from pollbridge.adapters.providers.options import Options, declared_options
 from pollbridge.errors import PermanentError, TransientError
-from pollbridge.models import JobState, JobStatus, TaskFailureReason, VtnDocument, VtnObject, VtnPoint, VtnSeriesItem
+from pollbridge.models import JobState, JobStatus, TaskFailureReason, VtnDocument
+from pollbridge.models.vtn import text_item
 from pollbridge.observability import tracer  # the functions' (lazy) tracer: service calls are subsegments
 from pollbridge.ports import Media, ResultContext
-from pollbridge.timing import iso_utc
+from pollbridge.transcript import document
 
 if TYPE_CHECKING:
     from mypy_boto3_rekognition import RekognitionClient
@@ -55,7 +56,9 @@ JOB_TAG = "pollbridge"
 PAGE_SIZE = 1000  # GetTextDetection's maximum
 # Read inside one poll (60 s): 200 pages of up to 1,000 detections at ~50-100 ms a call stay well
 # inside it; a result larger than that (or a service that never stops paging) fails the task with a
-# record instead of timing out into the DLQ.
+# record instead of timing out into the DLQ. Each page is converted as it comes (TextSeries); the poll
+# that reads 200 full pages, writes and answers the result peaks at what BENCHMARKS.md's section 4
+# measures (`python -m devtools.bench memory`): within PollFunction's MemorySize with a margin.
 MAX_PAGES = 200
 # Rekognition reports text per sampled frame, without a duration: a LINE seen at frame t is taken to
 # last until the next frame that has text, at most this long (and never past the video's end).
@@ -154,19 +157,23 @@ class RekognitionTextProvider:
 
     @tracer.capture_method(capture_response=False)
     def result(self, work_id: str, context: ResultContext) -> VtnDocument:
-        detections: list[dict[str, Any]] = []
-        metadata: dict[str, Any] = {}
+        """Every page, each converted as it comes (TextSeries) and then dropped: the pages' detections
+        are never held all at once beside the document (BENCHMARKS.md, section 4)."""
+        series = TextSeries(context.media_offset_ms)
+        duration: Any = None
         token: str | None = None
         seen: set[str] = set()
         for _ in range(MAX_PAGES):
             page = self._page(work_id, PAGE_SIZE, token)
             if page.get("JobStatus") != "SUCCEEDED":
                 raise TransientError(f"rekognition job {work_id} is {page.get('JobStatus')!r} while reading its result")
-            metadata = metadata or dict(page.get("VideoMetadata") or {})
-            detections += list(page.get("TextDetections") or [])
+            if duration is None:
+                duration = (page.get("VideoMetadata") or {}).get("DurationMillis")
+            series.add(page.get("TextDetections") or [])
             token = page.get("NextToken") or None  # an empty token is the end, as an absent one
+            del page
             if token is None:
-                return detections_to_vtn(detections, metadata.get("DurationMillis"), context)
+                return series.document(duration, context)
             if token in seen:
                 raise TransientError(f"rekognition job {work_id}: GetTextDetection repeated a page token")
             seen.add(token)
@@ -201,11 +208,15 @@ def _failure_code(message: str) -> str:
 
 def _fraction(value: Any) -> float:
     """Rekognition's polygon points may fall just outside the frame (text cut by an edge): clamp."""
-    return min(max(float(value), 0.0), 1.0)
+    fraction = float(value)
+    if fraction != fraction:  # NaN, which no clamp moves
+        raise ValueError("a polygon point is not a number")
+    return min(max(fraction, 0.0), 1.0)
 
 
-def _polygon(geometry: Any) -> list[VtnPoint] | None:
-    points = [VtnPoint(x=_fraction(p["X"]), y=_fraction(p["Y"])) for p in (geometry or {}).get("Polygon") or []]
+def _polygon(geometry: Any) -> list[dict[str, float]] | None:
+    # {"x", "y"} as pollbridge.models.vtn.point makes them: clamped, each is a fraction already
+    points = [{"x": _fraction(p["X"]), "y": _fraction(p["Y"])} for p in (geometry or {}).get("Polygon") or []]
     return points if len(points) == 1 or len(points) >= 3 else None
 
 
@@ -216,52 +227,76 @@ def detections_to_vtn(detections: Sequence[Mapping[str, Any]], duration_ms: Any,
     the frame). The line's WORDs go in `object.vendor.words` (text, confidence, boundingPoly): kept for
     a UI that highlights single words, not indexed (the line already carries their text).
     Raises ValueError when the detections are not Rekognition's."""
-    try:
-        return _text_document(detections, duration_ms, context)
-    except (KeyError, TypeError, AttributeError) as error:
-        raise ValueError(f"not Rekognition text detections: {type(error).__name__} {error}") from None
+    series = TextSeries(context.media_offset_ms)
+    series.add(detections)
+    return series.document(duration_ms, context)
 
 
-def _text_document(detections: Sequence[Mapping[str, Any]], duration_ms: Any, context: ResultContext) -> VtnDocument:
-    frames: dict[int, list[Mapping[str, Any]]] = {}
-    for detection in detections:
-        frames.setdefault(int(detection["Timestamp"]), []).append(detection["TextDetection"])
-    times = sorted(frames)
-    end = int(duration_ms) if isinstance(duration_ms, int | float) and duration_ms >= 0 else None
-    series = []
-    for index, at in enumerate(times):
-        following = times[index + 1] if index + 1 < len(times) else None
-        stop = at + min(MAX_FRAME_SPAN_MS, following - at if following is not None else MAX_FRAME_SPAN_MS)
-        if end is not None:
-            stop = max(min(stop, end), at)
-        found = frames[at]
-        words_of: dict[Any, list[dict[str, Any]]] = {}
-        for text in found:
-            if text.get("Type") == "WORD":
-                words_of.setdefault(text.get("ParentId"), []).append(_vendor_word(text))
-        for line in sorted((t for t in found if t.get("Type") == "LINE"), key=lambda t: int(t.get("Id", 0))):
-            vendor = {"words": words_of[line.get("Id")]} if words_of.get(line.get("Id")) else None
-            series.append(
-                VtnSeriesItem(
-                    startTimeMs=context.media_offset_ms + at,
-                    stopTimeMs=context.media_offset_ms + stop,
-                    object=VtnObject(
-                        type="text",
-                        text=str(line["DetectedText"]),
-                        confidence=_confidence(line.get("Confidence")),
-                        boundingPoly=_polygon(line.get("Geometry")),
-                        vendor=vendor,
-                    ),
+class TextSeries:
+    """detections_to_vtn in pieces: `add` converts each page's detections as it comes into what the
+    document keeps (a LINE's text object, a WORD's vendor word, by frame), so that the pages
+    themselves can go; `document` then times the lines, once every frame is known. Raises
+    ValueError when the detections are not Rekognition's."""
+
+    def __init__(self, offset_ms: int) -> None:
+        self._offset = offset_ms
+        # timestamp -> the frame's LINEs (Id, its text object) and its WORDs by their LINE's Id
+        self._frames: dict[int, tuple[list[tuple[Any, dict[str, Any]]], dict[Any, list[dict[str, Any]]]]] = {}
+
+    def add(self, detections: Sequence[Mapping[str, Any]]) -> None:
+        try:
+            for detection in detections:
+                lines, words = self._frames.setdefault(int(detection["Timestamp"]), ([], {}))
+                text = detection["TextDetection"]
+                kind = text.get("Type")
+                if kind == "LINE":
+                    lines.append((text.get("Id"), _text_object(text)))
+                elif kind == "WORD":
+                    words.setdefault(text.get("ParentId"), []).append(_vendor_word(text))
+        except (KeyError, TypeError, AttributeError) as error:
+            raise ValueError(f"not Rekognition text detections: {type(error).__name__} {error}") from None
+
+    def document(self, duration_ms: Any, context: ResultContext) -> VtnDocument:
+        try:
+            return self._document(duration_ms, context)
+        except (KeyError, TypeError, AttributeError) as error:
+            raise ValueError(f"not Rekognition text detections: {type(error).__name__} {error}") from None
+
+    def _document(self, duration_ms: Any, context: ResultContext) -> VtnDocument:
+        times = sorted(self._frames)
+        end = int(duration_ms) if isinstance(duration_ms, int | float) and duration_ms >= 0 else None
+        series = []
+        for index, at in enumerate(times):
+            following = times[index + 1] if index + 1 < len(times) else None
+            stop = at + min(MAX_FRAME_SPAN_MS, following - at if following is not None else MAX_FRAME_SPAN_MS)
+            if end is not None:
+                stop = max(min(stop, end), at)
+            lines, words_of = self._frames[at]
+            for line_id, found in sorted(lines, key=lambda line: int(line[0] if line[0] is not None else 0)):
+                words = words_of.get(line_id)
+                series.append(
+                    text_item(
+                        self._offset + at,
+                        self._offset + stop,
+                        found["text"],
+                        found.get("confidence"),
+                        found.get("boundingPoly"),
+                        {"words": words} if words else None,
+                    )
                 )
-            )
-    return VtnDocument(
-        sourceEngineName=context.engine_name,
-        taskId=context.orig_task_id,
-        generatedDateUTC=iso_utc(context.now_ms),
-        externalSourceId=context.work_id,
-        validationContracts=["text"],
-        series=series,
-    )
+        return document(context, series, "text")
+
+
+def _text_object(line: Mapping[str, Any]) -> dict[str, Any]:
+    """A LINE's text, confidence and polygon (checked when its series item is made)."""
+    found: dict[str, Any] = {"text": str(line["DetectedText"])}
+    confidence = _confidence(line.get("Confidence"))
+    if confidence is not None:
+        found["confidence"] = confidence
+    polygon = _polygon(line.get("Geometry"))
+    if polygon is not None:
+        found["boundingPoly"] = polygon
+    return found
 
 
 def _confidence(value: Any) -> float | None:
@@ -275,7 +310,7 @@ def _vendor_word(text: Mapping[str, Any]) -> dict[str, Any]:
         word["confidence"] = confidence
     polygon = _polygon(text.get("Geometry"))
     if polygon is not None:
-        word["boundingPoly"] = [point.model_dump() for point in polygon]
+        word["boundingPoly"] = polygon
     return word
 
 

@@ -11,7 +11,12 @@
 - result: the transcript is read with S3 GetObject from where the job says it is
   (Transcript.TranscriptFileUri, in the private staging bucket: never fetched over plain HTTP) and
   converted by `transcript_to_vtn`.
-- cancel: DeleteTranscriptionJob (a job already gone is fine).
+- cancel: DeleteTranscriptionJob deletes a finished job (a job already gone is fine). A queued or
+  running job cannot be stopped: Transcribe has no API for it and refuses to delete it
+  (BadRequestException, the answer it also gives for a job it does not know, so GetTranscriptionJob
+  tells the two apart). Such a job runs to its end and is billed for the audio; nobody reads its
+  output, which expires with the staging bucket's lifecycle rule. `cancel` logs a warning and counts
+  `VendorJobsNotCancelled`; the task itself is cancelled or failed by its record as with any provider.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
 from pydantic import Field, StrictBool, StringConstraints
 
@@ -36,10 +41,12 @@ from pollbridge.adapters.providers.aws import (
 )
 from pollbridge.adapters.providers.options import Options, declared_options
 from pollbridge.errors import PermanentError, TransientError
-from pollbridge.models import JobState, JobStatus, TaskFailureReason, VtnDocument, VtnSeriesItem, VtnWord
-from pollbridge.observability import tracer  # the functions' (lazy) tracer: service calls are subsegments
+from pollbridge.models import JobState, JobStatus, TaskFailureReason, VtnDocument
+from pollbridge.models.vtn import word, words_item
+from pollbridge.observability import logger, tracer  # the functions' (lazy) tracer: calls are subsegments
 from pollbridge.ports import Media, ResultContext
-from pollbridge.timing import iso_utc
+from pollbridge.telemetry import count
+from pollbridge.transcript import document
 
 if TYPE_CHECKING:
     from mypy_boto3_transcribe import TranscribeServiceClient
@@ -178,16 +185,36 @@ class TranscribeProvider:
         except ValueError:
             message = f"transcribe job {work_id} reports no readable transcript location"
             raise PermanentError(message, "api_error") from None
-        transcript = json.loads(self._staging.read_output(bucket, key))  # a ValueError: not vtn-convertible
+        transcript = parse_output(self._staging.read_output(bucket, key))  # a ValueError: not vtn-convertible
         return transcript_to_vtn(transcript, job.get("LanguageCode"), context)
 
     @tracer.capture_method(capture_response=False)
     def cancel(self, work_id: str) -> None:
-        aws_call_tolerating(  # a job already gone: nothing left to stop
-            f"transcribe DeleteTranscriptionJob {work_id}",
-            lambda: self._client().delete_transcription_job(TranscriptionJobName=work_id),
-            frozenset(_NOT_FOUND),
+        """DeleteTranscriptionJob. Transcribe answers BadRequestException both for a job it does not
+        know and for one it will not delete because it is queued or running (a batch job cannot be
+        stopped: there is no API for it). Which one it was, GetTranscriptionJob says: a job gone is
+        fine; a job still there runs to its end and is billed, which is logged as a warning and
+        counted (VendorJobsNotCancelled). Best effort, as every cancel: nothing is raised for it."""
+
+        def delete() -> bool:
+            self._client().delete_transcription_job(TranscriptionJobName=work_id)
+            return True
+
+        if aws_call_tolerating(f"transcribe DeleteTranscriptionJob {work_id}", delete, frozenset(_NOT_FOUND)):
+            return
+        try:
+            job = self._job(work_id)
+        except PermanentError as error:
+            if error.reason == "api_not_found":  # a job already gone: nothing left to stop
+                return
+            raise
+        status = str(job.get("TranscriptionJobStatus", ""))[:100]
+        logger.warning(
+            "Amazon Transcribe refused to delete the job: a batch job cannot be stopped, so a queued or "
+            "running one runs to its end and is billed (its result is never read)",
+            extra={"workId": work_id, "jobStatus": status},
         )
+        count("VendorJobsNotCancelled")
 
     def _job(self, work_id: str) -> dict[str, Any]:
         answer = aws_call(
@@ -232,8 +259,14 @@ def job_request(name: str, media_uri: str, fmt: str, output_bucket: str, options
 MAX_MEDIA_SECONDS = 366 * 86_400  # as models.common.MAX_OFFSET_MS: a time past a year of media is no time
 
 
+_PLAIN_SECONDS = re.compile(r"(\d{1,8})(?:\.(\d{1,3}))?")  # "1.24": whole milliseconds, read without Decimal
+
+
 def seconds_to_ms(value: Any) -> int:
     """Transcribe gives times as strings of seconds ("1.24"): exact decimal arithmetic, rounded to ms."""
+    plain = _PLAIN_SECONDS.fullmatch(value) if isinstance(value, str) else None
+    if plain is not None and int(plain[1]) <= MAX_MEDIA_SECONDS:
+        return int(plain[1]) * 1000 + int((plain[2] or "").ljust(3, "0"))
     try:
         seconds = Decimal(str(value))
         if not seconds.is_finite() or abs(seconds) > MAX_MEDIA_SECONDS:
@@ -243,12 +276,66 @@ def seconds_to_ms(value: Any) -> int:
         raise ValueError(f"not a time in seconds: {str(value)[:50]!r}") from None
 
 
+class _Item(NamedTuple):
+    """One of results.items, as parse_output keeps it (the JSON values as they are, bar alternatives)."""
+
+    type: Any
+    start_time: Any
+    end_time: Any
+    speaker_label: Any
+    alternatives: Any  # a list of _Alternative (or of whatever else the JSON held)
+
+
+class _Alternative(NamedTuple):
+    content: Any
+    confidence: Any
+
+
+class _Span(NamedTuple):
+    """One of speaker_labels.segments[].items (older transcripts name speakers only there)."""
+
+    start_time: Any
+    end_time: Any
+    speaker_label: Any
+
+
+def parse_output(raw: bytes) -> dict[str, Any]:
+    """Transcribe's output JSON, keeping only what the conversion reads: each item, alternative and
+    speaker span becomes a small tuple as the parser finishes it (a dict per item and per alternative
+    took ~1.4 KB a word), the transcript's text (results.transcripts, audio_segments) is dropped,
+    and repeated labels are one string. Raises ValueError for a body that is not JSON."""
+    strings: dict[str, str] = {}
+
+    def one(value: Any) -> Any:  # "spk_0", "pronunciation": one string however often they come
+        return strings.setdefault(value, value) if isinstance(value, str) else value
+
+    def compact(obj: dict[str, Any]) -> Any:
+        if "alternatives" in obj:
+            return _Item(one(obj.get("type")), obj.get("start_time"), obj.get("end_time"),
+                         one(obj.get("speaker_label")), obj["alternatives"])  # fmt: skip
+        if "content" in obj:
+            return _Alternative(obj["content"], obj.get("confidence"))
+        if "transcript" in obj:  # results.transcripts[] and audio_segments[]: the text again
+            return None
+        if "speaker_label" in obj and "start_time" in obj and "items" not in obj:
+            return _Span(obj["start_time"], obj.get("end_time"), one(obj["speaker_label"]))
+        return obj
+
+    try:
+        output = json.loads(raw, object_hook=compact)
+    except RecursionError:
+        raise ValueError("not an Amazon Transcribe transcript: nested too deep") from None
+    if not isinstance(output, dict):
+        raise ValueError("not an Amazon Transcribe transcript: not an object")
+    return output
+
+
 def transcript_to_vtn(output: Mapping[str, Any], job_language: Any, context: ResultContext) -> VtnDocument:
     """One series item per pronunciation item (times shifted by the chunk's offset), all of its
     alternatives as words (the first, Transcribe's choice, on the best path), punctuation appended to
     the preceding word (a leading one, with no word before it, is dropped), `speakerId` when speaker
-    labels were on, `language` from the job (else from the output). Raises ValueError when the output
-    is not a Transcribe transcript."""
+    labels were on, `language` from the job (else from the output). `output` is the transcript as
+    json.loads or parse_output gives it. Raises ValueError when it is not a Transcribe transcript."""
     try:
         return _convert(output, job_language, context)
     except (KeyError, TypeError, AttributeError) as error:
@@ -259,61 +346,61 @@ def _convert(output: Mapping[str, Any], job_language: Any, context: ResultContex
     results = output.get("results") if isinstance(output, Mapping) else None
     if not isinstance(results, Mapping) or not isinstance(results.get("items", []), list):
         raise ValueError("not an Amazon Transcribe transcript: no results.items")
-    speakers = _speakers_by_time(results.get("speaker_labels"))
-    slices: list[dict[str, Any]] = []
-    for item in results.get("items", []):
-        alternatives = [a for a in item.get("alternatives") or [] if str(a.get("content", ""))]
+    offset = context.media_offset_ms
+    speakers: dict[tuple[str, str], str] | None = None  # read on the first item without its own label
+    series: list[dict[str, Any]] = []
+    for raw in results.get("items", []):
+        if raw is None:  # an item parse_output dropped (one with a transcript text and no alternatives)
+            continue
+        item = raw if isinstance(raw, _Item) else _item_of(raw)
+        alternatives = [a for a in map(_alternative_of, item.alternatives or []) if str(a.content)]
         if not alternatives:
             continue
-        if item.get("type") == "punctuation":
-            if slices:
-                mark = str(alternatives[0]["content"])
-                slices[-1]["words"] = [(word + mark, confidence) for word, confidence in slices[-1]["words"]]
+        if item.type == "punctuation":
+            if series:
+                mark = str(alternatives[0].content)
+                for known in series[-1]["words"]:
+                    known["word"] += mark
             continue
-        start, end = item.get("start_time"), item.get("end_time")
-        words: list[tuple[str, float | None]] = []
+        start, end = item.start_time, item.end_time
+        chosen: dict[str, Any] = {}  # each text once, with its first alternative's confidence
         for alternative in alternatives:
-            word = str(alternative["content"])
-            if all(word != known for known, _ in words):
-                raw = alternative.get("confidence")
-                words.append((word, None if raw is None else float(raw)))
-        speaker = item.get("speaker_label") or speakers.get((str(start), str(end)))
-        slices.append(
-            {
-                "startTimeMs": context.media_offset_ms + seconds_to_ms(start),
-                "stopTimeMs": context.media_offset_ms + seconds_to_ms(end),
-                "speakerId": str(speaker) if speaker else None,
-                "words": words,
-            }
+            chosen.setdefault(str(alternative.content), alternative.confidence)
+        words = [(text, None if confidence is None else float(confidence)) for text, confidence in chosen.items()]
+        speaker = item.speaker_label
+        if not speaker:
+            if speakers is None:
+                speakers = _speakers_by_time(results.get("speaker_labels"))
+            speaker = speakers.get((str(start), str(end)))
+        series.append(
+            words_item(
+                offset + seconds_to_ms(start),
+                offset + seconds_to_ms(end),
+                _words(words),
+                str(speaker) if speaker else None,
+            )
         )
-    series = [
-        VtnSeriesItem(
-            startTimeMs=s["startTimeMs"],
-            stopTimeMs=s["stopTimeMs"],
-            speakerId=s["speakerId"],
-            words=_words(s["words"]),
-        )
-        for s in slices
-    ]
     language = job_language or results.get("language_code")
-    return VtnDocument(
-        sourceEngineName=context.engine_name,
-        taskId=context.orig_task_id,
-        generatedDateUTC=iso_utc(context.now_ms),
-        externalSourceId=context.work_id,
-        language=str(language) if language else None,
-        validationContracts=["transcript"],
-        series=series,
+    return document(context, series, "transcript", str(language) if language else None)
+
+
+def _item_of(raw: Mapping[str, Any]) -> _Item:
+    return _Item(
+        raw.get("type"), raw.get("start_time"), raw.get("end_time"), raw.get("speaker_label"), raw.get("alternatives")
     )
 
 
-def _words(alternatives: list[tuple[str, float | None]]) -> list[VtnWord]:
+def _alternative_of(raw: Any) -> _Alternative:
+    return raw if isinstance(raw, _Alternative) else _Alternative(raw.get("content", ""), raw.get("confidence"))
+
+
+def _words(alternatives: list[tuple[str, float | None]]) -> list[dict[str, Any]]:
     if len(alternatives) == 1:
-        word, confidence = alternatives[0]
-        return [VtnWord(word=word, confidence=confidence)]
+        text, confidence = alternatives[0]
+        return [word(text, confidence)]
     return [
-        VtnWord(word=word, confidence=confidence, utteranceLength=1, bestPath=index == 0)
-        for index, (word, confidence) in enumerate(alternatives)
+        word(text, confidence, utterance_length=1, best_path=index == 0)
+        for index, (text, confidence) in enumerate(alternatives)
     ]
 
 
@@ -322,9 +409,11 @@ def _speakers_by_time(labels: Any) -> dict[tuple[str, str], str]:
     found: dict[tuple[str, str], str] = {}
     if isinstance(labels, Mapping):
         for segment in labels.get("segments") or []:
-            for item in segment.get("items") or []:
-                if item.get("speaker_label"):
-                    found[(str(item.get("start_time")), str(item.get("end_time")))] = str(item["speaker_label"])
+            for raw in segment.get("items") or []:
+                span = raw if isinstance(raw, _Span) else _Span(raw.get("start_time"), raw.get("end_time"),
+                                                                raw.get("speaker_label"))  # fmt: skip
+                if span.speaker_label:
+                    found[(str(span.start_time), str(span.end_time))] = str(span.speaker_label)
     return found
 
 
