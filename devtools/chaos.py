@@ -10,6 +10,11 @@ returned, after a schedule was created, after the record was written, before any
 before the reply (devtools.faults). Nothing in the production code changes: the harness wraps what
 the handlers get from `pollbridge.wiring.ports()` and the handler invocation in the Lambda host.
 
+And, from outside, what an operator and the platform do (issue 15): the payload-signing key rotated
+with put-secret-value at random moments (some while tasks wait hours on a vendor ETA), malformed
+/process forms posted to the webhook function amid the workload (each must be a quick 4xx that
+leaves nothing behind), and a few results near the vendor API's 8 MiB bound.
+
 When the system is idle, dead letters are redriven to the poll function as an operator would
 (`ops redrive`), a few rounds. Exit status 1 when an invariant fails (see ChaosReport.violations).
 """
@@ -20,17 +25,21 @@ import argparse
 import contextlib
 import itertools
 import json
+import random
+import string
 import sys
 import time
 import warnings
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from devtools.faults import FaultInjector, FaultPlan
+from devtools.function_url import process_event, process_form, response_body
 from devtools.lambda_host import Around, Handler, Invocation
-from devtools.local_cloud import ROOT, LocalCloud
+from devtools.local_cloud import LOCAL_WEBHOOK_TOKEN, ROOT, LocalCloud
 from devtools.ops import poll_event_of
 from devtools.scheduler_emulator import Delivery
 from devtools.vendor_simulator import SimConfig, VendorSimulator
@@ -53,6 +62,11 @@ class ChaosConfig:
     crash_rate: float = 0.03  # after submit / schedule created / record written, and before the reply
     stray_crash_rate: float = 0.01  # before any adapter call
     throttle_rate: float = 0.03  # scheduler API calls throttled
+    # the operator and the platform (issue 15)
+    rotations: int = 4  # signing-key rotations (put-secret-value) at random moments, most during long waits
+    long_wait_rate: float = 0.04  # tasks whose vendor job takes 2-9 h (polls follow the vendor's ETA)
+    malformed_form_rate: float = 0.2  # per segment arrival: a malformed /process form posted to the webhook
+    large_result_rate: float = 0.005  # tasks whose result is near the vendor API's 8 MiB bound
     # the callers
     segment_retries: int = 5  # the caller retries a failed segment (like Lambda async: 1, 2, 3... minutes apart)
     redrive_rounds: int = 3  # dead letters sent back to the poll function, as an operator would
@@ -63,6 +77,67 @@ class ChaosConfig:
 
     def sim_config(self) -> SimConfig:
         return SimConfig(seed=self.seed, failure_rate=self.failure_rate, flaky_rate=self.flaky_rate)
+
+
+# Long vendor waits: the job takes this long; the vendor's ETA lets polls wait hours between them.
+LONG_WAIT_S = (2 * 3600.0, 9 * 3600.0)
+# A large result: media this long gives the simulator's transcript ~7.4 MiB (~100,000 words), 92% of
+# the HTTP provider's MAX_RESULT_BYTES (8 MiB; each job's words differ by ~1%).
+LARGE_RESULT_MEDIA_MS = 62_000_000
+SIGNING_KEY_CHARS = 64
+MALFORMED_ANSWER_S = 1.0  # wall time a malformed form may take to be refused
+MALFORMED_SHAPES = (
+    "nested multipart",
+    "boundary*=",
+    "decoy boundary",
+    "40 KB part header",
+    "too many parts",
+    "deeply nested payload JSON",
+    "control characters in chunkMimeType",
+)
+
+
+def _part(name: str, body: bytes, boundary: bytes = b"b", headers: bytes = b"") -> bytes:
+    disposition = f'Content-Disposition: form-data; name="{name}"\r\n'.encode()
+    return b"--" + boundary + b"\r\n" + disposition + headers + b"\r\n" + body + b"\r\n"
+
+
+def malformed_form(shape: str, task_id: str, chunk: dict[str, Any]) -> tuple[bytes, str]:
+    """(body, content type) of a /process form of one of MALFORMED_SHAPES, for a task `task_id` that
+    must never start: the toolkit's form for `chunk`, broken in that one way."""
+    payload = {"taskId": task_id, "jobId": chunk["jobId"], "recordingId": chunk["tdoId"], **chunk["taskPayload"]}
+    fields = {"chunkMimeType": b"text/plain", "chunkIndex": b"0", "cacheURI": b"https://cache.invalid/chunk-0.txt"}
+    plain = b"".join(_part(name, value) for name, value in fields.items())
+    payload_part = _part("payload", json.dumps(payload).encode())
+    content_type = "multipart/form-data; boundary=b"
+    if shape == "nested multipart":
+        inner = b'--c\r\nContent-Disposition: form-data; name="payload"\r\n\r\n' + json.dumps(payload).encode()
+        nested = _part(
+            "payload", (inner + b"\r\n") * 200 + b"--c--", headers=b"Content-Type: multipart/mixed; boundary=c\r\n"
+        )
+        return plain + nested + b"--b--\r\n", content_type
+    if shape == "boundary*=":
+        return plain + payload_part + b"--b--\r\n", "multipart/form-data; boundary*=''b"
+    if shape == "decoy boundary":  # the parts use the decoy: taken for the boundary, it would start a task
+        body, _ = process_form(
+            payload, mime_type="text/plain", cache_uri="https://cache.invalid/c.txt", boundary="decoy"
+        )
+        return body, 'multipart/form-data; x="boundary=decoy"; boundary=b'
+    if shape == "40 KB part header":
+        header = b'Content-Disposition: form-data; name="payload"; x="' + b"a\\" * 20_000 + b'"\r\n'
+        return plain + b"--b\r\n" + header + b"\r\n" + json.dumps(payload).encode() + b"\r\n--b--\r\n", content_type
+    if shape == "too many parts":
+        extra = b"".join(_part(f"x{i}", b"x") for i in range(65))
+        return plain + payload_part + extra + b"--b--\r\n", content_type
+    if shape == "deeply nested payload JSON":
+        depth = 30_000
+        identity = {k: payload[k] for k in ("taskId", "jobId", "recordingId")}
+        deep = json.dumps(identity)[:-1].encode() + b', "language": ' + b"[" * depth + b"]" * depth + b"}"
+        return plain + _part("payload", deep) + b"--b--\r\n", content_type
+    if shape == "control characters in chunkMimeType":
+        broken = plain.replace(b"text/plain", b"text/plain\x00\x1b[2J\x07", 1)
+        return broken + payload_part + b"--b--\r\n", content_type
+    raise ValueError(f"unknown malformed form shape {shape!r}")
 
 
 @dataclass
@@ -91,6 +166,18 @@ class ChaosReport:
       redriven: sent back to the poll function; unrecovered_dead_letters: left after the last round.
     - faults: what was injected, by point; deliveries: what the emulator did; failed_invocations:
       function runs that failed, by function and error type (refused hand-offs are not runs).
+    - rotations: signing-key rotations made (put-secret-value on PayloadSigningSecret);
+      rotations_during_long_waits: those made while at least one long-wait task (long_waits of them,
+      vendor jobs of 2-9 h) was accepted and had no record yet. signature_rejections: failed
+      invocations and dead letters of a payload refused as forged (ForgedPayloadError), which only a
+      rotation can cause here. Must be empty.
+    - malformed_forms: malformed /process forms posted to the webhook, by shape; malformed_answers:
+      their status codes; malformed_problems: each form answered other than 4xx, slower than
+      MALFORMED_ANSWER_S of wall time, or that left something behind (a vendor job or upload, an AWS
+      write while it ran, a record or a poll of its task afterwards). Must be empty.
+    - large_results: tasks whose vendor result is near the 8 MiB bound, their records by status and the
+      largest result; large_results_lost: those whose vendor job completed but whose record is not
+      complete. Must be empty.
     """
 
     tasks: int
@@ -113,6 +200,17 @@ class ChaosReport:
     failed_invocations: dict[str, int]
     wall_s: float
     virtual_s: float
+    # issue 15's faults (defaults: a report of a run without them)
+    rotations: int = 0
+    rotations_during_long_waits: int = 0
+    long_waits: int = 0
+    signature_rejections: dict[str, int] = field(default_factory=dict)
+    malformed_forms: dict[str, int] = field(default_factory=dict)
+    malformed_answers: dict[int, int] = field(default_factory=dict)
+    malformed_problems: list[str] = field(default_factory=list)
+    malformed_slowest_wall_s: float = 0.0
+    large_results: dict[str, Any] = field(default_factory=dict)
+    large_results_lost: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def violations(self) -> list[str]:
@@ -127,6 +225,12 @@ class ChaosReport:
             found.append(f"{len(self.extra_vendor_jobs)} tasks with more than one vendor job")
         if self.forks:
             found.append(f"{len(self.forks)} tasks forked")
+        if self.signature_rejections:
+            found.append(f"{sum(self.signature_rejections.values())} payloads refused as forged after a rotation")
+        if self.malformed_problems:
+            found.append(f"{len(self.malformed_problems)} malformed forms not refused cleanly")
+        if self.large_results_lost:
+            found.append(f"{len(self.large_results_lost)} large results without a complete record")
         return found
 
     @property
@@ -158,6 +262,19 @@ class ChaosReport:
             ("faults injected", counts(self.faults)),
             ("deliveries", counts(self.deliveries)),
             ("failed invocations", counts(self.failed_invocations)),
+            (
+                "key rotations (in long waits)",
+                f"{self.rotations} ({self.rotations_during_long_waits}; {self.long_waits} tasks waited 2-9 h)",
+            ),
+            ("refused as forged [0]", counts(self.signature_rejections) if self.signature_rejections else "0"),
+            ("malformed forms posted", counts(self.malformed_forms)),
+            (
+                "malformed form answers [4xx]",
+                counts(self.malformed_answers) + f"; slowest {self.malformed_slowest_wall_s * 1000:.0f} ms",
+            ),
+            ("malformed forms not refused cleanly [0]", some(self.malformed_problems)),
+            ("large results (~8 MiB)", counts(self.large_results)),
+            ("large results lost [0]", some(self.large_results_lost)),
             ("virtual time", f"{self.virtual_s / 3600:.1f} h"),
             ("wall time", f"{self.wall_s:.1f} s"),
         ]
@@ -182,16 +299,26 @@ class Observer:
     """What the harness sees from outside: which vendor jobs each task's invocations created, which
     segments were accepted."""
 
-    def __init__(self, simulator: VendorSimulator) -> None:
+    def __init__(
+        self,
+        simulator: VendorSimulator,
+        before: Callable[[], None] | None = None,
+        after_segment: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self._simulator = simulator
+        self._before = before  # before every invocation (a rotation that is due)
+        self._after_segment = after_segment  # after every segment invocation (a malformed form)
         self.jobs_by_task: defaultdict[str, list[str]] = defaultdict(list)
         self.unattributed_jobs: list[str] = []
         self.accepted: set[str] = set()
+        self.accepted_at: dict[str, int] = {}  # taskId -> virtual ms its segment was first accepted
         self.failed_segments: Counter[str] = Counter()  # error type -> segment invocations that failed
         self.segment_invocations = 0
 
     def wrap(self, inner: Around) -> Around:
         def around(handler: Handler, event: Any, context: Any) -> Any:
+            if self._before is not None:
+                self._before()
             before = len(self._simulator.jobs)
             try:
                 return inner(handler, event, context)
@@ -206,8 +333,128 @@ class Observer:
         self.segment_invocations += 1
         if result.ok:
             self.accepted.add(chunk["taskId"])
+            self.accepted_at.setdefault(chunk["taskId"], started_ms)
         else:
             self.failed_segments[result.error_type or "?"] += 1
+        if self._after_segment is not None:
+            self._after_segment(chunk)
+
+
+class Mischief:
+    """What the operator and the platform do to the run from outside (issue 15): rotate the signing
+    key when a rotation is due (checked before each invocation: the manual clock jumps from one to
+    the next), and post malformed /process forms to the webhook function after segment arrivals,
+    each checked on its own: a 4xx within MALFORMED_ANSWER_S of wall time, and no vendor job, no
+    upload, no AWS write while it ran. Its own seeded generator: the injector's faults stay as they were."""
+
+    def __init__(self, cloud: LocalCloud, config: ChaosConfig, injector: FaultInjector, started_ms: int) -> None:
+        self._cloud = cloud
+        self._config = config
+        self._injector = injector
+        self._random = random.Random(f"chaos-{config.seed}")
+        # Rotations: one at a random moment in each of `rotations` equal slices of the first
+        # LONG_WAIT_S[0] (every long wait spans it from its arrival), else of the arrival window.
+        horizon = LONG_WAIT_S[0] * 1000 if config.long_wait_rate > 0 else config.arrival_minutes * 60_000
+        slice_ms = horizon / max(config.rotations, 1)
+        self.due = [started_ms + int(slice_ms * (i + self._random.random())) for i in range(config.rotations)]
+        self.rotations: list[int] = []  # virtual ms of each rotation made
+        self.forms: Counter[str] = Counter()  # shape -> posted
+        self.answers: Counter[int] = Counter()  # status code -> forms
+        self.form_problems: list[str] = []
+        self.malformed_ids: set[str] = set()
+        self.slowest_form_s = 0.0
+        self._writes: list[str] = []
+        self._posting = False
+
+    # --- the tasks: long waits and large results -------------------------------------------------
+
+    def shape_tasks(self, tasks: list[tuple[int, dict[str, Any]]]) -> tuple[list[str], list[str]]:
+        """Make a share of the tasks wait hours on their vendor job and another share return a result
+        near the bound (at least one of each when its rate is above 0). (long-wait ids, large-result ids)"""
+        candidates = list(range(1, len(tasks)))  # the first is events/segment.json as is
+        self._random.shuffle(candidates)
+
+        def take(rate: float) -> list[int]:
+            count = min(max(1, round(rate * len(tasks))) if rate > 0 else 0, len(candidates))
+            return [candidates.pop() for _ in range(count)]
+
+        long_waits, large = take(self._config.long_wait_rate), take(self._config.large_result_rate)
+        for index in long_waits:
+            simulate = {"durationSeconds": round(self._random.uniform(*LONG_WAIT_S)), "queueSeconds": 0}
+            tasks[index][1]["taskPayload"]["simulate"] = simulate
+        for index in large:
+            tasks[index][1]["taskPayload"]["simulate"] = {"mediaDurationMs": LARGE_RESULT_MEDIA_MS}
+        return [tasks[i][1]["taskId"] for i in long_waits], [tasks[i][1]["taskId"] for i in large]
+
+    # --- rotations --------------------------------------------------------------------------------
+
+    def rotate_due(self) -> None:
+        """The documented rotation: put-secret-value without --version-stages (AWSCURRENT moves on)."""
+        now = self._cloud.clock.now_ms()
+        while self.due and self.due[0] <= now:
+            self.due.pop(0)
+            key = "".join(self._random.choices(string.ascii_letters + string.digits, k=SIGNING_KEY_CHARS))
+            secrets = self._cloud.clients["secretsmanager"]
+            secrets.put_secret_value(SecretId=self._cloud.payload_signing_secret, SecretString=key)
+            self.rotations.append(now)
+
+    # --- malformed forms ----------------------------------------------------------------------------
+
+    def watch_writes(self) -> contextlib.AbstractContextManager[None]:
+        """Note every AWS call that changes something (Create*, Put*, Send*...) made while a form is posted."""
+        from pollbridge.wiring import aws_session
+
+        events = aws_session().get_component("event_emitter")
+        unique_id = f"chaos-mischief-{id(self)}"
+
+        def noted(model: Any, **_: Any) -> None:
+            if self._posting and not model.name.startswith(("Get", "List", "Describe", "Head")):
+                self._writes.append(f"{model.service_model.service_name}.{model.name}")
+
+        @contextlib.contextmanager
+        def watching() -> Any:
+            events.register("before-call", noted, unique_id=unique_id)
+            try:
+                yield
+            finally:
+                events.unregister("before-call", unique_id=unique_id)
+
+        return watching()
+
+    def after_segment(self, chunk: dict[str, Any]) -> None:
+        if self._config.malformed_form_rate <= 0 or self._random.random() >= self._config.malformed_form_rate:
+            return
+        number = sum(self.forms.values())
+        shape = MALFORMED_SHAPES[number % len(MALFORMED_SHAPES)]
+        task_id = f"chaos-malformed-{number:04d}"
+        self.malformed_ids.add(task_id)
+        body, content_type = malformed_form(shape, task_id, chunk)
+        event = process_event(body, content_type, LOCAL_WEBHOOK_TOKEN)
+        simulator = self._cloud.simulator
+        jobs, uploads, self._writes = len(simulator.jobs), len(simulator.uploads), []
+        self._posting = True
+        started = time.perf_counter()
+        try:
+            with self._injector.paused():  # the answer is what is checked: no fault of the harness's
+                result = self._cloud.invoke("WebhookFunction", event)
+        finally:
+            elapsed, self._posting = time.perf_counter() - started, False
+        self.forms[shape] += 1
+        self.slowest_form_s = max(self.slowest_form_s, elapsed)
+        status = int(result.value["statusCode"]) if result.ok and isinstance(result.value, dict) else 0
+        self.answers[status] += 1
+        found = []
+        if not 400 <= status < 500:
+            found.append(
+                f"answered {status or result.error_type}: {str(response_body(result.value))[:80] if result.ok else ''}"
+            )
+        if elapsed > MALFORMED_ANSWER_S:
+            found.append(f"took {elapsed:.2f} s")
+        if len(simulator.jobs) != jobs or len(simulator.uploads) != uploads:
+            found.append(f"{len(simulator.jobs) - jobs} vendor jobs, {len(simulator.uploads) - uploads} uploads")
+        if self._writes:
+            found.append(f"AWS writes {sorted(set(self._writes))}")
+        self.form_problems += [f"{task_id} ({shape}): {problem}" for problem in found]
 
 
 def drain_dead_letters(cloud: LocalCloud) -> list[dict[str, Any]]:
@@ -269,11 +516,14 @@ def run_chaos(config: ChaosConfig, log: TextIO | None = None) -> ChaosReport:
                 emulator_seed=config.seed,
             )
         )
-        observer = Observer(cloud.simulator)
+        started_virtual = cloud.clock.now_ms()
+        mischief = Mischief(cloud, config, injector, started_virtual)
+        observer = Observer(cloud.simulator, before=mischief.rotate_due, after_segment=mischief.after_segment)
         for function in cloud.functions.values():
             function.around = observer.wrap(injector.around)
         tasks = make_tasks(config.tasks, arrival_window_ms=int(config.arrival_minutes * 60_000))
-        started_virtual = cloud.clock.now_ms()
+        long_waits, large = mischief.shape_tasks(tasks)
+        stack.enter_context(mischief.watch_writes())
         poll_function = cloud.specs["PollFunction"].arn
         dead: list[dict[str, Any]] = []
         redriven = unrecovered = 0
@@ -295,6 +545,7 @@ def run_chaos(config: ChaosConfig, log: TextIO | None = None) -> ChaosReport:
         virtual_s = (cloud.clock.now_ms() - started_virtual) / 1000
         with cloud.clock.real_time():
             report = _report(cloud, config, tasks, observer, injector, dead, redriven, unrecovered)
+            _report_mischief(report, cloud, observer, mischief, long_waits, large)
     report.wall_s = time.monotonic() - started_real
     report.virtual_s = virtual_s
     return report
@@ -363,6 +614,49 @@ def _report(
     )
 
 
+def _report_mischief(
+    report: ChaosReport,
+    cloud: LocalCloud,
+    observer: Observer,
+    mischief: Mischief,
+    long_waits: list[str],
+    large: list[str],
+) -> None:
+    """The report's part about rotations, malformed forms and large results (the records read again:
+    cheap next to the run)."""
+    records = cloud.records()
+
+    def waiting(task: str, moment: int) -> bool:
+        accepted = observer.accepted_at.get(task)
+        done = records.get(task, {}).get("completedAtUTC")
+        return accepted is not None and accepted <= moment and (done is None or done > moment)
+
+    report.rotations = len(mischief.rotations)
+    report.rotations_during_long_waits = sum(any(waiting(t, m) for t in long_waits) for m in mischief.rotations)
+    report.long_waits = len(long_waits)
+    forged = {**report.failed_invocations, **{f"dead letter {k}": v for k, v in report.dead_letters.items()}}
+    report.signature_rejections = {kind: n for kind, n in forged.items() if "ForgedPayload" in kind}
+    report.malformed_forms = dict(mischief.forms)
+    report.malformed_answers = dict(sorted(mischief.answers.items()))
+    report.malformed_slowest_wall_s = mischief.slowest_form_s
+    afterwards = [f"{t}: a record" for t in sorted(mischief.malformed_ids & set(records))]
+    polled = {task_of(d.event) for d in cloud.emulator.deliveries}
+    afterwards += [f"{t}: a poll" for t in sorted(mischief.malformed_ids & polled)]
+    afterwards += [f"{t}: vendor jobs" for t in sorted(mischief.malformed_ids & set(observer.jobs_by_task))]
+    report.malformed_problems = mischief.form_problems + afterwards
+    statuses: Counter[str] = Counter(records.get(t, {}).get("status", "none") for t in large)
+    largest, lost = 0, []
+    for task in large:
+        job = next((cloud.simulator.jobs.get(j) for j in observer.jobs_by_task.get(task, [])), None)
+        if job is None or job.outcome != "completed":
+            continue
+        largest = max(largest, len(json.dumps(cloud.simulator.result_body(job)).encode()))
+        if records.get(task, {}).get("status") != "complete":
+            lost.append(task)
+    report.large_results = {"tasks": len(large), **statuses, "largest MiB": round(largest / 2**20, 2)}
+    report.large_results_lost = lost
+
+
 def print_report(report: ChaosReport, out: TextIO) -> None:
     print("", file=out)
     print("Chaos report  ([n]: an invariant, must be n)", file=out)
@@ -388,10 +682,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ("crash_rate", "crashes after submit / schedule created / record written, and before the reply"),
         ("stray_crash_rate", "crashes before any adapter call"),
         ("throttle_rate", "scheduler API calls throttled"),
+        ("long_wait_rate", "tasks whose vendor job takes 2-9 h (at least one if > 0)"),
+        ("malformed_form_rate", "segment arrivals followed by a malformed /process form to the webhook"),
+        ("large_result_rate", "tasks whose result is near the 8 MiB bound (at least one if > 0)"),
     )
     for name, text in rates:
         default = getattr(defaults, name)
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=default, help=f"{text} ({default})")
+    parser.add_argument(
+        "--rotations", type=int, default=defaults.rotations,
+        help=f"signing-key rotations at random moments, most during long waits ({defaults.rotations})",
+    )  # fmt: skip
     parser.add_argument("--segment-retries", type=int, default=defaults.segment_retries)
     parser.add_argument("--redrive-rounds", type=int, default=defaults.redrive_rounds)
     parser.add_argument(
@@ -403,8 +704,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name, _ in rates:
         if not 0 <= getattr(args, name) <= 1:
             parser.error(f"--{name.replace('_', '-')} must be between 0 and 1")
-    if args.tasks < 1 or args.segment_retries < 0 or args.redrive_rounds < 0 or args.speed < 0:
-        parser.error("--tasks must be >= 1; --segment-retries, --redrive-rounds and --speed >= 0")
+    if args.tasks < 1 or min(args.segment_retries, args.redrive_rounds, args.rotations, args.speed) < 0:
+        parser.error("--tasks must be >= 1; --segment-retries, --redrive-rounds, --rotations and --speed >= 0")
     return args
 
 

@@ -98,11 +98,22 @@ class FaultInjector:
         self._random = random.Random(plan.seed)
         self.injected: Counter[str] = Counter()  # what was injected where, e.g. "crash after provider.submit"
         self._hooks: list[tuple[Any, str, str]] = []  # (event emitter, event name, unique id) to take back
+        self._paused = False
 
     # --- decisions -----------------------------------------------------------------------------
 
     def _happens(self, rate: float) -> bool:
-        return rate > 0 and self._random.random() < rate
+        return not self._paused and rate > 0 and self._random.random() < rate
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """No fault while inside (and no random draw: the faults of the rest of the run stay the same),
+        e.g. while the harness itself sends a request whose answer it checks."""
+        previous, self._paused = self._paused, True
+        try:
+            yield
+        finally:
+            self._paused = previous
 
     def crash_point(self, when: str, point: str) -> None:
         """Maybe raise InjectedCrash `when` ("before" / "after") the call `point` (port.method)."""

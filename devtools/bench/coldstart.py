@@ -64,7 +64,7 @@ import contextlib, io
 with contextlib.redirect_stdout(io.StringIO()):
     reply = handler(event, Context())
 done = time.perf_counter()
-assert reply.get("type") == "schedule_poll_task", reply
+assert reply.get("type") == "schedule_poll_task" or reply.get("statusCode") == 200, reply
 print(json.dumps({"import": imported - started, "first": done - imported}))
 """
 
@@ -80,7 +80,7 @@ TRACING_ON = {
 @dataclass(frozen=True)
 class Variant:
     name: str
-    kind: str  # "boto3" | "poll" | "segment"
+    kind: str  # "boto3" | "poll" | "segment" | "webhook" (its first invocation: GET /ready)
     folder: Path
     module: str
     tracing: bool = False
@@ -97,6 +97,7 @@ VARIANTS = [
     Variant("poll: hand-written boto3, X-Ray SDK on", "poll", BASELINE, "poll_handler", tracing=True),
     Variant("segment, https vendor: pollbridge", "segment", ROOT / "functions" / "segment", "app", https=True),
     Variant("segment, https vendor: hand-written boto3", "segment", BASELINE, "segment_handler", https=True),
+    Variant("webhook: pollbridge (GET /ready)", "webhook", ROOT / "functions" / "webhook", "app"),
 ]
 
 
@@ -161,6 +162,10 @@ def child_env(cloud: LocalCloud, variant: Variant, setup: ChildSetup | None = No
     if variant.tracing:
         env.pop("POWERTOOLS_TRACE_DISABLED", None)
         env |= TRACING_ON | {"LAMBDA_TASK_ROOT": str(folder)}
+    if variant.kind == "webhook":  # the literal token of local runs: /ready checks one is configured
+        from devtools.local_cloud import LOCAL_WEBHOOK_TOKEN
+
+        env["WEBHOOK_TOKEN"] = LOCAL_WEBHOOK_TOKEN
     if variant.module.endswith("_handler") and variant.tracing:  # the hand-written one with the X-Ray SDK
         env["BENCH_PATCH_XRAY"] = "1"
     return env
@@ -172,6 +177,10 @@ def run_child(cloud: LocalCloud, variant: Variant, setup: ChildSetup | None = No
         event = new_poll_event(cloud)
     elif variant.kind == "segment":
         event = new_chunk(cloud)
+    elif variant.kind == "webhook":
+        from devtools.function_url import function_url_event
+
+        event = function_url_event("GET", "/ready")
     mode = "boto3" if variant.kind == "boto3" else "handler"
     out = subprocess.run(  # noqa: S603 - our own interpreter and script
         [sys.executable, "-c", CHILD, mode, variant.module],

@@ -29,23 +29,32 @@ VENDOR = os.environ["PROVIDER_URL"].rstrip("/")
 # pollbridge leaves fields at their default out of the signed form: so does this handler
 DEFAULTS = {"engineConfig": {}, "provider": "http", "mediaOffsetMs": 0, "transientErrors": 0, "lastPollUTC": None,
             "mediaMs": None, "maxLagS": None}  # fmt: skip
-_keys: list[bytes] = []
+_keys: list[tuple[str, bytes]] = []  # (VersionId, key): the signature names the version that made it
 
 
-def keys() -> list[bytes]:
+def keys() -> list[tuple[str, bytes]]:
     if not _keys:
         arn = os.environ["PAYLOAD_SIGNING_SECRET"]
         for stage in ("AWSCURRENT", "AWSPREVIOUS"):
             with contextlib.suppress(ClientError):  # no AWSPREVIOUS before the first rotation
-                _keys.append(secrets.get_secret_value(SecretId=arn, VersionStage=stage)["SecretString"].encode())
+                found = secrets.get_secret_value(SecretId=arn, VersionStage=stage)
+                _keys.append((found["VersionId"], found["SecretString"].encode()))
     return _keys
 
 
-def signature(payload: dict[str, Any], key: bytes) -> str:
-    data = {k: v for k, v in payload.items() if k != "signature" and DEFAULTS.get(k, object()) != v}
+def signature(payload: dict[str, Any], key: bytes, key_id: str) -> str:
+    """v2.<key id>.<mac>, as pollbridge signs (fields at their default, or null, left out)."""
+    data = {k: v for k, v in payload.items() if k != "signature" and v is not None and DEFAULTS.get(k, object()) != v}
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
-    digest = hmac.new(key, canonical, hashlib.sha256).digest()
-    return "v1." + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    head = f"v2.{key_id}."
+    digest = hmac.new(key, head.encode() + canonical, hashlib.sha256).digest()
+    return head + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def unit(payload: dict[str, Any]) -> str:
+    """The unit of work a payload polls: its task, or its task's chunk (pollbridge's naming.unit_key)."""
+    chunk = payload.get("chunk") if payload.get("chunkScoped") else None
+    return payload["origTaskId"] if chunk is None else f"{payload['origTaskId']}\x1f{chunk}"
 
 
 def prefix(task_id: str) -> str:
@@ -62,7 +71,7 @@ def vendor(method: str, path: str, body: bytes | None = None, headers: dict[str,
 
 def schedule(payload: dict[str, Any], at_ms: int) -> None:
     scheduler.create_schedule(
-        Name=f"{prefix(payload['origTaskId'])}{payload['pollNumber']}",
+        Name=f"{prefix(unit(payload))}{payload['pollNumber']}",
         GroupName=GROUP,
         ScheduleExpression=f"at({datetime.fromtimestamp(at_ms // 1000, UTC):%Y-%m-%dT%H:%M:%S})",
         ScheduleExpressionTimezone="UTC",

@@ -3,15 +3,16 @@
 import hmac
 from typing import Any
 
-from common import GROUP, keys, now_ms, prefix, schedule, scheduler, signature, vendor
+from common import GROUP, keys, now_ms, prefix, schedule, scheduler, signature, unit, vendor
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     payload = {k: v for k, v in event.items() if k != "scheduler"}
-    if not any(hmac.compare_digest(signature(payload, key), payload.get("signature", "")) for key in keys()):
+    given = str(payload.get("signature", ""))
+    if not any(hmac.compare_digest(signature(payload, key, kid), given) for kid, key in keys()):
         raise ValueError("forged payload")
-    own = f"{prefix(payload['origTaskId'])}{payload['pollNumber']}"
-    listed = scheduler.list_schedules(GroupName=GROUP, NamePrefix=prefix(payload["origTaskId"]))["Schedules"]
+    own = f"{prefix(unit(payload))}{payload['pollNumber']}"
+    listed = scheduler.list_schedules(GroupName=GROUP, NamePrefix=prefix(unit(payload)))["Schedules"]
     if own not in {s["Name"] for s in listed}:
         return {"type": "stale_poll"}
     state = vendor("GET", f"/v1/jobs/{payload['workId']}")
@@ -19,7 +20,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         raise NotImplementedError("the benchmark polls running jobs")
     now = now_ms()
     following = {**payload, "pollNumber": payload["pollNumber"] + 1, "lastPollUTC": now, "transientErrors": 0}
-    following["signature"] = signature(following, keys()[0])
+    following["signature"] = signature(following, keys()[0][1], keys()[0][0])
     at = now + 60_000
     schedule(following, at)
     scheduler.delete_schedule(Name=own, GroupName=GROUP)

@@ -30,6 +30,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     payload = {"workId": job["id"], "isPollTask": True, "origTaskId": task, "origTdoId": event["tdoId"],
                "origJobId": event["jobId"], "origCallTimeUTC": now, "engineConfig": options, "provider": "http",
                "pollNumber": 1, "deadlineUTC": now + 86_400_000}  # fmt: skip
-    payload["signature"] = signature(payload, keys()[0])
+    payload["signature"] = signature(payload, keys()[0][1], keys()[0][0])
     schedule(payload, now + 60_000)
     return {"type": "schedule_poll_task", "timestampUTC": now, "nextPollTimeUTC": now + 60_000, "taskPayload": payload}
