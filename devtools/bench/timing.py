@@ -28,6 +28,7 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pollbridge.decisions import hop_delay_s
 from pollbridge.timing import MINUTE_MS, PollFacts, PollPolicy, VendorHints, minute_of, next_poll_time
 
 DEADLINE_MS = 86_400_000
@@ -41,6 +42,11 @@ LAMBDA_PER_REQUEST = 0.20e-6
 LAMBDA_PER_GB_S = 0.0000166667
 SFN_PER_TRANSITION = 0.025e-3
 SFN_TRANSITIONS_PER_POLL = 3  # Wait -> Task (the status check, a Lambda) -> Choice
+# Precise polling's hop: SQS standard $0.40 per million requests; a hop is SendMessage, the event
+# source's ReceiveMessage and its DeleteMessage (batch size 1). It replaces the scheduler's delivery
+# (the fallback schedule never fires), so a hop saves a Scheduler invocation and adds no Lambda one.
+SQS_PER_REQUEST = 0.40e-6
+SQS_REQUESTS_PER_HOP = 3
 POLL_MEMORY_GB = 1.0  # template.yaml: PollFunction MemorySize 1024 (maximum-size results fit, BENCHMARKS.md section 4)
 
 
@@ -211,6 +217,7 @@ class Run:
     polls: int = 0
     lag_ms: int = 0
     waited_ms: int = 0  # GB-seconds spent waiting inside invocations (policies that do)
+    hops: int = 0  # precise polling: polls delivered by the delay queue instead of the scheduler
 
 
 class Scheduler:
@@ -297,6 +304,12 @@ def floor(task: Task, scheduled: Scheduler, rnd: random.Random, vendor: Vendor) 
     return Run(1, scheduled(ceil_minute(task.done_ms)) - task.done_ms)
 
 
+def oracle(task: Task, scheduled: Scheduler, rnd: random.Random, vendor: Vendor) -> Run:
+    """The bound for precise polling: one poll, to the millisecond, at the completion, but never
+    sooner than the seed's minute after the submit."""
+    return Run(1, max(task.start_ms + MINUTE_MS, task.done_ms) - task.done_ms)
+
+
 def previous_of(hints: VendorHints) -> VendorHints | None:
     """What the next poll's facts carry of this poll's hints, as decisions.poll_facts rebuilds them
     from the payload (lastEtaUTC, lastProgress, lastQueued): nothing when the vendor said nothing."""
@@ -305,18 +318,32 @@ def previous_of(hints: VendorHints) -> VendorHints | None:
     return VendorHints(eta_ms=hints.eta_ms, progress=hints.progress, queued=hints.queued)
 
 
-def pollbridge(max_lag_s: int, wait_s: int = 0, min_rtf: float = PROVIDER_MIN_RTF, memory: bool = True) -> Policy:
+def pollbridge(
+    max_lag_s: int, wait_s: int = 0, min_rtf: float = PROVIDER_MIN_RTF, memory: bool = True, precise: bool = False
+) -> Policy:
     """pollbridge.timing.next_poll_time, fed what the payload would carry. With `wait_s`, a poll
     whose ETA is at most that far off waits inside the invocation and checks again (priced).
-    `memory=False`: without the previous poll's hints (what the payload carried before issue 17)."""
+    `memory=False`: without the previous poll's hints (what the payload carried before issue 17).
+    `precise`: PrecisePolling on: a poll the delay queue can carry (decisions.hop_delay_s, at most
+    15 minutes ahead) runs at its time rounded up to the second, the others where the scheduler fires."""
     settings = PollPolicy(min_real_time_factor=min_rtf)
 
     def policy(task: Task, scheduled: Scheduler, rnd: random.Random, vendor: Vendor) -> Run:
+        hops = 0
+
+        def deliver(at: int, now: int) -> int:
+            nonlocal hops
+            delay = hop_delay_s(at, now) if precise else None
+            if delay is None:
+                return scheduled(at)
+            hops += 1
+            return now + delay * 1000
+
         def facts(poll_number: int, last: int | None, previous: VendorHints | None) -> PollFacts:
             return PollFacts(task.task_id, poll_number, task.start_ms, task.start_ms + DEADLINE_MS, last,
                              task.media_ms, max_lag_s, previous=previous if memory else None)  # fmt: skip
 
-        now = scheduled(next_poll_time(task.start_ms, facts(0, None, None), settings))
+        now = deliver(next_poll_time(task.start_ms, facts(0, None, None), settings), task.start_ms)
         polls, last, previous, waited = 1, None, None, 0
         while now < task.done_ms:
             hints = vendor.says(task, now)
@@ -328,8 +355,8 @@ def pollbridge(max_lag_s: int, wait_s: int = 0, min_rtf: float = PROVIDER_MIN_RT
                     break
                 hints = vendor.says(task, now)
             at = next_poll_time(now, facts(polls, last, previous), settings, hints)
-            last, previous, now, polls = now, previous_of(hints), scheduled(at), polls + 1
-        return Run(polls, now - task.done_ms, waited)
+            last, previous, now, polls = now, previous_of(hints), deliver(at, now), polls + 1
+        return Run(polls, now - task.done_ms, waited, hops)
 
     return policy
 
@@ -342,6 +369,7 @@ class Result:
     lags_s: list[float] = field(default_factory=list)
     turnaround_s: list[float] = field(default_factory=list)  # submit to the poll that saw it done
     waited_s: float = 0.0
+    hops: int = 0  # precise polling: polls the delay queue delivered (all tasks)
     exact: bool = False  # Step Functions: no Scheduler invocations, state transitions instead
 
     @property
@@ -365,7 +393,8 @@ class Result:
         polls = self.polls_mean * 1e6
         lambda_cost = polls * (LAMBDA_PER_REQUEST + POLL_MEMORY_GB * poll_duration_s * LAMBDA_PER_GB_S)
         waiting = self.waited_s / len(self.polls) * 1e6 * POLL_MEMORY_GB * LAMBDA_PER_GB_S
-        scheduler = polls * SCHEDULER_PER_INVOCATION
+        hops = self.hops / len(self.polls) * 1e6
+        scheduler = (polls - hops) * SCHEDULER_PER_INVOCATION + hops * SQS_REQUESTS_PER_HOP * SQS_PER_REQUEST
         sfn = polls * SFN_TRANSITIONS_PER_POLL * SFN_PER_TRANSITION
         return lambda_cost + waiting + scheduler, lambda_cost + waiting + sfn
 
@@ -381,6 +410,7 @@ POLICIES: list[tuple[str, Policy, bool]] = [
         for budget in (60, 65, 75, 90, 120, 180, 300, 600)
     ],
     ("pollbridge, budget 60 s, waits <= 20 s in the invocation", pollbridge(60, wait_s=20), False),
+    ("pollbridge precise (PrecisePolling), lag budget 60 s", pollbridge(60, precise=True), False),
     ("floor: one poll in the first minute after completion", floor, False),
 ]
 
@@ -396,6 +426,7 @@ def run_policy(
         result.lags_s.append(run.lag_ms / 1000)
         result.turnaround_s.append((task.done_ms + run.lag_ms - task.start_ms) / 1000)
         result.waited_s += run.waited_ms / 1000
+        result.hops += run.hops
     return result
 
 
@@ -464,6 +495,10 @@ def simulate_short_clips(count: int = 20_000, seed: int = 2026) -> list[Result]:
     results = [run_policy("fixed 60 s", fixed(60), tasks, NO_HINTS, seed, 0)]
     for vendor in (NO_HINTS, ETA_10, progress_vendor()):
         results.append(run_policy("pollbridge, lag budget 60 s", pollbridge(60), tasks, vendor, seed, 1))
+        precise = pollbridge(60, precise=True)
+        results.append(run_policy("pollbridge precise (PrecisePolling), budget 60 s", precise, tasks, vendor, seed, 1))
+    bound = "oracle, exact: one poll at max(submit + 60 s, completion)"
+    results.append(run_policy(bound, oracle, tasks, NO_HINTS, seed, 2))
     results.append(run_policy("floor: one poll in the first minute after completion", floor, tasks, NO_HINTS, seed, 2))
     return results
 
@@ -507,15 +542,17 @@ def vendor_table(rows: list[VendorRow], poll_duration_s: float) -> str:
     return "\n".join(lines)
 
 
-def short_clip_table(results: list[Result]) -> str:
+def short_clip_table(results: list[Result], poll_duration_s: float = 0.1) -> str:
     lines = [
-        "| policy | vendor | polls mean | lag mean | lag p95 | submit to detection, p95 |",
-        "| --- | --- | ---: | ---: | ---: | ---: |",
+        "| policy | vendor | polls mean | lag mean | lag p95 | submit to detection, p95"
+        " | hops per task | $ / million tasks (Scheduler or hops + Lambda) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
         lines.append(
             f"| {r.name} | {r.vendor} | {r.polls_mean:.2f} | {r.lag_mean:.0f} s | {r.lag_p95:.1f} s"
-            f" | {r.p95(r.turnaround_s):.1f} s |"
+            f" | {r.p95(r.turnaround_s):.1f} s | {r.hops / len(r.polls):.2f}"
+            f" | {r.cost_per_million(poll_duration_s)[0]:,.2f} |"
         )
     return "\n".join(lines)
 

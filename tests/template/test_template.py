@@ -297,8 +297,8 @@ def test_failed_polls_end_in_the_dead_letter_queue(cfn: dict[str, Any]) -> None:
     config = cfn["Resources"]["PollFunctionEventInvokeConfig"]["Properties"]
     assert config["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["PollDeadLetterQueue", "Arn"]}
     [sending] = [
-        s for s in statements(cfn["Resources"]["PollFunctionRole"]) if s["Action"] == "sqs:SendMessage"
-    ]  # the poll function may send to the dead-letter queue only
+        s for s in statements(for_parameters(cfn)["Resources"]["PollFunctionRole"]) if s["Action"] == "sqs:SendMessage"
+    ]  # the poll function may send to the dead-letter queue only (PrecisePolling: test_precise_polling.py)
     assert sending["Resource"] == {"Fn::GetAtt": ["PollDeadLetterQueue", "Arn"]}
     queue = cfn["Resources"]["PollDeadLetterQueue"]["Properties"]
     assert queue["MessageRetentionPeriod"] == 1209600 and queue["SqsManagedSseEnabled"] is True

@@ -51,6 +51,7 @@ from pollbridge.ports import (
     HeartbeatReporter,
     MediaSource,
     PayloadSigner,
+    PollQueue,
     PollScheduler,
     Provider,
     RecordSink,
@@ -88,6 +89,7 @@ class Ports:
     ledger: DeliveryLedger | None = None  # remembers which notifiers have a task's result
     heartbeat: HeartbeatReporter | None = None  # reports progress to a chunk's heartbeatWebhook
     deployment: str = ""  # the stack (its schedule group): scopes vendor idempotency keys and job names
+    precise: PollQueue | None = None  # PRECISE_POLL_QUEUE_URL: near polls also hop through a delay queue
 
 
 type OutcomeKind = Literal["scheduled", "complete", "failed", "cancelled", "stale"]
@@ -107,6 +109,7 @@ class Outcome:
     submit_deferred: bool = False  # the vendor did not take the job yet: a later poll submits again
     admitted_after_ms: int | None = None  # a deferred submit taken: how long after the task arrived
     eta_accuracy: float | None = None  # completion seen: the vendor's first ETA against it (decisions.eta_accuracy)
+    hopped: bool | None = None  # precise polling: the next poll was handed to the delay queue (False: it failed)
 
     def reply(self) -> dict[str, object]:
         return self.response.model_dump(mode="json", exclude_none=True)
@@ -198,13 +201,15 @@ def _schedule_first(payload: PollPayload, at: int, task_id: str, ports: Ports, n
     """Poll 1's schedule (created once, whoever of two concurrent deliveries gets there first)."""
     payload = ports.signer.sign(payload)
     unit = payload.unit
+    schedule_at, delay = _precise_plan(ports, at, now)
     try:
-        created = ports.scheduler.schedule(payload, at)
+        created = ports.scheduler.schedule(payload, schedule_at)
     except PermanentError as error:  # nothing will ever poll this job: stop it and say why
         finish = decisions.Finish("failed", error.reason, f"could not schedule the task: {error}", True)
         return _finish(finish, payload, ports, polls=0)
     if created:
-        return _scheduled(payload, at, task_id, now=now, deferred=bool(payload.awaitingSubmit))
+        outcome = _scheduled(payload, at, task_id, now=now, deferred=bool(payload.awaitingSubmit))
+        return dataclasses.replace(outcome, hopped=_hop(ports, payload, delay))
     winner = ports.scheduler.find(unit, 1)  # a concurrent duplicate scheduled it first
     if winner is None:
         raise TransientError(f"schedule {schedule_name(unit, 1)} conflicted but is gone; retry")
@@ -382,8 +387,9 @@ def _act(decision: decisions.Decision, payload: PollPayload, ports: Ports, task_
 def _schedule_next(
     next_payload: PollPayload, at: int, payload: PollPayload, ports: Ports, task_id: str | None, now: int
 ) -> Outcome:
+    schedule_at, delay = _precise_plan(ports, at, now)
     try:
-        created = ports.scheduler.schedule(next_payload, at)
+        created = ports.scheduler.schedule(next_payload, schedule_at)
     except PermanentError as error:
         finish = decisions.after_permanent_error(error, payload, f"scheduling poll {next_payload.pollNumber}")
         return _finish(finish, payload, ports, polls=payload.pollNumber)
@@ -402,9 +408,33 @@ def _schedule_next(
             _clean_up(unit, ports)
             return Outcome("stale", _stored_response(done), payload.origTaskId, payload.pollNumber, True, done)
     own_id = task_id or schedule_name(unit, payload.pollNumber)
-    return _scheduled(
+    outcome = _scheduled(
         next_payload, at, own_id, now=now, repeated=not created, deferred=bool(next_payload.awaitingSubmit)
     )
+    # A concurrent delivery that made the schedule also sent its hop: one is enough (more are harmless).
+    return dataclasses.replace(outcome, hopped=_hop(ports, next_payload, delay if created else None))
+
+
+def _precise_plan(ports: Ports, at: int, now: int) -> tuple[int, int | None]:
+    """(the schedule's time, the hop's delay in seconds or None). With precise polling, a poll the
+    delay queue can carry (decisions.hop_delay_s) is sent there to run at `at` to the second, and
+    its schedule, still created first (the ledger the chain check reads), is set two minutes later:
+    the hop's poll deletes it before its minute, so it fires only if the hop was lost."""
+    if ports.precise is None or ports.scheduling != "eventbridge":
+        return at, None
+    delay = decisions.hop_delay_s(at, now)
+    return (at + decisions.PRECISE_FALLBACK_MS, delay) if delay is not None else (at, None)
+
+
+def _hop(ports: Ports, payload: PollPayload, delay: int | None) -> bool | None:
+    """Best effort, after the schedule exists: a hop that cannot be sent leaves the schedule to poll."""
+    if ports.precise is None or delay is None:
+        return None
+    try:
+        ports.precise.send(payload, delay)
+    except (TransientError, PermanentError):
+        return False
+    return True
 
 
 def _complete(payload: PollPayload, ports: Ports, task_id: str | None) -> Outcome:

@@ -28,6 +28,21 @@ _VENDOR_FAILURES: dict[str, TaskFailureReason] = {
 }
 
 
+# Precise polling (PRECISE_POLL_QUEUE_URL): SQS delays a message by at most 15 minutes; a poll further
+# ahead is left to the scheduler alone. The schedule is set two minutes after the precise time, so the
+# minute it fires in starts at least a minute after the hop's poll ran and deleted it: it fires only
+# if the hop was lost (or that poll failed).
+MAX_HOP_DELAY_S = 900
+PRECISE_FALLBACK_MS = 120_000
+
+
+def hop_delay_s(at_ms: int, now_ms: int) -> int | None:
+    """Whole seconds from now to the poll's precise time when the delay queue can carry it (the
+    poll then runs within a second after at_ms), else None: the scheduler alone."""
+    delay = -(-(at_ms - now_ms) // 1000)  # rounded up: never before its time
+    return delay if 1 <= delay <= MAX_HOP_DELAY_S else None
+
+
 @dataclass(frozen=True)
 class PollAgain:
     payload: PollPayload

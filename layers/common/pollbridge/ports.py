@@ -127,6 +127,15 @@ class PollScheduler(Protocol):
         ...
 
 
+class PollQueue(Protocol):
+    """The precise-polling hop (PRECISE_POLL_QUEUE_URL): a delay queue whose deliveries run a poll to
+    the second. Only a shortcut: the poll's schedule is the ledger and the fallback (core)."""
+
+    def send(self, payload: PollPayload, delay_s: int) -> None:
+        """Deliver the signed payload to the poll function in `delay_s` seconds (at least once)."""
+        ...
+
+
 class ResultNotifier(Protocol):
     """A sink told about a finished task after its record is written (RESULT_SINKS)."""
 

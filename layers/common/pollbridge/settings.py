@@ -62,6 +62,10 @@ class Settings(BaseModel):
     media_max_bytes: int = Field(default=200 * 1024 * 1024, alias="MEDIA_MAX_BYTES", gt=0)
     engine_name: str = Field(default="pollbridge", alias="ENGINE_NAME", min_length=1)
 
+    # Precise polling (issue 17): near polls also hop through this SQS delay queue (empty: off).
+    precise_poll_queue_url: str | None = Field(
+        default=None, alias="PRECISE_POLL_QUEUE_URL", pattern=r"^https?://[^\s/]+/[0-9]+/[A-Za-z0-9_-]{1,80}$"
+    )
     # The engine webhook, the scheduling mode and the result sinks (issue 8).
     scheduling_mode: Literal["eventbridge", "platform"] = Field(default="eventbridge", alias="SCHEDULING_MODE")
     result_sinks: str = Field(default="s3", alias="RESULT_SINKS", pattern=r"^[a-z0-9]+(,[a-z0-9]+)*$")

@@ -207,6 +207,9 @@ def observe(outcome: Outcome) -> None:
             count("TasksStarted" if outcome.poll_number == 1 else "PollsScheduled")
         if payload is not None and payload.transientErrors:
             count("TransientErrors")
+        if outcome.hopped is not None:  # precise polling: the hop sent, or left to the schedule
+            count("PreciseHops" if outcome.hopped else "PreciseHopsFailed")
+            details["hopped"] = outcome.hopped
         logger.info("poll scheduled", extra=details)
         return
     record = outcome.record

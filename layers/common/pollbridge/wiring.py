@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from pollbridge.adapters.signing_keys import HmacSigner
     from pollbridge.models import MediaChunk, SegmentEvent
-    from pollbridge.ports import Media, MediaSource, PollScheduler, Provider, ResultNotifier
+    from pollbridge.ports import Media, MediaSource, PollQueue, PollScheduler, Provider, ResultNotifier
 
 
 @cache
@@ -135,6 +135,15 @@ def build_scheduler(settings: Settings, scheduling: SchedulingMode | None = None
     )
 
 
+def build_poll_queue(settings: Settings) -> PollQueue | None:
+    """The precise-polling hop, when PRECISE_POLL_QUEUE_URL is set (its SQS client made on first use)."""
+    if not settings.precise_poll_queue_url:
+        return None
+    from pollbridge.adapters.poll_queue import SqsPollQueue
+
+    return SqsPollQueue(LazyClient("sqs"), settings.precise_poll_queue_url)
+
+
 def build_notifiers(settings: Settings) -> tuple[ResultNotifier, ...]:
     """The sinks told after the S3 record, in RESULT_SINKS order."""
     notifiers: list[ResultNotifier] = []
@@ -177,6 +186,7 @@ def build_ports(settings: Settings) -> Ports:
         ledger=records,
         heartbeat=HttpHeartbeat(allow_private_hosts=settings.allow_private_media_hosts),
         deployment=settings.schedule_group_name,
+        precise=build_poll_queue(settings),
     )
 
 
