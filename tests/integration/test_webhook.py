@@ -276,3 +276,12 @@ def test_the_eventbridge_sink_tells_a_rule_once_per_task(chunk: dict[str, Any]) 
             "TagSet"
         ]
         assert [t["Key"] for t in tags] == ["pollbridge-delivered-eventbridge"]
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "multipart/form-data; boundary*=''b", "multipart/form-data"])
+def test_a_body_that_is_not_a_form_is_415_and_leaves_nothing(cloud: LocalCloud, content_type: str) -> None:
+    status, reply = post(
+        cloud, b"--b\r\nContent-Disposition: form-data; name=payload\r\n\r\n{}\r\n--b--\r\n", content_type
+    )
+    assert status == 415 and reply.startswith("invalid_data: invalid /process request: Content-Type")
+    nothing_left(cloud)

@@ -230,8 +230,6 @@ def _defer_first_submit(draft: PollPayload, error: TransientError, ports: Ports,
 def _retry_submit(payload: PollPayload, ports: Ports, task_id: str | None, now: int) -> Outcome:
     """A poll of a unit the vendor has not taken yet: read the media again and submit it (with the
     unit's idempotency key: still one job per chunk, however many times this runs)."""
-    from pollbridge.models import MediaChunk
-
     chunk = MediaChunk(
         type="media_chunk",
         taskId=payload.origTaskId,

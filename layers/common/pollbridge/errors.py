@@ -26,6 +26,10 @@ class BodyTooLargeError(InvalidEventError):
     """The request (or its `chunk`) is over a size limit: the webhook answers 413."""
 
 
+class UnsupportedMediaTypeError(InvalidEventError):
+    """The request's Content-Type is not one the webhook takes: answered 415."""
+
+
 class UnauthorizedError(PollbridgeError):
     """The caller did not prove who it is: the webhook answers 401, and nothing is done."""
 

@@ -21,6 +21,7 @@ from pollbridge.errors import (
     PollbridgeError,
     TransientError,
     UnauthorizedError,
+    UnsupportedMediaTypeError,
 )
 from pollbridge.observability import logger, metrics
 
@@ -84,6 +85,12 @@ ERROR_TABLE: tuple[tuple[type[BaseException], ErrorClass], ...] = (
             "rejected a payload whose signature does not verify; nothing was done",
             403,
             "api_not_allowed",
+        ),
+    ),
+    (
+        UnsupportedMediaTypeError,
+        ErrorClass(
+            ("InvalidEvents",), "warning", "refused a body that is not a form; nothing was done", 415, "invalid_data"
         ),
     ),
     (

@@ -58,7 +58,7 @@ from pollbridge.naming import schedule_name
 from pollbridge.observability import logger, metrics, tracer
 from pollbridge.secrets import webhook_token
 from pollbridge.settings import Settings, load_settings
-from pollbridge.telemetry import classify, delivery_failed, observe, report
+from pollbridge.telemetry import observe, report
 from pollbridge.timing import VendorHints, minute_of, next_poll_time
 from pollbridge.webhook.form import (
     MAX_BODY_BYTES,
@@ -69,7 +69,7 @@ from pollbridge.webhook.form import (
     parse_form,
     to_request,
 )
-from pollbridge.wiring import ports
+from pollbridge.wiring import ports, with_scheduling
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -199,12 +199,8 @@ def webhook_ports(wired: core.Ports) -> core.Ports:
     """The deployment's ports as the webhook uses them: aiWARE schedules the polls (no schedule is
     created here), the reply carries the result (no `aiware` sink), and the container-local heartbeat
     and result webhooks of a V3 toolkit are never called from Lambda."""
-    from pollbridge.adapters.platform_scheduler import PlatformPollScheduler
-
     return dataclasses.replace(
-        wired,
-        scheduler=PlatformPollScheduler(),
-        scheduling="platform",
+        with_scheduling(wired, "platform"),
         notifiers=tuple(n for n in wired.notifiers if n.name != "aiware"),
         heartbeat=None,
     )
@@ -275,12 +271,6 @@ def _failure(error: Exception) -> Reply:
     if isinstance(error, DeliveryError) and error.permanent and error.record is not None:
         # The record is written and is the answer aiWARE waits for; the refusing sink is logged (above).
         return _reply_record(error.record)
-    if (
-        isinstance(error, InvalidEventError)
-        and "Content-Type" in str(error)
-        and not isinstance(error, BodyTooLargeError)
-    ):
-        return text_reply(415, kind.reason, str(error))
     if isinstance(error, PollbridgeError) and not isinstance(error, DeliveryError):
         message = str(error)
     elif isinstance(error, DeliveryError):
@@ -395,8 +385,6 @@ def _body(event: dict[str, Any]) -> bytes:
 
 __all__ = [
     "Reply",
-    "classify",
-    "delivery_failed",
     "handler",
     "process",
     "ready",

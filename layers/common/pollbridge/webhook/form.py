@@ -29,7 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pollbridge.errors import BodyTooLargeError, InvalidEventError
+from pollbridge.errors import BodyTooLargeError, InvalidEventError, UnsupportedMediaTypeError
 from pollbridge.models import MediaChunk, PollPayload
 from pollbridge.models.parsing import describe
 from pollbridge.ports import Media
@@ -159,10 +159,10 @@ def _boundary(content_type: str) -> bytes:
 
     kind, options = multipart.parse_options_header(content_type)
     if kind != "multipart/form-data":
-        raise InvalidEventError("invalid /process request: Content-Type: must be multipart/form-data")
+        raise UnsupportedMediaTypeError("invalid /process request: Content-Type: must be multipart/form-data")
     boundary = options.get("boundary")
     if not boundary or len(boundary) > 200:
-        raise InvalidEventError(
+        raise UnsupportedMediaTypeError(
             "invalid /process request: Content-Type: a boundary (at most 200 characters) is required"
         )
     return str(boundary).encode("latin-1", "replace")
@@ -177,7 +177,7 @@ def parse_form(content_type: str | None, body: bytes) -> Form:
     import multipart
 
     if not content_type or content_type.split(";", 1)[0].strip().lower() != "multipart/form-data":
-        raise InvalidEventError("invalid /process request: Content-Type: must be multipart/form-data")
+        raise UnsupportedMediaTypeError("invalid /process request: Content-Type: must be multipart/form-data")
     if len(body) > MAX_BODY_BYTES:
         raise BodyTooLargeError(f"invalid /process request: body: larger than {MAX_BODY_BYTES} bytes")
     boundary = _boundary(content_type)
