@@ -383,7 +383,9 @@ class Mischief:
             simulate = {"durationSeconds": round(self._random.uniform(*LONG_WAIT_S)), "queueSeconds": 0}
             tasks[index][1]["taskPayload"]["simulate"] = simulate
         for index in large:
-            tasks[index][1]["taskPayload"]["simulate"] = {"mediaDurationMs": LARGE_RESULT_MEDIA_MS}
+            # completes (a vendor failure would only show that a failed task has no large result)
+            simulate = {"mediaDurationMs": LARGE_RESULT_MEDIA_MS, "outcome": "completed"}
+            tasks[index][1]["taskPayload"]["simulate"] = simulate
         return [tasks[i][1]["taskId"] for i in long_waits], [tasks[i][1]["taskId"] for i in large]
 
     # --- rotations --------------------------------------------------------------------------------

@@ -104,7 +104,7 @@ class Console:
             self.line(
                 f"{self.stamp(now)}  {what}: task {payload['origTaskId']} vendor job {payload['workId'][:40]}{vendor}"
                 f" -> schedule_poll_task, poll {payload['pollNumber']} at {self.stamp(reply['nextPollTimeUTC'])}"
-                f" (schedules pending: {len(cloud.pending_schedules())})"
+                f" (schedules pending: {len(cloud.pending_schedules(polls_only=True))})"
                 + ("  [repeated delivery: already scheduled]" if reply.get("alreadyScheduled") else "")
             )
         elif kind == "complete":

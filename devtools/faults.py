@@ -7,6 +7,9 @@
   value has public methods is wrapped, the others (policy, numbers) are left alone.
 - **Crash before the reply**: `FaultInjector.around` runs a handler and may raise after it returned,
   as a container dying before Lambda got its answer (plug it into `LocalFunction.around`).
+- **Listings that lag**: `lagging_listings` answers every ListSchedules of the adapters' scheduler
+  clients with nothing, as a listing that never catches up would (AWS promises no bound on its lag):
+  the loop must not depend on one. Counted in `injected` each time it answers.
 - **AWS throttles**: a share of the API calls of a service (e.g. `scheduler`) fail with botocore's
   `ClientError` `ThrottlingException` before they are sent. The hook is on the botocore client
   the adapter holds (so the adapter handles the throttle as it would a real one); when an adapter
@@ -52,6 +55,7 @@ class FaultPlan:
     crash_after: Mapping[str, float] = field(default_factory=dict)
     crash_before_reply: float = 0.0
     throttle: Mapping[str, float] = field(default_factory=dict)  # AWS service name -> share of its calls
+    lagging_listings: bool = False  # every ListSchedules answers nothing (a listing that never catches up)
     seed: int = 1
 
     def __post_init__(self) -> None:
@@ -75,6 +79,7 @@ class FaultPlan:
             },
             crash_before_reply=crash_rate,
             throttle={"scheduler": throttle_rate},
+            lagging_listings=True,
             seed=seed,
         )
 
@@ -90,6 +95,14 @@ def has_methods(value: Any) -> bool:
     if isinstance(value, (str, bytes, int, float, bool, type(None))):
         return False
     return any(callable(getattr(value, name, None)) for name in dir(value) if not name.startswith("_"))
+
+
+class _OkResponse:
+    """The HTTP response botocore expects beside a parsed answer a before-call hook gives."""
+
+    status_code = 200
+    headers: dict[str, str] = {}
+    content = b""
 
 
 class FaultInjector:
@@ -177,6 +190,8 @@ class FaultInjector:
             if not isinstance(value, BaseClient):
                 continue
             service = value.meta.service_model.service_id.hyphenize()
+            if service == "scheduler" and self.plan.lagging_listings:
+                self._lag_listings(value)
             if self.plan.throttle.get(service, 0.0) <= 0:
                 continue
             event_name, unique_id = f"before-call.{service}", f"fault-injector-{id(self)}-{id(value)}"
@@ -188,6 +203,18 @@ class FaultInjector:
             self._hooks.append((value.meta.events, event_name, unique_id))
             hooked.add(service)
         return hooked
+
+    def _lag_listings(self, client: BaseClient) -> None:
+        """ListSchedules answers an empty page, before anything is sent (botocore's before-call hook)."""
+        event_name = "before-call.scheduler.ListSchedules"
+        unique_id = f"fault-injector-listing-{id(self)}-{id(client)}"
+
+        def empty_listing(**_: Any) -> tuple[Any, dict[str, Any]]:
+            self.injected["listing answered empty"] += 1
+            return _OkResponse(), {"Schedules": [], "ResponseMetadata": {"HTTPStatusCode": 200}}
+
+        client.meta.events.register(event_name, empty_listing, unique_id=unique_id)
+        self._hooks.append((client.meta.events, event_name, unique_id))
 
     @contextmanager
     def installed(self) -> Iterator[FaultInjector]:

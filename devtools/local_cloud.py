@@ -245,11 +245,20 @@ class LocalCloud:
             elif params:
                 emulator.notice(str(params["Name"]), params.get("GroupName"))
 
+        def updated(parsed: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> None:
+            params = (context or {}).get("local_cloud_params")
+            if params and "ScheduleArn" in parsed:
+                emulator.updated(params, str(parsed["ScheduleArn"]))
+            elif params:
+                emulator.notice(str(params["Name"]), params.get("GroupName"))
+
         self._watching: list[tuple[str, str]] = []
         hooks: list[tuple[str, Callable[..., None]]] = [
             ("before-parameter-build.scheduler.CreateSchedule", remember),
+            ("before-parameter-build.scheduler.UpdateSchedule", remember),
             ("before-parameter-build.scheduler.DeleteSchedule", remember),
             ("after-call.scheduler.CreateSchedule", created),
+            ("after-call.scheduler.UpdateSchedule", updated),
             ("after-call.scheduler.DeleteSchedule", deleted),
         ]
         for event_name, hook in hooks:
@@ -374,11 +383,12 @@ class LocalCloud:
                 return function
         return None
 
-    def pending_schedules(self) -> list[str]:
+    def pending_schedules(self, polls_only: bool = False) -> list[str]:
+        """The names of the schedules in the group; `polls_only`: without the (disabled) start markers."""
         names = []
         paginator = self.clients["scheduler"].get_paginator("list_schedules")
         for page in paginator.paginate(GroupName=self.schedule_group):
-            names += [s["Name"] for s in page.get("Schedules", [])]
+            names += [s["Name"] for s in page.get("Schedules", []) if not polls_only or s.get("State") != "DISABLED"]
         return names
 
     def records(self) -> dict[str, dict[str, Any]]:

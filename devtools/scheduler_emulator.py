@@ -197,6 +197,12 @@ class SchedulerEmulator:
             with self._noticed_lock:
                 self._told.append(("created", params, arn))
 
+    def updated(self, params: dict[str, Any], arn: str) -> None:
+        """A function replaced a schedule's definition (UpdateSchedule): disabled, it never fires."""
+        if params.get("GroupName") == self.group:
+            with self._noticed_lock:
+                self._told.append(("updated", params, arn))
+
     def deleted(self, name: str, group: str | None) -> None:
         """A function deleted schedule `name` (AWS confirmed it)."""
         if group == self.group:
@@ -214,7 +220,10 @@ class SchedulerEmulator:
             if what == "deleted":
                 self._known.pop(name_or_arn, None)
                 self._finished.discard(name_or_arn)
-            elif params is not None and params["Name"] not in self._finished:
+            elif params is not None and params.get("State") == "DISABLED":
+                self._known.pop(params["Name"], None)  # AWS never fires a disabled schedule (a retired poll)
+                self._finished.add(params["Name"])
+            elif params is not None and (what == "updated" or params["Name"] not in self._finished):
                 self._know(self._pending(params["Name"], name_or_arn, params))
         if not full:
             for name in sorted(noticed):
@@ -267,6 +276,9 @@ class SchedulerEmulator:
         try:
             found = self._scheduler.get_schedule(Name=name, GroupName=self.group)
         except ClientError:
+            return None
+        if found.get("State") == "DISABLED":  # never fires (a retired poll): not looked up again
+            self._finished.add(name)
             return None
         return self._pending(name, found["Arn"], found)
 

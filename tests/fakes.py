@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,28 +77,43 @@ class FakeProvider:
 
 
 class FakeScheduler:
+    """The PollScheduler port in memory. `schedules` holds the active polls, `retired` the handled
+    ones whose names stay taken until the clean-up; `chain` is the tests' view of the active ones
+    (core reads by name only)."""
+
     def __init__(self) -> None:
         self.schedules: dict[str, ScheduledPoll] = {}
+        self.retired: dict[str, ScheduledPoll] = {}
         self.create_calls = 0
 
     def schedule(self, payload: PollPayload, at_ms: int) -> bool:
         self.create_calls += 1
         name = schedule_name(payload.unit, payload.pollNumber)
-        if name in self.schedules:
+        if name in self.schedules or name in self.retired:
             return False
         self.schedules[name] = ScheduledPoll(name, at_ms, payload)
         return True
 
     def find(self, unit: str, poll_number: int) -> ScheduledPoll | None:
-        found = self.schedules.get(schedule_name(unit, poll_number))
+        name = schedule_name(unit, poll_number)
+        found = self.schedules.get(name) or self.retired.get(name)
         return found if found is not None and found.payload.unit == unit else None
 
+    def retire(self, poll: ScheduledPoll) -> bool:
+        found = self.schedules.pop(poll.name, None)
+        if found is None:
+            return poll.name in self.retired
+        self.retired[poll.name] = dataclasses.replace(found, active=False)
+        return True
+
     def chain(self, unit: str) -> list[int]:
+        """The tests' view (not the port's): the poll numbers of the unit's active schedules."""
         numbers = (poll_number_of(name, unit) for name in self.schedules)
         return sorted(n for n in numbers if n is not None)
 
     def unschedule(self, name: str) -> bool:
-        return self.schedules.pop(name, None) is not None
+        found = self.schedules.pop(name, None) or self.retired.pop(name, None)
+        return found is not None
 
     def pending(self, unit: str | None = None) -> list[ScheduledPoll]:
         return [s for s in self.schedules.values() if unit in (None, s.payload.unit)]

@@ -39,6 +39,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -291,13 +292,14 @@ def _peak_mib() -> float:
 
 
 class _Scheduler:
-    """The poll chain of one unit: poll `number` is scheduled until the task completes."""
+    """The poll schedule of one unit: poll `number` exists (read by name) until the task completes."""
 
     def __init__(self, number: int) -> None:
         self.numbers = [number]
 
-    def chain(self, unit: str) -> list[int]:
-        return list(self.numbers)
+    def find(self, unit: str, number: int) -> SimpleNamespace | None:
+        """Stands for the ScheduledPoll: a poll that is due only asks whether its schedule is active."""
+        return SimpleNamespace(active=True) if number in self.numbers else None
 
     def unschedule(self, name: str) -> bool:
         self.numbers.clear()
@@ -305,9 +307,6 @@ class _Scheduler:
 
     def schedule(self, payload: Any, at_ms: int) -> bool:
         raise AssertionError("a finished job schedules nothing")
-
-    def find(self, unit: str, number: int) -> None:
-        return None
 
 
 class _Sink:

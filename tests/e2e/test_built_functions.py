@@ -90,7 +90,7 @@ def test_built_segment_then_poll_in_fresh_processes(
     assert status == 0, logs
     assert message["type"] == "schedule_poll_task"
     assert '"correlation_id":"19041508_Xp2bKsUAs4Rm6I8"' in logs
-    [name] = cloud.pending_schedules()
+    [name] = cloud.pending_schedules(polls_only=True)
     scheduled = cloud.clients["scheduler"].get_schedule(Name=name, GroupName=cloud.schedule_group)
     delivered = json.loads(scheduled["Target"]["Input"])
     assert {k: delivered[k] for k in message["taskPayload"]} == message["taskPayload"]
@@ -104,7 +104,7 @@ def test_built_segment_then_poll_in_fresh_processes(
     )
     assert status == 0, logs
     assert early["alreadyScheduled"] is True and early["taskPayload"]["pollNumber"] == 1
-    assert cloud.pending_schedules() == [name]
+    assert cloud.pending_schedules(polls_only=True) == [name]
 
     delivered = as_if_due(delivered)  # ... and when its time has come
     status, again, logs = invoke(
@@ -123,7 +123,7 @@ def test_built_segment_then_poll_in_fresh_processes(
 
     job = cloud.simulator.jobs[message["taskPayload"]["workId"]]
     job.duration_ms = job.queued_ms = 0  # the vendor finishes now
-    [name] = cloud.pending_schedules()
+    [name] = cloud.pending_schedules(polls_only=True)
     scheduled = cloud.clients["scheduler"].get_schedule(Name=name, GroupName=cloud.schedule_group)
     second = as_if_due(json.loads(scheduled["Target"]["Input"]))
     status, document, logs = invoke(

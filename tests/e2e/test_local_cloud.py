@@ -224,3 +224,24 @@ def test_the_main_job_rejects_bad_options(argv: list[str], named: str, capsys: p
     with pytest.raises(SystemExit):
         demo.main(argv)
     assert named in capsys.readouterr().err
+
+
+def test_a_listing_that_never_catches_up_loses_no_task() -> None:
+    """Issue 16: every ListSchedules the functions could make answers nothing (AWS promises no bound on
+    a listing's lag). Before, each poll listed its unit's schedules to know it was current, and no
+    task finished. Now the loop reads by name only, so every task still ends with one record."""
+    from devtools.faults import FaultInjector, FaultPlan
+
+    injector = FaultInjector(FaultPlan(lagging_listings=True))
+    with LocalCloud(manual_clock=True, sim_config=HOSTILE, duplicate_rate=0.3) as cloud, injector.installed():
+        report = run_workload(cloud, make_tasks(60, arrival_window_ms=20 * 60_000))
+        assert_nothing_lost(report)
+        assert report.duplicates_delivered > 5 and report.statuses.get("complete", 0) > 20
+        assert injector.injected["listing answered empty"] == 0  # the loop never asked
+        # The fault is live: the same adapter's listing (what `ops` uses) sees nothing of a pending poll.
+        from pollbridge import wiring
+
+        started = cloud.invoke("SegmentFunction", make_tasks(1)[0][1] | {"taskId": "listing-lag-probe"})
+        assert started.ok and cloud.pending_schedules(polls_only=True) != []
+        assert wiring.ports().scheduler.pending() == []
+        assert injector.injected["listing answered empty"] >= 1

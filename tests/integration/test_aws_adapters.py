@@ -66,12 +66,29 @@ def test_a_repeated_schedule_is_a_conflict_not_a_twin(scheduler: EventBridgePoll
     scheduler.schedule(lookalike, AT)
     assert [s.name for s in scheduler.pending("task-1")] == ["t-task-1-p2"]
     assert [s.name for s in scheduler.pending("task-11")] == ["t-task-11-p1"]
-    assert scheduler.chain("task-1") == [2]  # the prefix listing also returns t-task-1-p2-p7: not ours
-    assert scheduler.chain("task-1-p2") == [7]
+    assert [s.name for s in scheduler.pending("task-1-p2")] == ["t-task-1-p2-p7"]
     assert len(scheduler.pending()) == 3
     assert scheduler.unschedule("t-task-1-p2") is True
     assert scheduler.unschedule("t-task-1-p2") is False
-    assert scheduler.chain("task-1") == []
+    assert scheduler.find("task-1", 2) is None and scheduler.pending("task-1") == []
+
+
+def test_a_retired_poll_keeps_its_name_disabled_and_is_not_pending(
+    scheduler: EventBridgePollScheduler, aws: dict[str, Any]
+) -> None:
+    assert scheduler.schedule(PAYLOAD, AT) is True
+    own = scheduler.find("task-1", 2)
+    assert own is not None and own.active
+    assert scheduler.retire(own) is True
+    stored = aws["scheduler"].get_schedule(Name="t-task-1-p2", GroupName="polls")
+    assert stored["State"] == "DISABLED"  # it never fires again
+    assert json.loads(stored["Target"]["Input"])["pollNumber"] == 2  # the same definition otherwise
+    retired = scheduler.find("task-1", 2)
+    assert retired is not None and not retired.active and retired.payload == PAYLOAD
+    assert scheduler.schedule(PAYLOAD, AT) is False  # the name stays taken: no delivery makes poll 2 again
+    assert scheduler.pending() == []  # operators see what is still to run
+    assert scheduler.unschedule("t-task-1-p2") is True and scheduler.find("task-1", 2) is None
+    assert scheduler.retire(own) is False  # gone
 
 
 def test_oversized_payload_is_refused_before_calling_aws(

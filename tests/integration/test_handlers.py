@@ -34,7 +34,7 @@ def test_one_task_segment_poll_poll_record(cloud: LocalCloud, chunk: dict[str, A
     started = cloud.invoke("SegmentFunction", chunk)
     assert started.ok, started.error_message
     assert started.value["type"] == "schedule_poll_task"
-    assert cloud.pending_schedules() == [schedule_name(unit_of(chunk), 1)]
+    assert cloud.pending_schedules(polls_only=True) == [schedule_name(unit_of(chunk), 1)]
     cloud.run_until_idle()
     polls = [d for d in cloud.emulator.deliveries if not d.duplicate]
     assert len(polls) >= 2  # the job takes 240 s: at least one poll finds it running
@@ -147,7 +147,7 @@ def test_a_forged_or_unsigned_poll_is_rejected_and_changes_nothing(
             assert (result.ok, result.error_type) == (False, "ForgedPayloadError"), (function, forged)
             assert "taskPayload.signature" in (result.error_message or "")
     assert cloud.simulator.config.stats == vendor_calls  # nothing reached the vendor
-    assert cloud.records() == {} and cloud.pending_schedules() == [schedule_name(unit_of(chunk), 1)]
+    assert cloud.records() == {} and cloud.pending_schedules(polls_only=True) == [schedule_name(unit_of(chunk), 1)]
 
 
 def test_a_missing_setting_is_named(cloud: LocalCloud, chunk: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -52,11 +52,11 @@ PROVIDER_GRANTS: dict[str, dict[str, dict[str, set[str]]]] = {
 }
 BASE_GRANTS = {
     "SegmentFunctionRole": {
-        "ManagePollSchedules", "ListPollSchedules", "PassSchedulerRole", "WriteTaskRecords",
+        "ManagePollSchedules", "PassSchedulerRole", "WriteTaskRecords",
         "ReadPayloadSigningSecret", "ReadMediaChunks",
     },
     "PollFunctionRole": {
-        "ManagePollSchedules", "ListPollSchedules", "PassSchedulerRole", "WriteTaskRecords",
+        "ManagePollSchedules", "PassSchedulerRole", "WriteTaskRecords",
         "ReadPayloadSigningSecret", "PollFunctionEventInvokeConfigOnFailureSQSPolicy",
     },
     "WebhookFunctionRole": {  # no scheduler grant: aiWARE schedules the webhook's poll tasks

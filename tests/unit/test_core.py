@@ -9,6 +9,7 @@ from pollbridge import core
 from pollbridge.errors import InvalidEventError, PermanentError, TransientError
 from pollbridge.models import JobState, JobStatus, SchedulePollTask, TaskRecord, VtnDocument
 from pollbridge.naming import schedule_name
+from pollbridge.ports import ScheduledPoll
 from tests.fakes import COMPLETE, PERMANENT, TRANSIENT, World, at_its_time, running, start, unit_of
 
 
@@ -50,14 +51,24 @@ def test_a_repeated_segment_is_answered_from_the_schedule_without_a_second_job(
     assert len(world.scheduler.schedules) == 1
 
 
+def looked_before(world: World) -> None:
+    """The race: the duplicate's first look (is poll 1 there?) came before the other created it."""
+    original, first_look = world.scheduler.find, [True]
+
+    def find(unit: str, number: int) -> ScheduledPoll | None:
+        if first_look.pop() if first_look else False:
+            return None
+        return original(unit, number)
+
+    world.scheduler.find = find  # type: ignore[method-assign]
+
+
 def test_a_concurrent_duplicate_shares_the_vendor_job_and_the_schedule(
     world: World, chunk: dict[str, Any], manual_clock: ManualClock
 ) -> None:
     first = start(world, chunk)
-    original_chain = world.scheduler.chain
-    world.scheduler.chain = lambda task_id: []  # type: ignore[method-assign]  # the race: it looked before
+    looked_before(world)
     outcome = start(world, chunk)
-    world.scheduler.chain = original_chain  # type: ignore[method-assign]
     assert outcome.repeated
     assert outcome.response.taskPayload == first.response.taskPayload  # type: ignore[attr-defined]
     assert len(world.provider.submitted) == 1 and world.provider.cancelled == []  # one job, never cancelled
@@ -69,7 +80,7 @@ def test_a_concurrent_duplicate_cancels_a_twin_job_of_a_vendor_without_idempoten
 ) -> None:
     start(world, chunk)
     world.provider.jobs_by_key.clear()  # this vendor ignores Idempotency-Key
-    world.scheduler.chain = lambda task_id: []  # type: ignore[method-assign]
+    looked_before(world)
     outcome = start(world, chunk)
     assert outcome.repeated
     assert world.provider.cancelled == ["work-2"]

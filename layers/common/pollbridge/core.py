@@ -9,12 +9,17 @@ does touches another. Every step is safe to repeat, and a unit has exactly one c
 - a vendor that refuses a submit for now (busy, over its quota, a transient fault) or media that
   cannot be read for now never fails the task: poll 1 is scheduled to submit again (`awaitingSubmit`,
   the media re-read from its cacheURI), with backoff, until the task's deadline;
-- poll n+1's schedule is created before poll n's is deleted, so a running task always has one;
-- a poll whose schedule is gone, or that has a later one, is stale (a late or repeated delivery)
-  and is dropped: it can neither fork the chain nor write a second record;
+- poll n+1's schedule is created before poll n's is retired (disabled, its name kept until the
+  clean-up), so a running task always has an active one, and no poll's name is ever free while the
+  task runs: no delivery can create a poll twice (no fork);
+- a poll whose schedule is retired or gone is stale (a late or repeated delivery) and is dropped: it
+  can neither fork the chain nor write a second record; a duplicate of a poll that is still running
+  learns of its twin from the next poll's name conflict (CreateSchedule), and stands down;
+- nothing in the loop lists (listings lag, and AWS promises nothing about by how much): a poll reads
+  its own schedule by name, a repeated segment its unit's poll 1 and record by name;
 - records are written once; the result sinks are told after the record exists (each at least once,
-  a retry repeating only those that had not succeeded), and only then are the schedules cleaned up,
-  so a failed delivery is retried by a poll that is not stale.
+  a retry repeating only those that had not succeeded), and only then are the schedules deleted
+  (every name 1..n+1, the poll's own last), so a failed delivery is retried by a poll that is not stale.
 
 SCHEDULING_MODE=platform (`Ports.scheduling`): the platform schedules each poll task and sends it
 back; pollbridge creates no schedule. There is no chain to tell a stale poll by, so a poll first
@@ -173,7 +178,7 @@ def start_task(chunk: MediaChunk, ports: Ports) -> Outcome:
         work_id = ports.provider.submit(media, options, idempotency_key(unit, "job", ports.deployment))
     except PermanentError as error:
         finish = decisions.Finish("failed", error.reason, f"could not start the task: {error}")
-        return _finish_job(finish, draft, ports, 0, work_id=None)
+        return _finish_job(finish, draft, ports, 0, work_id=None, scheduled=False)
     except TransientError as error:
         if chunk.cacheURI is None:  # inline media cannot be read again later: the caller retries
             raise
@@ -181,7 +186,7 @@ def start_task(chunk: MediaChunk, ports: Ports) -> Outcome:
     at = next_poll_time(now, decisions.poll_facts(draft, first=True), ports.policy)
     payload = _started(draft, work_id)
     if not isinstance(payload, PollPayload):
-        return _finish_job(payload, draft, ports, 0, work_id=work_id)
+        return _finish_job(payload, draft, ports, 0, work_id=work_id, scheduled=False)
     return _schedule_first(payload.model_copy(update={"notBeforeUTC": minute_of(at)}), at, chunk.taskId, ports, now)
 
 
@@ -211,7 +216,7 @@ def _schedule_first(payload: PollPayload, at: int, task_id: str, ports: Ports, n
         outcome = _scheduled(payload, at, task_id, now=now, deferred=bool(payload.awaitingSubmit))
         return dataclasses.replace(outcome, hopped=_hop(ports, payload, delay))
     winner = ports.scheduler.find(unit, 1)  # a concurrent duplicate scheduled it first
-    if winner is None:
+    if winner is None:  # deleted since: the unit finished (a retry finds its record)
         raise TransientError(f"schedule {schedule_name(unit, 1)} conflicted but is gone; retry")
     if not payload.awaitingSubmit and winner.payload.workId != payload.workId:
         _cancel_quietly(ports, payload.workId)  # a vendor without idempotency started a twin: stop ours
@@ -222,12 +227,14 @@ def _defer_first_submit(draft: PollPayload, error: TransientError, ports: Ports,
     """The vendor did not take the job (or the media could not be read) for now: poll 1 submits again."""
     decision = decisions.after_refused_submit(error, draft, now, ports.policy, first=True)
     if isinstance(decision, decisions.Finish):
-        return _finish_job(decision, draft, ports, 0, work_id=None)
+        return _finish_job(decision, draft, ports, 0, work_id=None, scheduled=False)
     deferred = decision.payload.model_copy(update={"awaitingSubmit": True, "notBeforeUTC": minute_of(decision.at_ms)})
     return _schedule_first(deferred, decision.at_ms, task_id, ports, now)
 
 
-def _retry_submit(payload: PollPayload, ports: Ports, task_id: str | None, now: int) -> Outcome:
+def _retry_submit(
+    payload: PollPayload, ports: Ports, task_id: str | None, now: int, own: ScheduledPoll | None
+) -> Outcome:
     """A poll of a unit the vendor has not taken yet: read the media again and submit it (with the
     unit's idempotency key: still one job per chunk, however many times this runs)."""
     chunk = MediaChunk(
@@ -248,14 +255,14 @@ def _retry_submit(payload: PollPayload, ports: Ports, task_id: str | None, now: 
         finish = decisions.Finish("failed", error.reason, f"could not start the task: {error}")
         return _finish(finish, payload, ports, polls=payload.pollNumber)
     except TransientError as error:
-        return _act(decisions.after_refused_submit(error, payload, now, ports.policy), payload, ports, task_id, now)
+        decision = decisions.after_refused_submit(error, payload, now, ports.policy)
+        return _act(decision, payload, ports, task_id, now, own)
     started = _started(payload, work_id)
     if not isinstance(started, PollPayload):
         return _finish_job(started, payload, ports, payload.pollNumber, work_id=work_id)
     facts = dataclasses.replace(decisions.poll_facts(started, first=True), started_ms=now)
-    outcome = _act(
-        decisions.PollAgain(started.next(now), next_poll_time(now, facts, ports.policy)), payload, ports, task_id, now
-    )
+    first = decisions.PollAgain(started.next(now), next_poll_time(now, facts, ports.policy))
+    outcome = _act(first, payload, ports, task_id, now, own)
     return dataclasses.replace(outcome, admitted_after_ms=now - payload.origCallTimeUTC)
 
 
@@ -273,21 +280,21 @@ def poll(payload: PollPayload, ports: Ports, task_id: str | None = None) -> Outc
     deadline = decisions.capped_deadline(payload, ports.task_timeout_ms)
     if deadline != payload.deadlineUTC:
         payload = payload.model_copy(update={"deadlineUTC": deadline})
-    chain: list[int] = []
+    own: ScheduledPoll | None = None
     if ports.scheduling == "platform":  # no schedules to tell a stale poll by: the record tells
         done = ports.sink.read(payload.unit)
         if done is not None:
             _notify(done, ports)  # a retried poll task delivers what an earlier one could not
             return Outcome("stale", _stored_response(done), done.taskId, payload.pollNumber, True, done)
     else:
-        chain = ports.scheduler.chain(payload.unit)
-        if payload.pollNumber not in chain or max(chain) > payload.pollNumber:
-            return _stale(payload, chain, ports, task_id)
+        own = ports.scheduler.find(payload.unit, payload.pollNumber)  # by name: no listing
+        if own is None or not own.active:  # handled already (retired once the next existed), or done
+            return _stale(payload, ports, task_id)
     now = clock.now_ms()
     if payload.notBeforeUTC is not None and now < payload.notBeforeUTC - EARLY_TOLERANCE_MS:
-        return _stale(payload, chain, ports, task_id, early=True)  # a replay before its time: no effect
+        return _stale(payload, ports, task_id, early=True, own=own)  # a replay before its time: no effect
     if payload.awaitingSubmit:
-        return _retry_submit(payload, ports, task_id, now)
+        return _retry_submit(payload, ports, task_id, now, own)
     decision: decisions.Decision
     try:
         state = ports.provider.status(payload.workId)
@@ -298,7 +305,7 @@ def poll(payload: PollPayload, ports: Ports, task_id: str | None = None) -> Outc
     else:
         decision = decisions.after_status(state, payload, now, ports.policy)
         _report_progress(payload, state.status.value, state.progress, ports)
-    return _act(decision, payload, ports, task_id, now)
+    return _act(decision, payload, ports, task_id, now, own)
 
 
 def cancel(orig_task_id: str, ports: Ports, reason: str = "cancelled by an operator") -> Outcome | None:
@@ -326,31 +333,31 @@ def cancel(orig_task_id: str, ports: Ports, reason: str = "cancelled by an opera
 
 
 def _current_state(unit: str, task_id: str, ports: Ports) -> Outcome | None:
-    """What a repeated segment is answered with: its chunk's pending poll, or its chunk's record
-    (another chunk of the same task is new work, its own unit)."""
-    chain = ports.scheduler.chain(unit)
-    if chain:
-        latest = ports.scheduler.find(unit, max(chain))
-        if latest is not None:
-            return _scheduled(latest.payload, latest.at_ms, task_id, repeated=True)
+    """What a repeated segment is answered with: its chunk's poll 1 while it runs (its schedule,
+    active or retired, is kept until the clean-up), or its chunk's record (another chunk of the same
+    task is new work, its own unit). Both are read by name; the schedules are deleted only after the
+    record exists, so neither means not started (or a first delivery still in flight: its submit is
+    idempotent and poll 1's name conflicts, so the two converge on one job and one chain)."""
+    first = ports.scheduler.find(unit, 1)
+    if first is not None:
+        return _scheduled(first.payload, first.at_ms, task_id, repeated=True)
     done = ports.sink.read(unit)
     if done is not None:  # a late repeat of a finished chunk: answer with what was written
         _notify(done, ports)
         return Outcome(done.status, _stored_response(done), task_id, done.polls, repeated=True, record=done)
-    if chain:  # the latest schedule vanished between the listing and the read: the task moved on
-        raise TransientError(f"task {task_id} is changing state; retry")
     return None
 
 
-def _stale(payload: PollPayload, chain: list[int], ports: Ports, task_id: str | None, early: bool = False) -> Outcome:
-    """A delivery of a poll that already ran (or, `early`, whose time has not come): answer with the
-    task's current state, change nothing but the leftover of a crash (our own schedule when a later
-    one exists)."""
+def _stale(
+    payload: PollPayload, ports: Ports, task_id: str | None, early: bool = False, own: ScheduledPoll | None = None
+) -> Outcome:
+    """A delivery of a poll that already ran (or, `early`, whose time has not come; `own` is its
+    schedule, None in platform mode): answer with the task's current state (its pending poll: the
+    next one, or when early its own; else the record) and change nothing."""
     task, unit = payload.origTaskId, payload.unit
-    later = max(chain, default=0)
-    if payload.pollNumber in chain and later > payload.pollNumber:
-        ports.scheduler.unschedule(schedule_name(unit, payload.pollNumber))
-    found = ports.scheduler.find(unit, later) if later > payload.pollNumber or early else None
+    found = own if early else ports.scheduler.find(unit, payload.pollNumber + 1)
+    if found is not None and not found.active:  # the chain moved further on: the record, or nothing
+        found = None
     if found is None and early and payload.notBeforeUTC is not None:
         # No schedule to show (platform mode: the platform holds the only copy): hand the same poll
         # task back with its time, so that whoever schedules it can do so again.
@@ -371,19 +378,34 @@ def _stale(payload: PollPayload, chain: list[int], ports: Ports, task_id: str | 
     return Outcome("stale", StalePoll(taskId=task, pollNumber=payload.pollNumber), task, payload.pollNumber, True)
 
 
-def _act(decision: decisions.Decision, payload: PollPayload, ports: Ports, task_id: str | None, now: int) -> Outcome:
+def _act(
+    decision: decisions.Decision,
+    payload: PollPayload,
+    ports: Ports,
+    task_id: str | None,
+    now: int,
+    own: ScheduledPoll | None = None,
+) -> Outcome:
+    """Carry out a poll's decision. `own`: the poll's schedule (None in platform mode), retired once
+    the next poll's exists."""
     match decision:
         case decisions.PollAgain(payload=next_payload, at_ms=at):
             due = next_payload.model_copy(update={"notBeforeUTC": minute_of(at)})
-            return _schedule_next(ports.signer.sign(due), at, payload, ports, task_id, now)
+            return _schedule_next(ports.signer.sign(due), at, payload, ports, task_id, now, own)
         case decisions.FetchResult():
-            return _complete(payload, ports, task_id)
+            return _complete(payload, ports, task_id, own)
         case decisions.Finish() as finish:
             return _finish(finish, payload, ports, polls=payload.pollNumber)
 
 
 def _schedule_next(
-    next_payload: PollPayload, at: int, payload: PollPayload, ports: Ports, task_id: str | None, now: int
+    next_payload: PollPayload,
+    at: int,
+    payload: PollPayload,
+    ports: Ports,
+    task_id: str | None,
+    now: int,
+    own: ScheduledPoll | None,
 ) -> Outcome:
     schedule_at, delay = _precise_plan(ports, at, now)
     try:
@@ -396,14 +418,14 @@ def _schedule_next(
         existing = ports.scheduler.find(unit, next_payload.pollNumber)
         if existing is not None:
             next_payload, at = existing.payload, existing.at_ms
-    # Only now that poll n+1 exists: the chain is never empty while the task runs.
-    if not ports.scheduler.unschedule(schedule_name(unit, payload.pollNumber)):
+    # Only now that poll n+1 exists: the chain is never without an active poll while the task runs.
+    if own is None or not ports.scheduler.retire(own):
         # Someone removed our schedule meanwhile: a duplicate of this poll (harmless), or whoever
         # finished the task (a duplicate that saw it complete, an operator's cancel), who wrote the
         # record before clearing the chain. Then n+1 must not outlive the record.
         done = ports.sink.read(unit)
         if done is not None:
-            _clean_up(unit, ports)
+            _clean_up(payload, ports)
             return Outcome("stale", _stored_response(done), payload.origTaskId, payload.pollNumber, True, done)
     own_id = task_id or schedule_name(unit, payload.pollNumber)
     outcome = _scheduled(
@@ -435,18 +457,19 @@ def _hop(ports: Ports, payload: PollPayload, delay: int | None) -> bool | None:
     return True
 
 
-def _complete(payload: PollPayload, ports: Ports, task_id: str | None) -> Outcome:
+def _complete(payload: PollPayload, ports: Ports, task_id: str | None, own: ScheduledPoll | None) -> Outcome:
     now = clock.now_ms()
     try:
         # The provider converts its service's output into its own vtn-standard document.
         document = ports.provider.result(payload.workId, ResultContext.of(payload, ports.engine_name, now))
     except TransientError as error:  # never FetchResult again: polls later, or gives up
-        return _act(decisions.after_transient_error(error, payload, now, ports.policy), payload, ports, task_id, now)
+        retry = decisions.after_transient_error(error, payload, now, ports.policy)
+        return _act(retry, payload, ports, task_id, now, own)
     except PermanentError as error:
-        return _act(decisions.after_permanent_error(error, payload, "result"), payload, ports, task_id, now)
+        return _act(decisions.after_permanent_error(error, payload, "result"), payload, ports, task_id, now, own)
     except (ValueError, ArithmeticError) as error:  # a result that cannot be vtn-standard (pydantic, overflow)
         invalid = PermanentError(f"result is not convertible to vtn-standard: {error}", "invalid_data")
-        return _act(decisions.after_permanent_error(invalid, payload, "result"), payload, ports, task_id, now)
+        return _act(decisions.after_permanent_error(invalid, payload, "result"), payload, ports, task_id, now, own)
     record = TaskRecord(
         taskId=payload.origTaskId,
         jobId=payload.origJobId,
@@ -460,7 +483,7 @@ def _complete(payload: PollPayload, ports: Ports, task_id: str | None) -> Outcom
     )
     stored = ports.sink.write_once(record)
     _notify(stored, ports)  # between the record and the clean-up: a failed delivery retries a live poll
-    _clean_up(payload.unit, ports)
+    _clean_up(payload, ports)
     repeated = stored != record
     response = document if not repeated else _stored_response(stored)
     lag = now - (payload.lastPollUTC or payload.origCallTimeUTC)
@@ -485,10 +508,16 @@ def _finish(finish: decisions.Finish, payload: PollPayload, ports: Ports, polls:
 
 
 def _finish_job(
-    finish: decisions.Finish, payload: PollPayload, ports: Ports, polls: int, work_id: str | None
+    finish: decisions.Finish,
+    payload: PollPayload,
+    ports: Ports,
+    polls: int,
+    work_id: str | None,
+    scheduled: bool = True,
 ) -> Outcome:
     """Write the task's record (and stop its vendor job when asked). `work_id` is the vendor's job:
-    None when the task never got one (the draft payload's workId is a placeholder)."""
+    None when the task never got one (the draft payload's workId is a placeholder). `scheduled`:
+    False when the unit never got a schedule (it failed at its start), so there is none to delete."""
     if finish.cancel_vendor_job and work_id is not None:
         _cancel_quietly(ports, work_id)
     record = TaskRecord(
@@ -505,7 +534,8 @@ def _finish_job(
     )
     stored = ports.sink.write_once(record)
     _notify(stored, ports)  # between the record and the clean-up: a failed delivery retries a live poll
-    _clean_up(payload.unit, ports)
+    if scheduled:
+        _clean_up(payload, ports)
     return Outcome(stored.status, stored, payload.origTaskId, payload.pollNumber, stored != record, stored)
 
 
@@ -546,10 +576,16 @@ def _report_progress(payload: PollPayload, job_status: str, progress: float | No
         ports.heartbeat.report(payload.heartbeatWebhook, beat)
 
 
-def _clean_up(unit: str, ports: Ports) -> None:
-    """After the record exists: no schedule of the unit may fire again."""
-    for number in ports.scheduler.chain(unit):
-        ports.scheduler.unschedule(schedule_name(unit, number))
+def _clean_up(payload: PollPayload, ports: Ports) -> None:
+    """After the record exists: no schedule of the unit may fire again, and none is kept. By name,
+    no listing: polls 1..n-1 (retired), n+1 (a duplicate's, a precise poll's fallback), and this
+    poll's own last, so that a clean-up cut short is redone by the retried poll, which still finds
+    its schedule active."""
+    if ports.scheduling == "platform":
+        return  # nothing was scheduled by pollbridge
+    unit, number = payload.unit, payload.pollNumber
+    for other in [*range(1, number), number + 1, number]:
+        ports.scheduler.unschedule(schedule_name(unit, other))
 
 
 def _scheduled(

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pollbridge.errors import PermanentError, TransientError
 from pollbridge.models import MAX_POLLS, JobState, JobStatus, PollPayload, TaskFailureReason
-from pollbridge.timing import PollFacts, PollPolicy, VendorHints, next_poll_time
+from pollbridge.timing import PollFacts, PollPolicy, VendorHints, next_poll_time, next_submit_time
 
 # A vendor that fails transiently (timeouts, 429, 5xx) or answers out of contract this many polls
 # in a row is given up on: with the backoff that is about an hour and a half of trying.
@@ -180,12 +180,13 @@ def after_refused_submit(
     error: TransientError, payload: PollPayload, now_ms: int, policy: PollPolicy, *, first: bool = False
 ) -> PollAgain | Finish:
     """The vendor did not take a job for now (busy, over its quota, a transient fault), or its media
-    could not be read for now: submit again later, backing off and honouring a finite Retry-After,
-    until the task's deadline (no count of refusals fails it: a vendor at its quota is not broken).
+    could not be read for now: submit again later (timing.next_submit_time: backing off, spread, the
+    longest-waiting first, honouring a finite Retry-After), until the task's deadline (no count of
+    refusals fails it: a vendor at its quota is not broken).
     `first`: the segment itself was refused, and the retry is poll 1."""
     refusals = payload.transientErrors + 1
     facts = poll_facts(payload, transient_errors=refusals)
-    at = next_poll_time(now_ms, facts, policy, VendorHints(retry_after_s=error.retry_after_s))
+    at = next_submit_time(now_ms, facts, policy, error.retry_after_s)
     if at >= payload.deadlineUTC or now_ms >= payload.deadlineUTC:
         return Finish(
             "failed",

@@ -54,6 +54,7 @@ class ScheduledPoll:
     name: str
     at_ms: int
     payload: PollPayload
+    active: bool = True  # False: retired (its poll was handled), the name kept until the clean-up
 
 
 class MediaSource(Protocol):
@@ -107,19 +108,18 @@ class PollScheduler(Protocol):
         ...
 
     def find(self, unit: str, poll_number: int) -> ScheduledPoll | None:
-        """The pending schedule of that poll, only if it belongs to that unit of work (naming.unit_key:
-        a task's chunk, or a whole task)."""
+        """That poll's schedule, active or retired, only if it belongs to that unit of work
+        (naming.unit_key: a task's chunk, or a whole task). Read by name, strongly consistent: the
+        loop never lists (a listing lags, by as much as it likes)."""
         ...
 
-    def chain(self, unit: str) -> list[int]:
-        """Poll numbers of the unit's schedules still in the group (one listing; no payloads).
-
-        A poll deletes its own schedule only after creating the next one, so from the first poll's
-        scheduling until the record is written a running task always has at least one."""
+    def retire(self, poll: ScheduledPoll) -> bool:
+        """Mark a handled poll's schedule so (disabled): it never fires again and its name stays
+        taken until the clean-up, so no delivery can create that poll again. False when it is gone."""
         ...
 
     def unschedule(self, name: str) -> bool:
-        """Delete a pending schedule; False when there was none."""
+        """Delete a schedule (the clean-up, by name); False when there was none."""
         ...
 
     def pending(self, unit: str | None = None) -> list[ScheduledPoll]:

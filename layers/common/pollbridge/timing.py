@@ -28,6 +28,10 @@ up to 59 s early costs one cheap extra check at most.
   the default 60 s that is one poll a minute, the densest the scheduler allows).
 - **A transient error** backs off from the minimum interval (x`backoff` per consecutive error) and
   never polls before a finite `Retry-After`.
+- **A refused submit** (the vendor busy or over its quota: admission, `next_submit_time`) backs off
+  the same way, but spread over the whole wait (thousands refused together retry across minutes, not
+  in one), and capped by how long the task has waited already: the longer it waited, the more often
+  it tries, so tasks are taken roughly in arrival order and none starves behind later ones.
 - **Jitter**: up to `max_jitter_s` seconds, wrapped within the minute (so the minute, what decides
   when the scheduler fires, never moves), derived from a hash of the task id and the poll number:
   thousands of tasks started together spread over the seconds, and a repeated delivery of a poll
@@ -82,6 +86,11 @@ class PollPolicy:
     rate_doubt: float = 0.1
     first_eta_trust: float = 0.75
     max_jitter_s: int = 20
+    # Admission: a refused submit waits at most admission_max_wait_s, less by admission_age_share of
+    # each second the task has waited, down to admission_min_wait_s (BENCHMARKS.md, `make burst`).
+    admission_max_wait_s: int = 1200
+    admission_min_wait_s: int = 300
+    admission_age_share: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -223,6 +232,29 @@ def _first_minute_after(plausible_ms: int) -> int:
     if plausible_ms - minute_of(plausible_ms) < MINUTE_MS // 2:
         return plausible_ms
     return minute_of(plausible_ms) + MINUTE_MS
+
+
+def next_submit_time(now_ms: int, facts: PollFacts, policy: PollPolicy, retry_after_s: float | None = None) -> int:
+    """When a task whose submit the vendor refused for now (`facts.transient_errors` refusals so far,
+    this one included) tries again: epoch ms, whole seconds, at least a minute after now_ms.
+
+    The wait backs off from min_interval_s (x backoff per refusal), capped by the task's age (the
+    longest wait, less admission_age_share of each second waited, not below admission_min_wait_s),
+    and is drawn from its upper half by a hash of the task and the refusal count: deterministic (a
+    repeated delivery computes the same time) yet spread, so a burst's refusals do not come back
+    together. Never before a finite Retry-After."""
+    age_s = max(0, now_ms - facts.started_ms) / 1000
+    longest = float(policy.admission_max_wait_s)
+    cap = _clamp(longest - age_s * policy.admission_age_share, float(policy.admission_min_wait_s), longest)
+    steps = min(max(facts.transient_errors - 1, 0), _MAX_BACKOFF_STEPS)
+    wait_s = min(policy.min_interval_s * policy.backoff**steps, cap)
+    digest = hashlib.sha256(f"{facts.task_id}\x00submit\x00{facts.transient_errors}".encode()).digest()
+    wait_s *= 0.5 + 0.5 * int.from_bytes(digest[:8], "big") / 2**64
+    if retry_after_s is not None and math.isfinite(retry_after_s):
+        wait_s = max(wait_s, min(retry_after_s, float(_MAX_AHEAD_MS // 1000)))
+    earliest = now_ms + max(policy.min_interval_s * 1000, MIN_AHEAD_MS)
+    at = now_ms + int(wait_s * 1000)
+    return earliest if at <= earliest else -(-at // 1000) * 1000
 
 
 def _after_error(errors: int, retry_after_s: float | None, policy: PollPolicy) -> int:

@@ -20,8 +20,8 @@ class PlatformPollScheduler:
     def find(self, unit: str, poll_number: int) -> ScheduledPoll | None:
         return None
 
-    def chain(self, unit: str) -> list[int]:
-        return []
+    def retire(self, poll: ScheduledPoll) -> bool:
+        return False
 
     def unschedule(self, name: str) -> bool:
         return False

@@ -1,9 +1,16 @@
 """EventBridge Scheduler: one one-time schedule per poll, named by its unit of work (a task's chunk,
 naming.unit_key) and poll number.
 
-Schedules are kept after they fire (ActionAfterCompletion NONE): the poll function deletes its own
-schedule once the next exists, so a schedule's presence says "this poll has not been handled yet"
-and a late or repeated delivery can be recognised as stale (see core).
+Schedules are kept after they fire (ActionAfterCompletion NONE). Once poll n+1's schedule exists,
+poll n *retires* its own: it is set DISABLED, not deleted, so its name stays taken until the task's
+clean-up deletes every name 1..n+1. An ENABLED schedule says "this poll has not been handled yet";
+a disabled one says it was (a late or repeated delivery is stale), and since no name is ever free
+while the task runs, no delivery can create a poll a second time (no fork), and schedule 1 tells a
+repeated segment that its unit started, whichever poll the chain has reached.
+
+The loop reads only by name (GetSchedule, strongly consistent) and learns of a concurrent duplicate
+from CreateSchedule's name conflict; it never lists. AWS promises nothing about when ListSchedules
+catches up, so a listing serves operators only (`pending`, for `ops`).
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from pydantic import ValidationError
 
 from pollbridge.errors import PermanentError, TransientError
 from pollbridge.models import PollPayload
-from pollbridge.naming import poll_number_of, schedule_name, schedule_prefix
+from pollbridge.naming import schedule_name, schedule_prefix
 from pollbridge.ports import ScheduledPoll
 
 # Filled in by the scheduler on each delivery; the poll function logs them (attempt, lateness).
@@ -67,31 +74,8 @@ class EventBridgePollScheduler:
         self._target = target
 
     def schedule(self, payload: PollPayload, at_ms: int) -> bool:
-        body = json.dumps({**payload.model_dump(mode="json"), "scheduler": SCHEDULER_CONTEXT})
-        if len(body.encode()) > MAX_INPUT_BYTES:
-            raise PermanentError(
-                f"taskPayload is {len(body.encode())} bytes; the scheduler takes {MAX_INPUT_BYTES}", "invalid_data"
-            )
         try:
-            self._client.create_schedule(
-                Name=schedule_name(payload.unit, payload.pollNumber),
-                GroupName=self._group,
-                ScheduleExpression=schedule_expression(at_ms),
-                ScheduleExpressionTimezone="UTC",
-                FlexibleTimeWindow={"Mode": "OFF"},
-                ActionAfterCompletion="NONE",
-                Description=f"pollbridge poll {payload.pollNumber} of task {payload.origTaskId}"[:512],
-                Target={
-                    "Arn": self._target.function_arn,
-                    "RoleArn": self._target.role_arn,
-                    "Input": body,
-                    "RetryPolicy": {
-                        "MaximumEventAgeInSeconds": self._target.max_event_age_s,
-                        "MaximumRetryAttempts": self._target.max_retries,
-                    },
-                    "DeadLetterConfig": {"Arn": self._target.dead_letter_arn},
-                },
-            )
+            self._client.create_schedule(**self._definition(payload, at_ms), State="ENABLED")
         except ClientError as error:
             if _code(error) == "ConflictException":
                 return False
@@ -100,28 +84,50 @@ class EventBridgePollScheduler:
             raise TransientError(f"scheduler CreateSchedule: {error}") from error
         return True
 
+    def retire(self, poll: ScheduledPoll) -> bool:
+        """UpdateSchedule replaces the whole definition: the same one, DISABLED."""
+        try:
+            self._client.update_schedule(**self._definition(poll.payload, poll.at_ms), State="DISABLED")
+        except ClientError as error:
+            if _code(error) == "ResourceNotFoundException":
+                return False
+            raise _classified("UpdateSchedule", error) from error
+        except BotoCoreError as error:
+            raise TransientError(f"scheduler UpdateSchedule: {error}") from error
+        return True
+
+    def _definition(self, payload: PollPayload, at_ms: int) -> dict[str, Any]:
+        body = json.dumps({**payload.model_dump(mode="json"), "scheduler": SCHEDULER_CONTEXT})
+        if len(body.encode()) > MAX_INPUT_BYTES:
+            raise PermanentError(
+                f"taskPayload is {len(body.encode())} bytes; the scheduler takes {MAX_INPUT_BYTES}", "invalid_data"
+            )
+        return {
+            "Name": schedule_name(payload.unit, payload.pollNumber),
+            "GroupName": self._group,
+            "ScheduleExpression": schedule_expression(at_ms),
+            "ScheduleExpressionTimezone": "UTC",
+            "FlexibleTimeWindow": {"Mode": "OFF"},
+            "ActionAfterCompletion": "NONE",
+            "Description": f"pollbridge poll {payload.pollNumber} of task {payload.origTaskId}"[:512],
+            "Target": {
+                "Arn": self._target.function_arn,
+                "RoleArn": self._target.role_arn,
+                "Input": body,
+                "RetryPolicy": {
+                    "MaximumEventAgeInSeconds": self._target.max_event_age_s,
+                    "MaximumRetryAttempts": self._target.max_retries,
+                },
+                "DeadLetterConfig": {"Arn": self._target.dead_letter_arn},
+            },
+        }
+
     def find(self, unit: str, poll_number: int) -> ScheduledPoll | None:
+        """Active or retired (ScheduledPoll.active)."""
         found = self._get(schedule_name(unit, poll_number))
         if found is None or found.payload.unit != unit or found.payload.pollNumber != poll_number:
             return None  # not this task's (a name can only be shared by tampering; never trust it)
         return found
-
-    def chain(self, unit: str) -> list[int]:
-        numbers = []
-        try:
-            pages = self._client.get_paginator("list_schedules").paginate(
-                GroupName=self._group, NamePrefix=schedule_prefix(unit)
-            )
-            for page in pages:
-                for summary in page.get("Schedules", []):
-                    number = poll_number_of(summary["Name"], unit)
-                    if number is not None:
-                        numbers.append(number)
-        except ClientError as error:
-            raise _classified("ListSchedules", error) from error
-        except BotoCoreError as error:
-            raise TransientError(f"scheduler ListSchedules: {error}") from error
-        return sorted(numbers)
 
     def unschedule(self, name: str) -> bool:
         try:
@@ -135,6 +141,7 @@ class EventBridgePollScheduler:
         return True
 
     def pending(self, unit: str | None = None) -> list[ScheduledPoll]:
+        """For operators only (a listing, eventually consistent): never on the loop's path."""
         found = []
         query = {"GroupName": self._group}
         if unit is not None:
@@ -142,8 +149,8 @@ class EventBridgePollScheduler:
         for page in self._client.get_paginator("list_schedules").paginate(**query):
             for summary in page.get("Schedules", []):
                 scheduled = self._get(summary["Name"])
-                if scheduled is not None and unit in (None, scheduled.payload.unit):
-                    found.append(scheduled)
+                if scheduled is not None and scheduled.active and unit in (None, scheduled.payload.unit):
+                    found.append(scheduled)  # still to be handled (retired polls are not pending)
         return found
 
     def _get(self, name: str) -> ScheduledPoll | None:
@@ -160,7 +167,7 @@ class EventBridgePollScheduler:
             at_ms = parse_schedule_expression(schedule["ScheduleExpression"])
         except (KeyError, ValueError, ValidationError):
             return None  # not one of ours
-        return ScheduledPoll(name=name, at_ms=at_ms, payload=payload)
+        return ScheduledPoll(name=name, at_ms=at_ms, payload=payload, active=schedule.get("State") != "DISABLED")
 
 
 def _code(error: ClientError) -> str:
