@@ -2,13 +2,14 @@
 
 `python -m devtools.capacity [--tasks-per-day N] [--media-mix main|short-clips|long-queues|SECONDS]
 [--provider http|transcribe|rekognition-text] [--accounts A --regions R --stacks S] [--quota KEY=VALUE]`
-(`make capacity ARGS=...`; docs/capacity.md explains the model and pastes its default run).
+(docs/capacity.md explains the model and pastes its default run).
 
 Everything is linear in the arrival rate. Per task, the model counts each AWS call (CALLS: what one
 segment, one poll and the poll that completes the task make) and, by Little's law, what a running
 task holds (Lambda execution time, live schedules, a vendor job). A quota of Q per second (or Q held
 at once) then binds at 86,400 x Q / (its amount per task) tasks a day. The polls per task, the time
-a task runs and the vendor's job time come from the timing simulation (devtools/bench/timing.py:
+a task runs, the schedules it holds meanwhile (each poll's, until the clean-up) and the vendor's job
+time come from the timing simulation (devtools/bench/timing.py:
 its workloads and pollbridge.timing's policy itself, seeded); durations from BENCHMARKS.md; quotas
 with the page each was read on (QUOTAS, SOURCES).
 """
@@ -49,50 +50,54 @@ HINTS_TEXT: dict[str, str] = {"eta": "ETAs off by up to +-10%", "progress": "pro
 @dataclass(frozen=True)
 class Calls:
     """One API's calls for one task: in the segment, in each poll that finds the job still running,
-    and in the poll that completes the task (instead of a running poll's), plus `later` more when
-    that poll is not poll 1. Per task: segment + (polls - 1) x poll + completion + P(polls > 1) x later."""
+    and in the poll that completes the task (instead of a running poll's). Per task: segment +
+    (polls - 1) x poll + completion. `at_end`: the running polls' share is made by the completing
+    poll instead (the clean-up deletes every earlier poll's schedule): the same calls per task, in
+    another invocation (see invocation_seconds)."""
 
     api: str
     segment: float
     poll: float
     completion: float
-    later: float = 0.0
     providers: frozenset[str] = frozenset(PROVIDERS)
     network: bool = True  # a round trip (counted in the invocation's duration)
+    at_end: bool = False
     note: str = ""
 
-    def per_task(self, polls: float, later_share: float) -> float:
-        """Mean calls per task, for tasks of `polls` polls on average, `later_share` of them done
-        after poll 1."""
-        return self.segment + max(polls - 1.0, 0.0) * self.poll + self.completion + later_share * self.later
+    def per_task(self, polls: float) -> float:
+        """Mean calls per task, for tasks of `polls` polls on average."""
+        return self.segment + max(polls - 1.0, 0.0) * self.poll + self.completion
 
 
 _AWS = frozenset({"transcribe", "rekognition-text"})
 _PROVIDER_SETS = {"all": frozenset(PROVIDERS), "aws": _AWS, **{p: frozenset({p}) for p in PROVIDERS}}
-# The loop after issue 16 item 2 (no listing): a poll knows it is current by GetSchedule of its own
-# name, a segment knows it is a repeat by the unit's start marker ("poll 0", a DISABLED schedule)
-# and the record, and the clean-up deletes names it knows. One table: adjust it when core changes.
-# Columns: the API; its calls in the segment, in each running poll, in the completing poll, and more
-# in the completing poll when it is not poll 1; the providers that make it (all, aws, or one); "rt"
-# for a round trip, "-" for none; the rest is a note.
+# The loop since issue 16 (no listing, no start marker): a poll knows it is current by GetSchedule of
+# its own name and, once the next poll's schedule exists, retires its own (UpdateSchedule to DISABLED:
+# the name stays taken until the clean-up); a segment knows it is a repeat by its unit's poll 1 and
+# the record; the completing poll n deletes every name 1..n+1 by name (n + 1 deletes: modelled as one
+# per running poll, made at the end, and two in the completing poll). One table: adjust it when core
+# changes. Columns: the API; its calls in the segment, in each running poll, in the completing poll;
+# the providers that make it (all, aws, or one); "rt" for a round trip, "end" for a round trip whose
+# running-poll share the completing poll makes, "-" for none; the rest is a note.
 CALLS_TABLE = """
-scheduler:GetSchedule            1 1 1 0 all  rt  segment: the start marker (a miss); poll: its own schedule
-scheduler:CreateSchedule         2 1 0 0 all  rt  segment: poll 1 and the start marker; poll: the next
-scheduler:DeleteSchedule         0 1 3 1 all  rt  poll: its own, once the next exists; done: marker, next, own, previous
-scheduler:ListSchedules          0 0 0 0 all  rt  operators only (ops): never in the loop
-scheduler:invocation             0 1 1 0 all  -   each poll is one delivery of a schedule
-lambda:invocation                1 1 1 0 all  -   the segment function, then the poll function once per poll
-s3:GetObject record              1 0 0 0 all  rt  segment: is there a record already (a miss)
-s3:PutObject record              0 0 1 0 all  rt  completion: the record, written once (If-None-Match)
-vendor submit                    1 0 0 0 http rt
-vendor status                    0 1 1 0 http rt
-vendor result                    0 0 1 0 http rt
-s3:PutObject staging             1 0 0 0 aws  rt  the chunk staged for the service (not when it is already s3://)
-transcribe:StartTranscriptionJob 1 0 0 0 transcribe rt
-transcribe:GetTranscriptionJob   0 1 2 0 transcribe rt status, and again for the transcript's location
-s3:GetObject transcript          0 0 1 0 transcribe rt
-rekognition:StartTextDetection   1 0 0 0 rekognition-text rt
-rekognition:GetTextDetection     0 1 1 0 rekognition-text rt status (MaxResults 1); completion adds the result's pages
+scheduler:GetSchedule            1 1 1 all  rt  segment: poll 1's (a repeat? a miss when new); poll: its own (active?)
+scheduler:CreateSchedule         1 1 0 all  rt  segment: poll 1; poll: the next
+scheduler:UpdateSchedule         0 1 0 all  rt  poll: retires its own (DISABLED, the name kept until the clean-up)
+scheduler:DeleteSchedule         0 1 2 all  end clean-up, names 1..n+1: each running poll's (retired), its own, n+1
+scheduler:ListSchedules          0 0 0 all  rt  operators only (ops): never in the loop
+scheduler:invocation             0 1 1 all  -   each poll is one delivery of a schedule
+lambda:invocation                1 1 1 all  -   the segment function, then the poll function once per poll
+s3:GetObject record              1 0 0 all  rt  segment: is there a record already (a miss)
+s3:PutObject record              0 0 1 all  rt  completion: the record, written once (If-None-Match)
+vendor submit                    1 0 0 http rt
+vendor status                    0 1 1 http rt
+vendor result                    0 0 1 http rt
+s3:PutObject staging             1 0 0 aws  rt  the chunk staged for the service (not when it is already s3://)
+transcribe:StartTranscriptionJob 1 0 0 transcribe rt
+transcribe:GetTranscriptionJob   0 1 2 transcribe rt status, and again for the transcript's location
+s3:GetObject transcript          0 0 1 transcribe rt
+rekognition:StartTextDetection   1 0 0 rekognition-text rt
+rekognition:GetTextDetection     0 1 1 rekognition-text rt status (MaxResults 1); completion adds the result's pages
 """
 
 
@@ -102,24 +107,25 @@ def parse_calls(text: str) -> tuple[Calls, ...]:
     for line in text.strip().splitlines():
         words = line.split()
         cut = next(i for i, word in enumerate(words) if word.isdigit())
-        segment, poll, completion, later, providers, trip = words[cut : cut + 6]
+        segment, poll, completion, providers, trip = words[cut : cut + 5]
+        if trip not in ("rt", "end", "-"):
+            raise ValueError(f"CALLS_TABLE: {trip!r} is not rt, end or - ({line})")
         found.append(
             Calls(
                 api=" ".join(words[:cut]),
                 segment=float(segment),
                 poll=float(poll),
                 completion=float(completion),
-                later=float(later),
                 providers=_PROVIDER_SETS[providers],
-                network=trip == "rt",
-                note=" ".join(words[cut + 6 :]),
+                network=trip != "-",
+                at_end=trip == "end",
+                note=" ".join(words[cut + 5 :]),
             )
         )
     return tuple(found)
 
 
 CALLS = parse_calls(CALLS_TABLE)
-LIVE_SCHEDULES_PER_TASK = 2  # a running task holds its next poll's schedule and its start marker
 SIGNING_SECRET_READS = 1  # per container per CACHE_SECONDS: AWSCURRENT (signs, and verifies v2 payloads it signed)
 SECRET_CACHE_S = 300  # pollbridge.adapters.signing_keys.CACHE_SECONDS and pollbridge.secrets.CACHE_SECONDS
 CONTAINER_HEADROOM = 2.0  # warm containers per unit of mean concurrency (arrivals are not even): assumed
@@ -151,21 +157,50 @@ class Workload:
 
     name: str
     polls: float  # polls per task
-    turnaround_s: float  # submit to the poll that saw the job done: how long a task holds its schedules
+    turnaround_s: float  # submit to the poll that saw the job done: how long a task holds schedules
     job_s: float  # the vendor's job, submit to done (its queue included): how long it holds a job slot
     media_s: float
     tasks: int
     hints: Hints
+    schedule_s: float  # schedule-seconds per task: each of its schedules, from its creation to the clean-up
     later_share: float = 1.0  # the share of tasks whose completing poll is not poll 1
+
+    @property
+    def schedules_held(self) -> float:
+        """Schedules a running task holds, averaged over its time (retired ones kept until the clean-up)."""
+        return self.schedule_s / self.turnaround_s if self.turnaround_s > 0 else 1.0
 
 
 MIXES = ("main", "short-clips", "long-queues")
 
 
+def schedule_seconds(start_ms: int, polls_ms: Sequence[int]) -> float:
+    """Schedule-seconds one task holds: poll 1's schedule from the submit, poll k+1's from poll k, each
+    until the completing (last) poll deletes them all. Between poll k-1 and poll k the task holds k."""
+    if not polls_ms:
+        return 0.0
+    end, created = polls_ms[-1], [start_ms, *polls_ms[:-1]]
+    return sum(end - at for at in created) / 1000
+
+
+class _Recording(sim.Scheduler):
+    """The simulation's scheduler for one task, noting when each poll it delivers runs."""
+
+    def __init__(self, seed: int, task: int) -> None:
+        super().__init__(seed, task)
+        self.fired: list[int] = []
+
+    def __call__(self, at_ms: int) -> int:
+        fired = super().__call__(at_ms)
+        self.fired.append(fired)
+        return fired
+
+
 def simulate(mix: str, hints: Hints, tasks: int = SIM_TASKS, seed: int = SIM_SEED) -> Workload:
     """Run pollbridge's policy (lag budget 60 s, its default) over `tasks` of the mix: the timing
     simulation's workloads (or, for a number, media of that mean duration, 0.5-1.5x it, processed
-    as the main workload's are), on a vendor giving `hints`."""
+    as the main workload's are), on a vendor giving `hints`. As sim.run_policy runs it (the same
+    draws: tests/unit/test_capacity.py compares them), noting when each poll runs."""
     min_rtf = sim.PROVIDER_MIN_RTF
     if mix == "main":
         made = sim.make_tasks(tasks, seed)
@@ -176,17 +211,27 @@ def simulate(mix: str, hints: Hints, tasks: int = SIM_TASKS, seed: int = SIM_SEE
     else:
         made = _mean_media_tasks(float(mix), tasks, seed)
     vendor = {"eta": sim.ETA_10, "progress": sim.progress_vendor(), "none": sim.NO_HINTS}[hints]
-    result = sim.run_policy("pollbridge", sim.pollbridge(60, min_rtf=min_rtf), made, vendor, seed, 1)
+    policy = sim.pollbridge(60, min_rtf=min_rtf)
+    polls, turnaround, held = [], [], []
+    for task in made:
+        scheduler = _Recording(seed, task.index)
+        run = policy(task, scheduler, random.Random(seed * 1_000_003 + 7_919 + task.index), vendor)
+        if len(scheduler.fired) != run.polls or run.hops:
+            raise RuntimeError("the simulation's polls are not all scheduler deliveries: update simulate")
+        polls.append(run.polls)
+        turnaround.append((task.done_ms + run.lag_ms - task.start_ms) / 1000)
+        held.append(schedule_seconds(task.start_ms, scheduler.fired))
     name = mix if mix in MIXES else f"mean media {float(mix):,.0f} s"
     return Workload(
         name=name,
-        polls=result.polls_mean,
-        turnaround_s=statistics.fmean(result.turnaround_s),
+        polls=statistics.fmean(polls),
+        turnaround_s=statistics.fmean(turnaround),
         job_s=statistics.fmean((t.done_ms - t.start_ms) / 1000 for t in made),
         media_s=statistics.fmean(t.media_ms / 1000 for t in made),
         tasks=tasks,
         hints=hints,
-        later_share=sum(polls > 1 for polls in result.polls) / len(result.polls),
+        schedule_s=statistics.fmean(held),
+        later_share=sum(n > 1 for n in polls) / len(polls),
     )
 
 
@@ -235,7 +280,8 @@ SOURCES: dict[str, Source] = {
         True,
         "CreateSchedule, DeleteSchedule, GetSchedule and UpdateSchedule 1,000/s in most Regions (from 50);"
         " the quotas page's revision of then lists DeleteSchedule and GetSchedule at 1,000/s in the primary"
-        " Regions, 250/s elsewhere. Whether the current revision raised them with CreateSchedule: not read",
+        " Regions, 250/s elsewhere (its UpdateSchedule row was not read: the announcement's 1,000/s is used)."
+        " Whether the current revision raised them with CreateSchedule: not read",
     ),
     "scheduler-old": Source(
         "Quotas for Amazon EventBridge Scheduler, a revision from before 2024-08",
@@ -343,6 +389,8 @@ QUOTAS: tuple[Quota, ...] = (
     _rate("scheduler-get", "Scheduler GetSchedule", 1_000, "scheduler-2024", "scheduler:GetSchedule", up=_THOUSANDS),
     _rate("scheduler-delete", "Scheduler DeleteSchedule", 1_000, "scheduler-2024", "scheduler:DeleteSchedule",
           up=_THOUSANDS),
+    _rate("scheduler-update", "Scheduler UpdateSchedule", 1_000, "scheduler-2024", "scheduler:UpdateSchedule",
+          up=_THOUSANDS),
     _rate("scheduler-list", "Scheduler ListSchedules", 50, "scheduler-old", "scheduler:ListSchedules"),
     _rate("scheduler-invocations", "Scheduler target invocations", 1_000, "scheduler", "scheduler:invocation",
           up=_TENS_K + " (past it, deliveries wait)"),
@@ -412,7 +460,7 @@ class Inputs:
 def per_task_calls(inputs: Inputs) -> dict[str, float]:
     """Every API's calls for one task (Rekognition's result pages added to GetTextDetection)."""
     w = inputs.workload
-    counts = {c.api: c.per_task(w.polls, w.later_share) for c in calls_for(inputs.provider)}
+    counts = {c.api: c.per_task(w.polls) for c in calls_for(inputs.provider)}
     if "rekognition:GetTextDetection" in counts:
         counts["rekognition:GetTextDetection"] += rekognition_pages(inputs)
     return counts
@@ -423,19 +471,21 @@ def rekognition_pages(inputs: Inputs) -> float:
 
 
 def invocation_seconds(inputs: Inputs) -> dict[str, float]:
-    """Each kind of invocation's duration: its local part, its network calls' round trips, and what it
-    moves (the segment) or converts (the completing poll)."""
+    """Each kind of invocation's mean duration: its local part, its network calls' round trips, and
+    what it moves (the segment) or converts (the completing poll). The calls made `at_end` are the
+    completing poll's: one per earlier poll (the clean-up's deletes)."""
     d, rounds = inputs.durations, calls_for(inputs.provider)
     pages = rekognition_pages(inputs) if inputs.provider == "rekognition-text" else 0.0
+    earlier = max(inputs.workload.polls - 1.0, 0.0)
 
     def trips(part: Callable[[Calls], float]) -> float:
         return sum(part(c) for c in rounds if c.network)
 
     return {
         "segment": d.segment_local_s + trips(lambda c: c.segment) * d.call_s + d.media_transfer_s,
-        "poll": d.poll_local_s + trips(lambda c: c.poll) * d.call_s,
+        "poll": d.poll_local_s + trips(lambda c: 0.0 if c.at_end else c.poll) * d.call_s,
         "completion": d.poll_local_s
-        + (trips(lambda c: c.completion + inputs.workload.later_share * c.later) + pages) * d.call_s
+        + (trips(lambda c: c.completion + (earlier * c.poll if c.at_end else 0.0)) + pages) * d.call_s
         + d.result_s,
     }
 
@@ -456,8 +506,8 @@ def demand_per_task(quota: Quota, inputs: Inputs) -> float:
         return sum(calls.get(api, 0.0) for api in quota.apis)
     w = inputs.workload
     match quota.holds:
-        case "schedules":
-            return LIVE_SCHEDULES_PER_TASK * w.turnaround_s
+        case "schedules":  # every poll's schedule, from its creation to the clean-up (the simulation's)
+            return w.schedule_s
         case "lambda":
             return lambda_seconds_per_task(inputs)
         case "job":
@@ -507,10 +557,23 @@ def rows(inputs: Inputs, tasks_per_day: float, quotas: Sequence[Quota] = QUOTAS)
     ]
 
 
+def _point(row: Row) -> float:
+    """A binding point to 12 figures: quotas reached at the same load tie (in QUOTAS' order), whatever
+    the floating point of their per-task sums."""
+    return float(f"{row.binds_at:.12g}")
+
+
 def binding(found: Sequence[Row], scopes: Sequence[Scope] = ("account-region", "stack")) -> Row | None:
-    """The first quota to bind: the least tasks/day = quota / demand per task over the rows."""
+    """The first quota to bind: the least tasks/day = quota / demand per task over the rows (of a
+    tie, the first in QUOTAS' order: tied() names the others)."""
     eligible = [r for r in found if r.quota.scope in scopes and not math.isinf(r.binds_at)]
-    return min(eligible, key=lambda r: r.binds_at, default=None)
+    return min(eligible, key=_point, default=None)
+
+
+def tied(found: Sequence[Row], first: Row) -> list[Row]:
+    """Every row of `first`'s scope kind that binds at the same load as `first`, `first` included."""
+    vendor = first.quota.scope == "vendor"
+    return [r for r in found if (r.quota.scope == "vendor") == vendor and _point(r) == _point(first)]
 
 
 def with_quotas(overrides: dict[str, float], quotas: Sequence[Quota] = QUOTAS) -> tuple[Quota, ...]:
@@ -581,7 +644,7 @@ def table(found: Sequence[Row]) -> str:
         "| quota | scope | at this load | quota (default) | used | binds at (tasks/day) | adjustable | source |",
         "| --- | --- | ---: | ---: | ---: | ---: | --- | --- |",
     ]
-    for r in sorted(found, key=lambda r: (r.quota.scope == "vendor", r.binds_at, r.quota.key)):
+    for r in sorted(found, key=lambda r: (r.quota.scope == "vendor", _point(r), QUOTA_KEYS.index(r.quota.key))):
         q, source = r.quota, SOURCES[r.quota.source]
         unit = "/s" if q.unit == "/s" else ""
         limit = "-" if math.isinf(q.limit) else f"{_n(q.limit)}{unit}" + ("" if source.confirmed else " (unconfirmed)")
@@ -607,10 +670,11 @@ def calls_table(inputs: Inputs) -> str:
     ]
     per_task = per_task_calls(inputs)
     for c in calls_for(inputs.provider):
-        completion = f"{c.completion:g}" + (f" (+{c.later:g} after poll 1)" if c.later else "")
+        poll = f"{c.poll:g}" + (" (made at the end)" if c.at_end and c.poll else "")
+        completion = f"{c.completion:g}"
         if c.api == "rekognition:GetTextDetection":
             completion += f" + {rekognition_pages(inputs):.1f} pages"
-        lines.append(f"| {c.api} | {c.segment:g} | {c.poll:g} | {completion} | {per_task[c.api]:.2f} | {c.note} |")
+        lines.append(f"| {c.api} | {c.segment:g} | {poll} | {completion} | {per_task[c.api]:.2f} | {c.note} |")
     return "\n".join(lines)
 
 
@@ -646,7 +710,8 @@ def report(
         + f"Arrivals {tasks_per_day / DAY_S:,.2f} tasks/s. The timing simulation ({w.tasks:,} tasks, seed {SIM_SEED},"
         f" pollbridge at its defaults, a vendor giving {HINTS_TEXT[w.hints]}):"
         f" {w.polls:.2f} polls per task ({w.later_share:.0%} take more than one), a task runs"
-        f" {w.turnaround_s:,.0f} s (submit to the poll that sees it done),"
+        f" {w.turnaround_s:,.0f} s (submit to the poll that sees it done) holding {w.schedules_held:.2f}"
+        " schedules on average (each poll's, retired ones kept until the clean-up),"
         f" the vendor's job {w.job_s:,.0f} s, media {w.media_s:,.0f} s on average. Invocations: segment"
         f" {seconds['segment'] * 1000:,.0f} ms, running poll {seconds['poll'] * 1000:,.0f} ms, completing poll"
         f" {seconds['completion'] * 1000:,.0f} ms ({lambda_seconds_per_task(inputs):.2f} s of Lambda per task).",
@@ -661,9 +726,12 @@ def report(
         "",
     ]
     if first is not None:
+        together = tied(found, first)
+        named = " and ".join(
+            f"{r.quota.name} ({_n(r.quota.limit)}{'/s' if r.quota.unit == '/s' else ''})" for r in together
+        ) + (", tied," if len(together) > 1 else "")
         out.append(
-            f"**First quota to bind: {first.quota.name} ({_n(first.quota.limit)}"
-            f"{'/s' if first.quota.unit == '/s' else ''}) at {_n(first.binds_at)} tasks/day**"
+            f"**First quota to bind: {named} at {_n(first.binds_at)} tasks/day**"
             f" ({_pct(first.utilisation)} used at this load)."
         )
     if vendor is not None:

@@ -10,7 +10,15 @@ import pytest
 from devtools import capacity as cap
 
 WORKLOAD = cap.Workload(
-    "test", polls=3.5, turnaround_s=600.0, job_s=540.0, media_s=1500.0, tasks=1, hints="eta", later_share=0.75
+    "test",
+    polls=3.5,
+    turnaround_s=600.0,
+    job_s=540.0,
+    media_s=1500.0,
+    tasks=1,
+    hints="eta",
+    schedule_s=1500.0,
+    later_share=0.75,
 )
 HTTP = cap.Inputs("http", WORKLOAD)
 TRANSCRIBE = cap.Inputs("transcribe", WORKLOAD)
@@ -38,18 +46,23 @@ def test_the_binding_quota_is_the_least_of_quota_over_demand_per_task(inputs: ca
     first = cap.binding(found)
     assert first is not None
     aws = [r for r in found if r.quota.scope != "vendor" and r.per_task > 0]
-    assert first.binds_at == min(cap.DAY_S * r.quota.limit / r.per_task for r in aws)
+    assert first.binds_at == pytest.approx(min(cap.DAY_S * r.quota.limit / r.per_task for r in aws), rel=1e-12)
     # at its binding point a quota is exactly full
     at_limit = cap.Row(first.quota, first.per_task, first.binds_at)
     assert at_limit.utilisation == pytest.approx(1.0)
 
 
 def test_what_binds_first_per_provider_at_these_figures() -> None:
-    # delete: (polls - 1) + 3 (+1 after poll 1) per task, the most Scheduler calls; the services' job quotas
-    # bind far earlier
-    http_first = cap.binding(cap.rows(HTTP, MILLION))
-    assert http_first is not None and http_first.quota.key == "scheduler-delete"
-    assert http_first.binds_at == pytest.approx(86_400 * 1_000 / (3.5 - 1 + 3 + 0.75))
+    # get and delete: polls + 1 per task each, the most Scheduler calls, at the same 1,000/s: a tie, named
+    # in QUOTAS' order whatever the floating point of the sums; the services' job quotas bind far earlier
+    found = cap.rows(HTTP, MILLION)
+    http_first = cap.binding(found)
+    assert http_first is not None and http_first.quota.key == "scheduler-get"
+    assert http_first.binds_at == pytest.approx(86_400 * 1_000 / (3.5 + 1))
+    assert [r.quota.key for r in cap.tied(found, http_first)] == ["scheduler-get", "scheduler-delete"]
+    report = cap.report(HTTP, MILLION)
+    tie = "First quota to bind: Scheduler GetSchedule (1,000/s) and Scheduler DeleteSchedule (1,000/s), tied,"
+    assert tie in report
     for inputs, key, limit in [(TRANSCRIBE, "transcribe-jobs", 250), (REKOGNITION, "rekognition-jobs", 20)]:
         first = cap.binding(cap.rows(inputs, MILLION))
         assert first is not None and first.quota.key == key
@@ -60,7 +73,8 @@ def test_littles_law_for_what_a_running_task_holds() -> None:
     rows = by_key(cap.rows(TRANSCRIBE, MILLION))
     arrivals = MILLION / cap.DAY_S
     assert rows["transcribe-jobs"].demand == pytest.approx(arrivals * WORKLOAD.job_s)
-    assert rows["scheduler-schedules"].demand == pytest.approx(arrivals * 2 * WORKLOAD.turnaround_s)
+    # every poll's schedule is held from its creation to the clean-up: the simulation's schedule-seconds
+    assert rows["scheduler-schedules"].demand == pytest.approx(arrivals * WORKLOAD.schedule_s)
     assert rows["lambda-concurrency"].demand == pytest.approx(arrivals * cap.lambda_seconds_per_task(TRANSCRIBE))
     seconds = cap.invocation_seconds(TRANSCRIBE)
     expected = seconds["segment"] + (WORKLOAD.polls - 1) * seconds["poll"] + seconds["completion"]
@@ -72,15 +86,30 @@ def test_calls_per_task_follow_the_table() -> None:
     p = WORKLOAD.polls
     assert calls["scheduler:invocation"] == pytest.approx(p)  # Scheduler invocations = polls
     assert calls["lambda:invocation"] == pytest.approx(p + 1)  # the segment, then each poll
-    assert calls["scheduler:GetSchedule"] == pytest.approx(1 + p)
-    assert calls["scheduler:CreateSchedule"] == pytest.approx(2 + (p - 1))
-    # completion deletes the marker, the next, its own and (after poll 1) the previous
-    assert calls["scheduler:DeleteSchedule"] == pytest.approx((p - 1) + 3 + WORKLOAD.later_share)
+    assert calls["scheduler:GetSchedule"] == pytest.approx(1 + p)  # the segment's poll 1, each poll its own
+    assert calls["scheduler:CreateSchedule"] == pytest.approx(p)  # poll 1, then each next one
+    assert calls["scheduler:UpdateSchedule"] == pytest.approx(p - 1)  # each running poll retires its own
+    assert calls["scheduler:DeleteSchedule"] == pytest.approx(p + 1)  # the clean-up: names 1..n+1
     assert calls["scheduler:ListSchedules"] == 0  # no listing in the loop
     assert calls["s3:GetObject record"] == calls["s3:PutObject record"] == 1
     one_poll = cap.per_task_calls(cap.Inputs("http", replace(WORKLOAD, polls=1.0, later_share=0.0)))
-    assert one_poll["scheduler:DeleteSchedule"] == 3 and one_poll["scheduler:CreateSchedule"] == 2
-    assert one_poll["scheduler:GetSchedule"] == 2 and one_poll["scheduler:invocation"] == 1
+    assert one_poll["scheduler:DeleteSchedule"] == 2 and one_poll["scheduler:CreateSchedule"] == 1
+    assert one_poll["scheduler:GetSchedule"] == 2 and one_poll["scheduler:UpdateSchedule"] == 0
+    assert one_poll["scheduler:invocation"] == 1
+
+
+def test_the_clean_ups_deletes_are_timed_in_the_completing_poll_and_no_call_is_lost() -> None:
+    d, p = HTTP.durations, WORKLOAD.polls
+    seconds = cap.invocation_seconds(HTTP)
+    # a running poll: GetSchedule, CreateSchedule, UpdateSchedule, vendor status (its delete comes at the end)
+    assert seconds["poll"] == pytest.approx(d.poll_local_s + 4 * d.call_s)
+    # the completing poll: GetSchedule, p + 1 deletes, the record, vendor status and result
+    assert seconds["completion"] == pytest.approx(d.poll_local_s + (1 + (p + 1) + 3) * d.call_s + d.result_s)
+    # summed over a task's invocations, every network call of the table is one round trip
+    calls = cap.per_task_calls(HTTP)
+    network = sum(calls[c.api] for c in cap.calls_for("http") if c.network)
+    local = d.segment_local_s + d.media_transfer_s + p * d.poll_local_s + d.result_s
+    assert cap.lambda_seconds_per_task(HTTP) == pytest.approx(local + network * d.call_s)
 
 
 def test_each_provider_counts_only_its_own_calls_and_quotas() -> None:
@@ -136,6 +165,10 @@ def test_a_quota_increase_moves_the_binding_point() -> None:
     raised = cap.with_quotas({"scheduler-delete": 5_000})
     first = cap.binding(cap.rows(HTTP, MILLION, raised))
     assert first is not None and first.quota.key == "scheduler-get"
+    assert [r.quota.key for r in cap.tied(cap.rows(HTTP, MILLION, raised), first)] == ["scheduler-get"]
+    both = cap.with_quotas({"scheduler-delete": 5_000, "scheduler-get": 5_000})
+    first = cap.binding(cap.rows(HTTP, MILLION, both))
+    assert first is not None and first.quota.key == "scheduler-invocations"  # polls per task, then retires
     with pytest.raises(ValueError, match="unknown quota"):
         cap.with_quotas({"no-such-quota": 1})
 
@@ -168,3 +201,23 @@ def test_the_command_runs_the_simulation_and_names_the_first_quota(capsys: pytes
     workload = cap.simulate("600", "none", tasks=200)
     assert workload.name == "mean media 600 s" and workload.polls >= 1 and 0 <= workload.later_share <= 1
     assert 300 <= workload.media_s <= 900
+
+
+def test_a_task_holds_every_polls_schedule_until_the_clean_up() -> None:
+    # submit at 0, polls at 100, 250 and 400 s: 1 schedule for 100 s, 2 for 150 s, 3 for 150 s
+    assert cap.schedule_seconds(0, [100_000, 250_000, 400_000]) == pytest.approx(100 + 2 * 150 + 3 * 150)
+    assert cap.schedule_seconds(0, [60_000]) == pytest.approx(60)  # one poll: its schedule, submit to poll
+    assert cap.schedule_seconds(0, []) == 0
+    assert WORKLOAD.schedules_held == pytest.approx(2.5)
+
+
+def test_the_simulation_is_the_timing_benchmarks_own_run() -> None:
+    """simulate mirrors sim.run_policy (same tasks, scheduler and draws) to note each poll's time."""
+    workload = cap.simulate("main", "eta", tasks=200)
+    tasks = cap.sim.make_tasks(200, cap.SIM_SEED)
+    reference = cap.sim.run_policy("pollbridge", cap.sim.pollbridge(60), tasks, cap.sim.ETA_10, cap.SIM_SEED, 1)
+    assert workload.polls == pytest.approx(reference.polls_mean)
+    assert workload.turnaround_s == pytest.approx(sum(reference.turnaround_s) / 200)
+    # at least one schedule all along; about (polls + 1) / 2 on average, more as later waits are longer
+    assert 1 <= workload.schedules_held <= max(reference.polls)
+    assert workload.schedules_held >= (workload.polls + 1) / 2 * 0.8
