@@ -1,8 +1,10 @@
-"""`python -m devtools.bench [timing] [coldstart] [scaling] [memory] [--write]`: run benchmarks, print
+"""`python -m devtools.bench [timing] [coldstart] [scaling] [memory] [calls] [--write]`: run benchmarks, print
 their tables, and with --write put them into BENCHMARKS.md (between its `bench:<name>` markers) and
 the plots into docs/benchmarks/. `make bench` runs timing and coldstart (a few minutes);
 `make bench-scaling` the local cloud at 1,000 and 10,000 tasks (about eight minutes); `memory` the
-peak memory of a completing poll at each provider's documented maximum (about a minute)."""
+peak memory of a completing poll at each provider's documented maximum (about a minute); `calls` the
+AWS calls and vendor requests per poll and per task, before issue 16's loop change and now (a few
+minutes)."""
 
 from __future__ import annotations
 
@@ -250,10 +252,22 @@ def memory(write: bool) -> None:
         write_section("memory", text)
 
 
+def calls(write: bool) -> None:
+    from devtools.bench import calls as bench
+
+    text = bench.measure(machine=machine())
+    print(text)
+    if write:
+        write_section("calls", text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devtools.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "which", nargs="*", default=["timing", "coldstart"], choices=["timing", "coldstart", "scaling", "memory"]
+        "which",
+        nargs="*",
+        default=["timing", "coldstart"],
+        choices=["timing", "coldstart", "scaling", "memory", "calls"],
     )
     parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md and docs/benchmarks/")
     parser.add_argument("--tasks", type=int, default=20_000, help="simulated tasks (timing)")
@@ -268,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
         scaling(args.write, args.sizes)
     if "memory" in args.which:
         memory(args.write)
+    if "calls" in args.which:
+        calls(args.write)
     return 0
 
 
