@@ -22,7 +22,7 @@ MODE ?= eventbridge
 TOOLKIT ?= v0.2
 PROVIDER ?= http
 
-.PHONY: help venv sam-venv scan-venv demo load chaos test unit integration template e2e lint typecheck scan check \
+.PHONY: help venv sam-venv scan-venv demo load chaos burst capacity test unit integration template e2e lint typecheck scan check \
         build validate lock localcloud invoke-segment invoke-poll bench bench-scaling load-10k clean engine
 
 help:
@@ -35,6 +35,9 @@ help:
 	@echo "make load        1,000 tasks on the local cloud, the benchmark in BENCHMARKS.md"
 	@echo "make bench       the benchmarks of BENCHMARKS.md (timing, cold start, warm); make bench-scaling: 1k and 10k tasks"
 	@echo "make chaos       1,000 tasks with every fault at once, invariants checked (CHAOS_TASKS=)"
+	@echo "make burst       5,000 tasks within a minute against a vendor admitting 50 jobs: the summary (BURST_ARGS=)"
+	@echo "make capacity    the capacity model: which AWS quota binds first, at how many tasks a day (docs/capacity.md;"
+	@echo "                 ARGS=\"--tasks-per-day N --media-mix main|short-clips|long-queues|SECONDS --provider ...\")"
 	@echo "make localcloud  keep a local cloud running for devtools.invoke / devtools.ops"
 	@echo "make check       ruff + mypy + scan;  make scan: cfn-lint (with serverless rules) and checkov on the template"
 	@echo "make build       sam build;  make validate: sam validate --lint"
@@ -79,6 +82,12 @@ load-10k: venv
 
 chaos: venv
 	$(PY) -m devtools.chaos --tasks $(CHAOS_TASKS)
+
+burst: venv
+	$(PY) -m devtools.burst $(BURST_ARGS)
+
+capacity: venv
+	$(PY) -m devtools.capacity $(ARGS)
 
 localcloud: venv
 	$(PY) -m devtools.serve --aws-port 4566 --vendor-port 8081

@@ -383,9 +383,9 @@ class Mischief:
             simulate = {"durationSeconds": round(self._random.uniform(*LONG_WAIT_S)), "queueSeconds": 0}
             tasks[index][1]["taskPayload"]["simulate"] = simulate
         for index in large:
-            # completes (a vendor failure would only show that a failed task has no large result)
-            simulate = {"mediaDurationMs": LARGE_RESULT_MEDIA_MS, "outcome": "completed"}
-            tasks[index][1]["taskPayload"]["simulate"] = simulate
+            # it completes (a vendor failure would only show that a failed task has no large result)
+            large_one = {"mediaDurationMs": LARGE_RESULT_MEDIA_MS, "outcome": "completed"}
+            tasks[index][1]["taskPayload"]["simulate"] = large_one
         return [tasks[i][1]["taskId"] for i in long_waits], [tasks[i][1]["taskId"] for i in large]
 
     # --- rotations --------------------------------------------------------------------------------
@@ -404,7 +404,7 @@ class Mischief:
 
     def watch_writes(self) -> contextlib.AbstractContextManager[None]:
         """Note every AWS call that changes something (Create*, Put*, Send*...) made while a form is posted."""
-        from pollbridge.wiring import aws_session
+        from pollbridge.adapters.aws import session as aws_session
 
         events = aws_session().get_component("event_emitter")
         unique_id = f"chaos-mischief-{id(self)}"

@@ -69,7 +69,8 @@ class FaultPlan:
     ) -> FaultPlan:
         """The chaos harness's plan: crashes right after each step that changes the world (vendor job
         submitted, schedule created, record written) and before the reply, a few crashes before any
-        adapter call, and throttled scheduler calls."""
+        adapter call, scheduler and S3 calls throttled (as after botocore's retries: the adapter gets
+        the ClientError), and listings that never catch up."""
         return cls(
             crash_before={"*": stray_crash_rate},
             crash_after={
@@ -78,7 +79,7 @@ class FaultPlan:
                 "sink.write_once": crash_rate,
             },
             crash_before_reply=crash_rate,
-            throttle={"scheduler": throttle_rate},
+            throttle={"scheduler": throttle_rate, "s3": throttle_rate},  # past botocore's retries
             lagging_listings=True,
             seed=seed,
         )
@@ -182,7 +183,7 @@ class FaultInjector:
     def _hook_clients(self, adapter: Any) -> set[str]:
         """Throttle the adapter's own botocore clients (attributes of the adapter); the services hooked."""
         hooked = set()
-        from pollbridge.wiring import LazyClient
+        from pollbridge.adapters.aws import LazyClient
 
         for value in list(vars(adapter).values()) if hasattr(adapter, "__dict__") else []:
             if isinstance(value, LazyClient):  # the functions make their clients on first use: make it now

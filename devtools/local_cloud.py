@@ -220,9 +220,9 @@ class LocalCloud:
         """Tell the emulator which schedules the functions create or delete, with what AWS took and
         answered, so that it neither reads them back nor lists the whole group after every
         invocation (a listing costs O(pending), a read one more call per schedule). The functions'
-        clients come from pollbridge's session (`wiring.aws_session`), made after this (ports are
+        clients come from pollbridge's session (`adapters.aws.session`), made after this (ports are
         built on the first invocation), and inherit the hooks."""
-        from pollbridge.wiring import aws_session
+        from pollbridge.adapters.aws import session as aws_session
 
         self._session_events = aws_session().get_component("event_emitter")
         emulator = self.emulator
@@ -456,12 +456,13 @@ def sample_wav(seconds: float = 1.0, rate: int = 16_000) -> bytes:
 def _forget_cached_wiring() -> None:
     """Settings and adapters are cached per process, as in a Lambda container; a new cloud is a new container."""
     from pollbridge import observability, settings, wiring
+    from pollbridge.adapters import aws
 
     settings.load_settings.cache_clear()
     wiring.ports.cache_clear()
     # The container's botocore session too: it keeps the credentials it first resolved, and only a
     # session made after moto's in-process mock started is answered by it.
-    wiring.aws_session.cache_clear()
+    aws.session.cache_clear()
     # Powertools reads POWERTOOLS_METRICS_NAMESPACE when the shared Metrics object is made: in Lambda
     # the environment is there before any import; here the process may have imported it earlier.
     namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE")

@@ -157,7 +157,7 @@ class StaticMedia:
         if self.error:
             raise self.error
         self.fetched.append(chunk.taskId)
-        return Media(b"media-bytes", chunk.mimeType)
+        return Media(chunk.content.encode() if chunk.content is not None else b"media-bytes", chunk.mimeType)
 
 
 class RecordingNotifier:

@@ -40,6 +40,7 @@ def test_every_kind_of_fault_was_injected(report: ChaosReport) -> None:
     ):
         assert point in points, (point, report.faults)
     assert any(p.startswith("throttle scheduler.") for p in points)
+    assert any(p.startswith("throttle s3.") for p in points)
     assert any(p.startswith("crash before ") and p != "crash before reply" for p in points)
     assert report.deliveries["immediate duplicates"] > 0 and report.deliveries["late duplicates"] > 0
     assert report.deliveries["Lambda retries"] > 0 and report.deliveries["scheduler retries"] > 0

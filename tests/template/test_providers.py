@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from pollbridge.adapters.providers.registry import REGISTRY
+from pollbridge.settings import PROVIDER_REQUIRES
 from tests.template.conftest import for_parameters
 from tests.template.test_template import as_list, statements
 
@@ -114,7 +115,7 @@ def test_the_staging_bucket_exists_only_where_a_service_needs_it(cfn: dict[str, 
         variables = deployed["Resources"][name]["Properties"]["Environment"]["Variables"]
         assert variables["PROVIDER"] == provider
         assert variables["STAGING_BUCKET"] == ({"Ref": "StagingBucket"} if staging else "")
-        for required in REGISTRY[provider].requires:  # what Settings demands for this provider is given
+        for required in PROVIDER_REQUIRES[provider]:  # what Settings demands for this provider is given
             assert required in variables
 
 

@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import UnknownServiceError
 from botocore.loaders import Loader, create_loader
 
-from pollbridge import wiring
+from pollbridge.adapters import aws
 from pollbridge.adapters.botocore_loader import ServiceFolderLoader
 
 TYPES = ("service-2", "endpoint-rule-set-1", "paginators-1", "waiters-2")
@@ -29,9 +29,9 @@ def botocores() -> Loader:
 @pytest.fixture
 def fresh_session(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    wiring.aws_session.cache_clear()
+    aws.session.cache_clear()
     yield
-    wiring.aws_session.cache_clear()
+    aws.session.cache_clear()
 
 
 @pytest.mark.parametrize("type_name", TYPES)
@@ -67,7 +67,7 @@ def test_a_client_is_made_without_listing_every_service(
         listed.append(str(path))
         return real_listdir(path)
 
-    session = wiring.aws_session()
+    session = aws.session()
     assert isinstance(session.get_component("data_loader"), ServiceFolderLoader)
     monkeypatch.setattr(os, "listdir", counting_listdir)
     client = session.create_client("scheduler", aws_access_key_id="x", aws_secret_access_key="y")
@@ -84,7 +84,7 @@ def test_the_session_keeps_aws_data_path(fresh_session: None, monkeypatch: pytes
     (tmp_path / "my-service" / "2026-01-01").mkdir(parents=True)
     (tmp_path / "my-service" / "2026-01-01" / "service-2.json").write_text("{}")
     monkeypatch.setenv("AWS_DATA_PATH", str(tmp_path))
-    loader = wiring.aws_session().get_component("data_loader")
+    loader = aws.session().get_component("data_loader")
     assert loader.search_paths == create_loader(str(tmp_path)).search_paths
     assert loader.load_service_model("my-service", "service-2") == {}
     assert "my-service" in loader.list_available_services("service-2")

@@ -6,8 +6,9 @@ import pytest
 
 from devtools.clocks import ManualClock
 from pollbridge import core
-from pollbridge.errors import InvalidEventError, PermanentError, TransientError
+from pollbridge.errors import ForgedPayloadError, InvalidEventError, PermanentError, TransientError
 from pollbridge.models import JobState, JobStatus, SchedulePollTask, TaskRecord, VtnDocument
+from pollbridge.models.poll import MAX_CARRIED_CONTENT
 from pollbridge.naming import schedule_name
 from pollbridge.ports import ScheduledPoll
 from tests.fakes import COMPLETE, PERMANENT, TRANSIENT, World, at_its_time, running, start, unit_of
@@ -123,15 +124,6 @@ def test_a_payload_the_scheduler_refuses_fails_the_task_and_cancels_the_job(
     assert outcome.kind == "failed"
     assert world.provider.cancelled == ["work-1"]
     assert world.sink.record_of(chunk["taskId"]).failureReason == "invalid_data"
-
-
-def test_a_transient_submit_error_propagates_for_the_invoker_to_retry(
-    world: World, chunk: dict[str, Any], manual_clock: ManualClock
-) -> None:
-    world.provider.submit_error = TransientError("503")
-    with pytest.raises(TransientError):
-        start(world, chunk)
-    assert world.scheduler.schedules == {} and world.sink.records == {}
 
 
 def poll_payload(world: World, chunk: dict[str, Any]) -> Any:
@@ -324,6 +316,41 @@ def test_a_vendor_busy_at_submit_defers_the_submit_to_poll_one(
     after = admitted.response.taskPayload
     assert after.workId == "work-1" and after.awaitingSubmit is None and after.mediaUri is None
     assert len(world.provider.submitted) == 1 and list(world.scheduler.schedules) == [schedule_name(after.unit, 2)]
+
+
+def test_inline_text_refused_by_a_busy_vendor_is_carried_in_the_payload_and_submitted_later(
+    chunk: dict[str, Any], manual_clock: ManualClock
+) -> None:
+    """Issue 16: a chunk's inline `content` has no cacheURI to read again; it rides, signed, in the
+    deferred payload (up to MAX_CARRIED_CONTENT) instead of failing the segment."""
+    world = World()
+    text = {k: v for k, v in chunk.items() if k != "cacheURI"} | {"content": "hello world", "mimeType": "text/plain"}
+    world.provider.submit_error = TransientError("429 too many jobs", retry_after_s=120)
+    message = start(world, text).response
+    assert isinstance(message, SchedulePollTask) and message.taskPayload.awaitingSubmit is True
+    assert message.taskPayload.mediaContent == "hello world" and message.taskPayload.mediaUri is None
+    world.provider.submit_error = None
+    world.provider.states = [running()]
+    manual_clock.advance_to(message.nextPollTimeUTC)
+    admitted = core.poll(at_its_time(message.taskPayload), world.ports)
+    assert isinstance(admitted.response, SchedulePollTask) and admitted.response.taskPayload.mediaContent is None
+    [(media, _)] = world.provider.submitted
+    assert media.body == b"hello world" and media.media_type == "text/plain"
+    tampered = message.taskPayload.model_copy(update={"mediaContent": "other words"})
+    with pytest.raises(ForgedPayloadError):
+        core.poll(at_its_time(tampered), world.ports)
+
+
+def test_inline_text_too_large_to_carry_fails_the_invocation_for_a_retry_and_changes_nothing(
+    chunk: dict[str, Any], manual_clock: ManualClock
+) -> None:
+    world = World()
+    large = "x" * (MAX_CARRIED_CONTENT + 1)
+    text = {k: v for k, v in chunk.items() if k != "cacheURI"} | {"content": large, "mimeType": "text/plain"}
+    world.provider.submit_error = TransientError("429 too many jobs")
+    with pytest.raises(TransientError):
+        start(world, text)
+    assert world.scheduler.schedules == {} and world.sink.records == {}
 
 
 def test_two_chunks_of_one_task_are_two_units_of_work(chunk: dict[str, Any], manual_clock: ManualClock) -> None:

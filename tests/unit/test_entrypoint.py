@@ -14,7 +14,8 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from devtools.lambda_host import LambdaContext
-from pollbridge import entrypoint, wiring
+from pollbridge import entrypoint
+from pollbridge.adapters import aws
 from pollbridge.errors import ForgedPayloadError, InternalError, InvalidEventError, TransientError
 from pollbridge.models import parse_segment
 from tests.fakes import World
@@ -106,7 +107,7 @@ def test_a_rejected_event_is_a_warning_with_the_claimed_task_id(
 
 
 def test_aws_calls_time_out_well_before_the_function_and_retry_in_standard_mode() -> None:
-    config = wiring.aws_client_config()
+    config = aws.client_config()
     assert config.retries == {"mode": "standard", "total_max_attempts": 3}
     worst_case_s = (config.connect_timeout + config.read_timeout) * config.retries["total_max_attempts"]
     assert worst_case_s < 60  # the poll function's timeout (template.yaml): a hung call never eats it all

@@ -37,3 +37,11 @@ def test_each_provider_is_built_with_no_aws_client_until_it_calls_its_service(en
     settings = Settings.from_env({**GOOD_ENV, **env})
     provider = build_provider(settings, clients)
     assert isinstance(provider, kind) and provider.name == settings.provider and made == []
+
+
+def test_the_registry_builds_exactly_the_providers_settings_names() -> None:
+    """settings owns the names and what each needs (it imports no adapter); the registry their builders."""
+    from pollbridge.adapters.providers.registry import REGISTRY
+    from pollbridge.settings import PROVIDER_REQUIRES
+
+    assert set(REGISTRY) == set(PROVIDER_REQUIRES)

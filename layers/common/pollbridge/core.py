@@ -8,7 +8,8 @@ does touches another. Every step is safe to repeat, and a unit has exactly one c
 - the vendor job is started with an idempotency key derived from the unit (one job per chunk);
 - a vendor that refuses a submit for now (busy, over its quota, a transient fault) or media that
   cannot be read for now never fails the task: poll 1 is scheduled to submit again (`awaitingSubmit`,
-  the media re-read from its cacheURI), with backoff, until the task's deadline;
+  the media re-read from its cacheURI, inline text carried in the payload), with backoff, the
+  longest-waiting first (timing.next_submit_time), until the task's deadline;
 - poll n+1's schedule is created before poll n's is retired (disabled, its name kept until the
   clean-up), so a running task always has an active one, and no poll's name is ever free while the
   task runs: no delivery can create a poll twice (no fork);
@@ -49,6 +50,7 @@ from pollbridge.models import (
     TaskRecord,
 )
 from pollbridge.models.knobs import split_knobs
+from pollbridge.models.poll import MAX_CARRIED_CONTENT
 from pollbridge.naming import idempotency_key, schedule_name
 from pollbridge.ports import (
     DeliveryLedger,
@@ -180,9 +182,10 @@ def start_task(chunk: MediaChunk, ports: Ports) -> Outcome:
         finish = decisions.Finish("failed", error.reason, f"could not start the task: {error}")
         return _finish_job(finish, draft, ports, 0, work_id=None, scheduled=False)
     except TransientError as error:
-        if chunk.cacheURI is None:  # inline media cannot be read again later: the caller retries
+        kept = _kept_for_later(draft, chunk)
+        if kept is None:  # inline content too large to carry: the caller (or Lambda) retries the segment
             raise
-        return _defer_first_submit(draft, error, ports, chunk.taskId, now)
+        return _defer_first_submit(kept, error, ports, chunk.taskId, now)
     at = next_poll_time(now, decisions.poll_facts(draft, first=True), ports.policy)
     payload = _started(draft, work_id)
     if not isinstance(payload, PollPayload):
@@ -195,7 +198,11 @@ def _started(payload: PollPayload, work_id: str) -> PollPayload | decisions.Fini
     must fit the payload's contract, or no poll could ever read it back."""
     try:
         return PollPayload.model_validate(
-            {**payload.model_dump(), "workId": work_id, "awaitingSubmit": None, "mediaUri": None, "mediaType": None}
+            {
+                **payload.model_dump(),
+                "workId": work_id,
+                **dict.fromkeys(("awaitingSubmit", "mediaUri", "mediaType", "mediaContent")),  # submitted
+            }
         )
     except ValueError:
         bad = f"the vendor's job id {work_id[:80]!r}... cannot be carried (at most 512 printable characters)"
@@ -223,6 +230,17 @@ def _schedule_first(payload: PollPayload, at: int, task_id: str, ports: Ports, n
     return _scheduled(winner.payload, winner.at_ms, task_id, repeated=True)
 
 
+def _kept_for_later(draft: PollPayload, chunk: MediaChunk) -> PollPayload | None:
+    """The draft, able to submit later: media by its cacheURI (read again then), inline text carried
+    in the payload itself (signed with it). None when the text is too large to carry."""
+    if chunk.cacheURI is not None:
+        return draft
+    content = chunk.content or ""
+    if len(content.encode()) > MAX_CARRIED_CONTENT:
+        return None
+    return draft.model_copy(update={"mediaContent": content, "mediaType": chunk.mimeType or "text/plain"})
+
+
 def _defer_first_submit(draft: PollPayload, error: TransientError, ports: Ports, task_id: str, now: int) -> Outcome:
     """The vendor did not take the job (or the media could not be read) for now: poll 1 submits again."""
     decision = decisions.after_refused_submit(error, draft, now, ports.policy, first=True)
@@ -244,6 +262,7 @@ def _retry_submit(
         jobId=payload.origJobId,
         mimeType=payload.mediaType or "application/octet-stream",
         cacheURI=payload.mediaUri,
+        content=payload.mediaContent if payload.mediaUri is None else None,
         startOffsetMs=payload.mediaOffsetMs,
     )
     try:

@@ -10,13 +10,22 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
-from pollbridge.adapters.providers.registry import REGISTRY, ProviderName
 from pollbridge.errors import ConfigurationError
 from pollbridge.models.common import looks_like_credential
 
 SCHEDULER_NAME_PATTERN = r"^[0-9a-zA-Z\-_.]{1,64}$"
 ARN = r"^arn:aws[a-z-]*:"
 RESULT_SINK_NAMES = ("s3", "aiware", "eventbridge")
+
+# The names PROVIDER may take (the template's `Provider` parameter allows the same), and the settings
+# each cannot run without. The providers themselves (builders) are the registry's
+# (adapters/providers/registry.py, which tests holds to these names): settings imports no adapter.
+type ProviderName = Literal["http", "transcribe", "rekognition-text"]
+PROVIDER_REQUIRES: dict[ProviderName, tuple[str, ...]] = {
+    "http": ("PROVIDER_URL",),
+    "transcribe": ("STAGING_BUCKET",),
+    "rekognition-text": ("STAGING_BUCKET",),
+}
 SSM_PATH = r"^/[a-zA-Z0-9_.\-/]+$"
 
 
@@ -140,7 +149,7 @@ class Settings(BaseModel):
     @model_validator(mode="after")
     def _provider_has_its_settings(self) -> Self:
         by_alias = self.model_dump(by_alias=True)
-        missing = [name for name in REGISTRY[self.provider].requires if by_alias.get(name) is None]
+        missing = [name for name in PROVIDER_REQUIRES[self.provider] if by_alias.get(name) is None]
         if missing:
             raise ValueError(f"{', '.join(missing)}: missing setting (PROVIDER {self.provider} needs it)")
         return self

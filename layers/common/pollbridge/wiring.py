@@ -7,72 +7,21 @@ the media fetcher (urllib3's connection classes) only when a segment needs media
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from dataclasses import replace
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pollbridge.core import Ports, SchedulingMode
 from pollbridge.settings import Settings, load_settings
 from pollbridge.timing import PollPolicy
 
 if TYPE_CHECKING:
-    from botocore.config import Config
-    from botocore.session import Session as BotocoreSession
+    from mypy_boto3_s3 import S3Client
 
     from pollbridge.adapters.signing_keys import HmacSigner
     from pollbridge.models import MediaChunk, SegmentEvent
     from pollbridge.ports import Media, MediaSource, PollQueue, PollScheduler, Provider, ResultNotifier
-
-
-@cache
-def aws_client_config() -> Config:
-    """Well under the functions' timeouts (poll 60 s): a hung AWS call fails and is retried by the
-    invoker instead of eating the whole invocation. `standard` retries throttles with backoff."""
-    from botocore.config import Config
-
-    return Config(connect_timeout=3, read_timeout=10, retries={"mode": "standard", "total_max_attempts": 3})
-
-
-@cache
-def aws_session() -> BotocoreSession:
-    """The container's one AWS session (what boto3's default session wraps). pollbridge only makes
-    clients, so it takes them from botocore itself: importing boto3 (its resource, docs and transfer
-    layers) added ~35 ms to every cold start and nothing to a client. Its data loader skips
-    botocore's scan of every service folder (adapters/botocore_loader.py). The local cloud registers
-    its observers on this session's events."""
-    import botocore.session
-    from botocore.loaders import create_loader
-
-    from pollbridge.adapters.botocore_loader import ServiceFolderLoader
-
-    session = botocore.session.get_session()
-    # the search path botocore's own factory builds (AWS_DATA_PATH, then its defaults)
-    search_paths = create_loader(session.get_config_variable("data_path")).search_paths
-    session.register_component(
-        "data_loader", ServiceFolderLoader(extra_search_paths=search_paths, include_default_search_paths=False)
-    )
-    return session
-
-
-def aws_client(service: str) -> Any:
-    """botocore honours AWS_ENDPOINT_URL, so the same code runs against a local AWS emulation.
-    Each client gets its own copy of the config: botocore rewrites the `retries` dict it is given."""
-    return aws_session().create_client(service, config=copy.deepcopy(aws_client_config()))
-
-
-class LazyClient:
-    """An AWS client created on its first call (a running poll never touches S3, for one)."""
-
-    def __init__(self, service: str) -> None:
-        self._service = service
-        self._client: Any = None
-
-    def __getattr__(self, name: str) -> Any:
-        if self._client is None:
-            self._client = aws_client(self._service)
-        return getattr(self._client, name)
 
 
 class LazyMedia:
@@ -96,21 +45,24 @@ class LazyMedia:
 
 def build_provider(settings: Settings) -> Provider:
     """The provider PROVIDER names, from the registry (its AWS clients are made on first use)."""
+    from pollbridge.adapters import aws
     from pollbridge.adapters.providers import registry
 
-    return registry.build_provider(settings, aws_client)
+    return registry.build_provider(settings, aws.client)
 
 
 def build_signer(settings: Settings) -> HmacSigner:
     from pollbridge.adapters.signing_keys import HmacSigner, SecretsManagerKeys, StaticKeys
 
     if settings.payload_signing_secret:
-        return HmacSigner(SecretsManagerKeys(settings.payload_signing_secret, lambda: aws_client("secretsmanager")))
+        from pollbridge.adapters import aws
+
+        return HmacSigner(SecretsManagerKeys(settings.payload_signing_secret, lambda: aws.client("secretsmanager")))
     assert settings.payload_signing_key is not None  # the settings model requires one of the two
     return HmacSigner(StaticKeys(settings.payload_signing_key.get_secret_value()))
 
 
-def build_media(settings: Settings, s3: Any) -> MediaSource:
+def build_media(settings: Settings, s3: S3Client) -> MediaSource:
     from pollbridge.adapters.media import MediaFetcher
 
     return MediaFetcher(
@@ -126,10 +78,11 @@ def build_scheduler(settings: Settings, scheduling: SchedulingMode | None = None
         from pollbridge.adapters.platform_scheduler import PlatformPollScheduler
 
         return PlatformPollScheduler()
+    from pollbridge.adapters.aws import lazy_client
     from pollbridge.adapters.scheduler import EventBridgePollScheduler, SchedulerTarget
 
     return EventBridgePollScheduler(
-        LazyClient("scheduler"),
+        lazy_client("scheduler"),
         settings.schedule_group_name,
         SchedulerTarget(settings.poll_function_arn, settings.scheduler_role_arn, settings.poll_dlq_arn),
     )
@@ -139,9 +92,10 @@ def build_poll_queue(settings: Settings) -> PollQueue | None:
     """The precise-polling hop, when PRECISE_POLL_QUEUE_URL is set (its SQS client made on first use)."""
     if not settings.precise_poll_queue_url:
         return None
+    from pollbridge.adapters.aws import lazy_client
     from pollbridge.adapters.poll_queue import SqsPollQueue
 
-    return SqsPollQueue(LazyClient("sqs"), settings.precise_poll_queue_url)
+    return SqsPollQueue(lazy_client("sqs"), settings.precise_poll_queue_url)
 
 
 def build_notifiers(settings: Settings) -> tuple[ResultNotifier, ...]:
@@ -155,17 +109,19 @@ def build_notifiers(settings: Settings) -> tuple[ResultNotifier, ...]:
             assert settings.aiware_api_url is not None  # the settings model requires it with this sink
             notifiers.append(AiwareSink(settings.aiware_api_url, lambda: aiware_api_key(settings)))
         elif name == "eventbridge":
+            from pollbridge.adapters.aws import lazy_client
             from pollbridge.adapters.sinks.eventbridge import EventBridgeSink
 
-            notifiers.append(EventBridgeSink(LazyClient("events"), settings.results_bucket, settings.event_bus_name))
+            notifiers.append(EventBridgeSink(lazy_client("events"), settings.results_bucket, settings.event_bus_name))
     return tuple(notifiers)
 
 
 def build_ports(settings: Settings) -> Ports:
+    from pollbridge.adapters.aws import lazy_client
     from pollbridge.adapters.heartbeat import HttpHeartbeat
     from pollbridge.adapters.sinks.s3 import S3RecordSink
 
-    s3 = LazyClient("s3")
+    s3 = lazy_client("s3")
     records = S3RecordSink(s3, settings.results_bucket)
     return Ports(
         provider=build_provider(settings),

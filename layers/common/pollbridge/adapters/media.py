@@ -20,17 +20,20 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from pollbridge.adapters import aws
 from pollbridge.adapters.address_guard import Resolver, literal_address, system_resolve, vet
 from pollbridge.errors import InvalidEventError, PermanentError, TransientError
 from pollbridge.models import MediaChunk
 from pollbridge.ports import Media
 
 if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
     from pollbridge.adapters.guarded_http import ConnectTo
 
 _HTTP_SCHEMES = frozenset({"http", "https"})
@@ -43,7 +46,7 @@ class MediaFetcher:
 
     def __init__(
         self,
-        s3_client_factory: Callable[[], Any],
+        s3_client_factory: Callable[[], S3Client],
         max_bytes: int,
         *,
         media_bucket: str | None = None,
@@ -150,11 +153,11 @@ class MediaFetcher:
         try:
             yield
         except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "")
+            code = aws.error_code(error)
             if code in ("NoSuchKey", "NoSuchBucket", "404"):
                 raise PermanentError(f"s3://{bucket}/{key} does not exist", "url_not_found") from None
             if code in ("AccessDenied", "403"):
                 raise PermanentError(f"s3://{bucket}/{key}: access denied", "url_not_allowed") from None
-            raise TransientError(f"s3://{bucket}/{key}: {code}") from None
+            raise aws.classify(f"s3://{bucket}/{key}", error) from None
         except BotoCoreError as error:
             raise TransientError(f"s3://{bucket}/{key}: {error}") from None

@@ -9,30 +9,29 @@ message that lands in the dead-letter queue is redriven by `ops redrive` like an
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from pollbridge.errors import PermanentError, TransientError
+from pollbridge.adapters.aws import aws_call
+from pollbridge.errors import PermanentError
 from pollbridge.models import PollPayload
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
 
 MAX_DELAY_S = 900  # SQS's longest DelaySeconds
 
 
 class SqsPollQueue:
-    def __init__(self, client: Any, queue_url: str) -> None:
+    def __init__(self, client: SQSClient, queue_url: str) -> None:
         self._client = client  # a LazyClient: created on the first hop
         self._url = queue_url
 
     def send(self, payload: PollPayload, delay_s: int) -> None:
         if not 0 <= delay_s <= MAX_DELAY_S:
             raise PermanentError(f"a hop of {delay_s} s: SQS delays 0-{MAX_DELAY_S} s", "system_error")
-        try:
-            self._client.send_message(
-                QueueUrl=self._url, MessageBody=json.dumps(payload.model_dump(mode="json")), DelaySeconds=delay_s
-            )
-        except ClientError as error:
-            code = str(error.response.get("Error", {}).get("Code", ""))
-            raise TransientError(f"sqs SendMessage: {code}") from error
-        except BotoCoreError as error:
-            raise TransientError(f"sqs SendMessage: {error}") from error
+        body = json.dumps(payload.model_dump(mode="json"))
+        aws_call(
+            "sqs SendMessage",
+            lambda: self._client.send_message(QueueUrl=self._url, MessageBody=body, DelaySeconds=delay_s),
+            infrastructure=True,
+        )

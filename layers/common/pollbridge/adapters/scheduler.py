@@ -18,15 +18,19 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Literal, TypedDict
 
-from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
-from pollbridge.errors import PermanentError, TransientError
+from pollbridge.adapters.aws import aws_call_tolerating
+from pollbridge.errors import PermanentError
 from pollbridge.models import PollPayload
 from pollbridge.naming import schedule_name, schedule_prefix
 from pollbridge.ports import ScheduledPoll
+
+if TYPE_CHECKING:
+    from mypy_boto3_scheduler import EventBridgeSchedulerClient
+    from mypy_boto3_scheduler.type_defs import FlexibleTimeWindowTypeDef, TargetTypeDef
 
 # Filled in by the scheduler on each delivery; the poll function logs them (attempt, lateness).
 SCHEDULER_CONTEXT = {
@@ -36,10 +40,19 @@ SCHEDULER_CONTEXT = {
     "attemptNumber": "<aws.scheduler.attempt-number>",
 }
 MAX_INPUT_BYTES = 256 * 1024  # Scheduler's limit for Target.Input
-# Worth another try (the invocation fails and Lambda retries it); any other error code is permanent.
-_TRANSIENT_CODES = frozenset(
-    {"ThrottlingException", "InternalServerException", "ServiceQuotaExceededException", "ServiceUnavailable"}
-)
+
+
+class _Definition(TypedDict):
+    """What CreateSchedule and UpdateSchedule both take (UpdateSchedule replaces all of it)."""
+
+    Name: str
+    GroupName: str
+    ScheduleExpression: str
+    ScheduleExpressionTimezone: str
+    FlexibleTimeWindow: FlexibleTimeWindowTypeDef
+    ActionAfterCompletion: Literal["NONE"]
+    Description: str
+    Target: TargetTypeDef
 
 
 @dataclass(frozen=True)
@@ -68,35 +81,36 @@ def parse_schedule_expression(expression: str) -> int:
 
 
 class EventBridgePollScheduler:
-    def __init__(self, client: Any, group: str, target: SchedulerTarget) -> None:
+    """The PollScheduler port on EventBridge Scheduler. Errors: adapters.aws (a throttle or 5xx is
+    retried by botocore, then TransientError; anything else PermanentError system_error)."""
+
+    def __init__(self, client: EventBridgeSchedulerClient, group: str, target: SchedulerTarget) -> None:
         self._client = client
         self._group = group
         self._target = target
 
     def schedule(self, payload: PollPayload, at_ms: int) -> bool:
-        try:
-            self._client.create_schedule(**self._definition(payload, at_ms), State="ENABLED")
-        except ClientError as error:
-            if _code(error) == "ConflictException":
-                return False
-            raise _classified("CreateSchedule", error) from error
-        except BotoCoreError as error:
-            raise TransientError(f"scheduler CreateSchedule: {error}") from error
-        return True
+        definition = self._definition(payload, at_ms)
+        created = aws_call_tolerating(
+            "scheduler CreateSchedule",
+            lambda: self._client.create_schedule(**definition, State="ENABLED"),
+            ("ConflictException",),  # the name exists: this poll was created before
+            infrastructure=True,
+        )
+        return created is not None
 
     def retire(self, poll: ScheduledPoll) -> bool:
         """UpdateSchedule replaces the whole definition: the same one, DISABLED."""
-        try:
-            self._client.update_schedule(**self._definition(poll.payload, poll.at_ms), State="DISABLED")
-        except ClientError as error:
-            if _code(error) == "ResourceNotFoundException":
-                return False
-            raise _classified("UpdateSchedule", error) from error
-        except BotoCoreError as error:
-            raise TransientError(f"scheduler UpdateSchedule: {error}") from error
-        return True
+        definition = self._definition(poll.payload, poll.at_ms)
+        updated = aws_call_tolerating(
+            "scheduler UpdateSchedule",
+            lambda: self._client.update_schedule(**definition, State="DISABLED"),
+            ("ResourceNotFoundException",),
+            infrastructure=True,
+        )
+        return updated is not None
 
-    def _definition(self, payload: PollPayload, at_ms: int) -> dict[str, Any]:
+    def _definition(self, payload: PollPayload, at_ms: int) -> _Definition:
         body = json.dumps({**payload.model_dump(mode="json"), "scheduler": SCHEDULER_CONTEXT})
         if len(body.encode()) > MAX_INPUT_BYTES:
             raise PermanentError(
@@ -130,23 +144,23 @@ class EventBridgePollScheduler:
         return found
 
     def unschedule(self, name: str) -> bool:
-        try:
-            self._client.delete_schedule(Name=name, GroupName=self._group)
-        except ClientError as error:
-            if _code(error) == "ResourceNotFoundException":
-                return False
-            raise _classified("DeleteSchedule", error) from error
-        except BotoCoreError as error:
-            raise TransientError(f"scheduler DeleteSchedule: {error}") from error
-        return True
+        deleted = aws_call_tolerating(
+            "scheduler DeleteSchedule",
+            lambda: self._client.delete_schedule(Name=name, GroupName=self._group),
+            ("ResourceNotFoundException",),
+            infrastructure=True,
+        )
+        return deleted is not None
 
     def pending(self, unit: str | None = None) -> list[ScheduledPoll]:
         """For operators only (a listing, eventually consistent): never on the loop's path."""
         found = []
-        query = {"GroupName": self._group}
-        if unit is not None:
-            query["NamePrefix"] = schedule_prefix(unit)
-        for page in self._client.get_paginator("list_schedules").paginate(**query):
+        listing = self._client.get_paginator("list_schedules")
+        if unit is None:
+            pages = listing.paginate(GroupName=self._group)
+        else:
+            pages = listing.paginate(GroupName=self._group, NamePrefix=schedule_prefix(unit))
+        for page in pages:
             for summary in page.get("Schedules", []):
                 scheduled = self._get(summary["Name"])
                 if scheduled is not None and scheduled.active and unit in (None, scheduled.payload.unit):
@@ -154,32 +168,17 @@ class EventBridgePollScheduler:
         return found
 
     def _get(self, name: str) -> ScheduledPoll | None:
-        try:
-            schedule = self._client.get_schedule(Name=name, GroupName=self._group)
-        except ClientError as error:
-            if _code(error) == "ResourceNotFoundException":
-                return None
-            raise _classified("GetSchedule", error) from error
-        except BotoCoreError as error:
-            raise TransientError(f"scheduler GetSchedule: {error}") from error
+        schedule = aws_call_tolerating(
+            "scheduler GetSchedule",
+            lambda: self._client.get_schedule(Name=name, GroupName=self._group),
+            ("ResourceNotFoundException",),
+            infrastructure=True,
+        )
+        if schedule is None:
+            return None
         try:
             payload = PollPayload.model_validate_json(schedule["Target"]["Input"])
             at_ms = parse_schedule_expression(schedule["ScheduleExpression"])
         except (KeyError, ValueError, ValidationError):
             return None  # not one of ours
         return ScheduledPoll(name=name, at_ms=at_ms, payload=payload, active=schedule.get("State") != "DISABLED")
-
-
-def _code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
-
-
-def _classified(operation: str, error: ClientError) -> TransientError | PermanentError:
-    """Throttling and server errors are transient; anything else (AccessDenied, validation) will
-    fail the same way again."""
-    code = _code(error)
-    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-    message = f"scheduler {operation}: {code or status}"
-    if code in _TRANSIENT_CODES or status >= 500 or status == 429:
-        return TransientError(message)
-    return PermanentError(message, "system_error")

@@ -191,17 +191,18 @@ class SecretsManagerKeys:
             PartialCredentialsError,
         )
 
+        from pollbridge.adapters import aws  # with botocore's exceptions: on first use, not at import
+
         try:
             if self._client is None:
                 self._client = self._client_factory()  # one client for every read (~10 ms of a cold start)
             answer: dict[str, Any] = self._client.get_secret_value(SecretId=self._secret_id, **selector)
         except ClientError as error:
-            code = str(error.response.get("Error", {}).get("Code", ""))
+            code = aws.error_code(error)
             if code in absent_codes:
                 return None
-            status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-            message = f"{what} could not be read: {code or status}"
-            if code in _TRANSIENT_CODES or status >= 500 or status == 429:
+            message = f"{what} could not be read: {code or aws.http_status(error)}"
+            if aws.is_transient(error):
                 raise TransientError(message) from None
             raise ConfigurationError(message) from None
         except (NoCredentialsError, PartialCredentialsError, NoRegionError, ParamValidationError) as error:
@@ -215,7 +216,6 @@ class SecretsManagerKeys:
 
 type Stage = Literal["AWSCURRENT", "AWSPREVIOUS"]
 type KeySource = StaticKeys | SecretsManagerKeys
-_TRANSIENT_CODES = frozenset({"ThrottlingException", "InternalServiceError", "RequestTimeout", "ServiceUnavailable"})
 # What GetSecretValue answers for a VersionId the secret does not hold (or that cannot be one).
 _NO_SUCH_VERSION = frozenset(
     {"ResourceNotFoundException", "InvalidParameterException", "ValidationException", "InvalidRequestException"}

@@ -13,6 +13,10 @@ MAX_POLLS = 9_999_999  # poll numbers fit the schedule names (naming.MAX_POLL_DI
 # A share of the work done, as a vendor reports it (whole numbers too: a JavaScript hop writes 1.0 as 1)
 Progress = Annotated[float, Field(strict=True, ge=0, le=1, allow_inf_nan=False)]
 
+# Inline text (a chunk's `content`) a deferred submit carries in its payload, at most: with the rest of
+# the payload well within core.MAX_PAYLOAD_BYTES. Larger content cannot wait for the vendor here.
+MAX_CARRIED_CONTENT = 8 * 1024
+
 
 class PollPayload(BaseModel):
     """Everything a poll needs: state lives here and nowhere else.
@@ -61,6 +65,11 @@ class PollPayload(BaseModel):
     )
     mediaUri: str | None = Field(default=None, max_length=4096, description="where a deferred submit reads the media")
     mediaType: MediaType | None = Field(default=None, description="the media's type, for a deferred submit")
+    mediaContent: str | None = Field(
+        default=None,
+        max_length=MAX_CARRIED_CONTENT,
+        description="a text chunk's inline content, carried for a deferred submit (it has no cacheURI to re-read)",
+    )
     scheduledBy: Literal["platform"] | None = Field(
         default=None, description="who holds the chain: the platform (its poll tasks), else EventBridge Scheduler"
     )

@@ -1,49 +1,25 @@
-"""What the AWS-service providers share: one error classification, the staging bucket, S3 locations.
+"""What the AWS-service providers share: the staging bucket, S3 locations, client request tokens.
 
-Every call to an AWS service goes through `aws_call`, which turns botocore's errors into pollbridge's:
-throttling, limits and server errors are TransientError (a poll tries again later, within the task's
-error budget); anything else fails the same way again and is a PermanentError with a TaskFailureReason.
+Every call to an AWS service goes through `adapters.aws.aws_call` (the one reading of botocore's
+errors): throttling, limits and server errors are TransientError (a poll tries again later, within
+the task's error budget); anything else fails the same way again and is a PermanentError with a
+TaskFailureReason.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
-
-from pollbridge.errors import ConfigurationError, PermanentError, TransientError
-from pollbridge.models import TaskFailureReason
+from pollbridge.adapters.aws import ClientFactory, aws_call
+from pollbridge.errors import ConfigurationError, PermanentError
 from pollbridge.ports import Media
 
 if TYPE_CHECKING:
     from pollbridge.settings import Settings
 
-# An AWS client for a service name, made by wiring.aws_client (timeouts, standard retries).
-type ClientFactory = Callable[[str], Any]
-
-TRANSIENT_CODES = frozenset(
-    {
-        "ThrottlingException", "Throttling", "ThrottledException", "TooManyRequestsException",
-        "RequestLimitExceeded", "ProvisionedThroughputExceededException", "LimitExceededException",
-        "InternalFailureException", "InternalFailure", "InternalServerError", "InternalServerException",
-        "ServiceUnavailable", "ServiceUnavailableException", "SlowDown", "RequestTimeout",
-        "RequestTimeoutException", "PriorRequestNotComplete",
-    }
-)  # fmt: skip
-_PERMANENT_REASONS: dict[str, TaskFailureReason] = {
-    "AccessDenied": "api_not_allowed",
-    "AccessDeniedException": "api_not_allowed",
-    "UnrecognizedClientException": "api_authentication_error",
-    "InvalidSignatureException": "api_authentication_error",
-    "ExpiredTokenException": "api_authentication_error",
-    "NoSuchKey": "api_not_found",
-    "NoSuchBucket": "api_not_found",
-    "ResourceNotFoundException": "api_not_found",
-    "ValidationException": "invalid_data",
-}
 # A service's output read back into memory: Transcribe's transcript. A job is at most 4 hours of audio,
 # and 4 hours of fast speech with speaker labels is ~15 MB of it; this bound is ~4x that. The poll that
 # converts a transcript of this size (~235,000 words), writes and answers it peaks at what BENCHMARKS.md's
@@ -51,45 +27,6 @@ _PERMANENT_REASONS: dict[str, TaskFailureReason] = {
 MAX_RESULT_BYTES = 64 * 1024 * 1024
 STAGED_MEDIA_PREFIX = "media/"  # the template's lifecycle rule expires both prefixes
 OUTPUT_PREFIX = "outputs/"
-
-
-def error_code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
-
-
-def classify(what: str, error: ClientError, reasons: Mapping[str, TaskFailureReason] | None = None) -> Exception:
-    """TransientError for throttling, limits and 5xx; else PermanentError with a fitting reason."""
-    code = error_code(error)
-    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-    detail = str(error.response.get("Error", {}).get("Message", "") or "")[:500]
-    message = f"{what}: {code or status}{': ' + detail if detail else ''}"
-    if code in TRANSIENT_CODES or status >= 500 or status == 429:
-        return TransientError(message)
-    return PermanentError(message, {**_PERMANENT_REASONS, **(reasons or {})}.get(code, "api_error"))
-
-
-def aws_call[T](what: str, call: Callable[[], T], reasons: Mapping[str, TaskFailureReason] | None = None) -> T:
-    """Run one AWS call; botocore's errors come out as TransientError or PermanentError."""
-    answer = aws_call_tolerating(what, call, frozenset(), reasons)
-    assert answer is not None
-    return answer
-
-
-def aws_call_tolerating[T](
-    what: str, call: Callable[[], T], tolerate: frozenset[str], reasons: Mapping[str, TaskFailureReason] | None = None
-) -> T | None:
-    """As aws_call, but an error whose code is in `tolerate` means success without an answer (None):
-    "already started", "already gone"."""
-    try:
-        return call()
-    except ClientError as error:
-        if error_code(error) in tolerate:
-            return None
-        raise classify(what, error, reasons) from None
-    except ParamValidationError as error:  # a request botocore refuses to send will never be sent
-        raise PermanentError(f"{what}: {error}", "internal_error") from None
-    except BotoCoreError as error:  # connection errors, timeouts, retries exhausted on our side
-        raise TransientError(f"{what}: {error}") from None
 
 
 def s3_location(uri: str) -> tuple[str, str]:
@@ -158,7 +95,7 @@ def staging_bucket(settings: Settings) -> str:
     return settings.staging_bucket
 
 
-def lazy_client(clients: ClientFactory, service: str) -> Callable[[], Any]:
+def client_on_first_use(clients: ClientFactory, service: str) -> Callable[[], Any]:
     """The service's client, created on first use (a container that never calls it never makes it)."""
     made: list[Any] = []
 

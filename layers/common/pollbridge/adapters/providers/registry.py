@@ -1,29 +1,27 @@
-"""The providers pollbridge can run, keyed by PROVIDER: adding a service is one module plus one entry.
+"""The providers pollbridge can run, keyed by PROVIDER: adding a service is one module, one entry
+here and its name (with the settings it cannot run without) in settings.PROVIDER_REQUIRES.
 
-An entry names the settings (environment variables) the provider cannot run without, which the
-Settings model then requires, and a builder that makes the provider from the settings and a boto3
-client factory (clients are made on first use, with wiring.AWS_CLIENT_CONFIG).
+An entry is a builder that makes the provider from the settings and an AWS client factory
+(adapters.aws.client: clients are made on first use, with the one client configuration).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
+
+from pollbridge.settings import ProviderName
 
 if TYPE_CHECKING:
-    from pollbridge.adapters.providers.aws import ClientFactory
+    from pollbridge.adapters.aws import ClientFactory
     from pollbridge.adapters.providers.http import HttpJobProvider
     from pollbridge.ports import Provider
     from pollbridge.settings import Settings
 
-# The names PROVIDER may take (the template's `Provider` parameter allows the same).
-type ProviderName = Literal["http", "transcribe", "rekognition-text"]
-
 
 @dataclass(frozen=True)
 class Registration:
-    requires: tuple[str, ...]  # settings (environment variable names) this provider needs
     build: Callable[[Settings, ClientFactory], Provider]
     summary: str
 
@@ -57,9 +55,9 @@ def _rekognition_text(settings: Settings, clients: ClientFactory) -> Provider:
 
 
 REGISTRY: dict[ProviderName, Registration] = {
-    "http": Registration(("PROVIDER_URL",), _http, "the reference vendor job API (docs/vendor-api.md)"),
-    "transcribe": Registration(("STAGING_BUCKET",), _transcribe, "Amazon Transcribe batch (speech to text)"),
-    "rekognition-text": Registration(("STAGING_BUCKET",), _rekognition_text, "Amazon Rekognition Video text detection"),
+    "http": Registration(_http, "the reference vendor job API (docs/vendor-api.md)"),
+    "transcribe": Registration(_transcribe, "Amazon Transcribe batch (speech to text)"),
+    "rekognition-text": Registration(_rekognition_text, "Amazon Rekognition Video text detection"),
 }
 
 

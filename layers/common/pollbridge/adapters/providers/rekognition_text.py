@@ -22,12 +22,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field
 
+from pollbridge.adapters.aws import ClientFactory, aws_call
 from pollbridge.adapters.providers.aws import (
-    ClientFactory,
     Staging,
-    aws_call,
+    client_on_first_use,
     client_request_token,
-    lazy_client,
     staging_bucket,
 )
 from pollbridge.adapters.providers.options import Options, declared_options
@@ -316,5 +315,6 @@ def _vendor_word(text: Mapping[str, Any]) -> dict[str, Any]:
 
 def build(settings: Settings, clients: ClientFactory) -> RekognitionTextProvider:
     return RekognitionTextProvider(
-        Staging(lazy_client(clients, "s3"), staging_bucket(settings)), lazy_client(clients, "rekognition")
+        Staging(client_on_first_use(clients, "s3"), staging_bucket(settings)),
+        client_on_first_use(clients, "rekognition"),
     )

@@ -29,13 +29,11 @@ from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
 from pydantic import Field, StrictBool, StringConstraints
 
+from pollbridge.adapters.aws import ClientFactory, aws_call, aws_call_tolerating
 from pollbridge.adapters.providers.aws import (
     OUTPUT_PREFIX,
-    ClientFactory,
     Staging,
-    aws_call,
-    aws_call_tolerating,
-    lazy_client,
+    client_on_first_use,
     s3_location,
     staging_bucket,
 )
@@ -419,5 +417,6 @@ def _speakers_by_time(labels: Any) -> dict[tuple[str, str], str]:
 
 def build(settings: Settings, clients: ClientFactory) -> TranscribeProvider:
     return TranscribeProvider(
-        Staging(lazy_client(clients, "s3"), staging_bucket(settings)), lazy_client(clients, "transcribe")
+        Staging(client_on_first_use(clients, "s3"), staging_bucket(settings)),
+        client_on_first_use(clients, "transcribe"),
     )

@@ -10,13 +10,16 @@ EventBridge has no deduplication: a consumer that must act once keys on `detail.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from pollbridge.adapters.aws import TRANSIENT_CODES, aws_call
 from pollbridge.errors import PermanentError, TransientError
-from pollbridge.models import TaskRecord
+from pollbridge.models import TaskFailureReason, TaskRecord
 from pollbridge.naming import record_key
+
+if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
 
 SOURCE = "pollbridge"
 DETAIL_TYPES: dict[str, str] = {
@@ -24,7 +27,12 @@ DETAIL_TYPES: dict[str, str] = {
     "failed": "Task Failed",
     "cancelled": "Task Cancelled",
 }
-_TRANSIENT_CODES = frozenset({"ThrottlingException", "InternalException", "InternalFailure", "ServiceUnavailable"})
+# A refusal of the bus (the call's error, or an entry's ErrorCode), by code.
+_REASONS: dict[str, TaskFailureReason] = {
+    "AccessDeniedException": "api_not_allowed",
+    "NotAuthorizedForSourceException": "api_not_allowed",
+    "ResourceNotFoundException": "api_not_found",
+}
 
 
 def task_finished_detail(record: TaskRecord, results_bucket: str) -> dict[str, Any]:
@@ -43,36 +51,30 @@ def task_finished_detail(record: TaskRecord, results_bucket: str) -> dict[str, A
 class EventBridgeSink:
     name = "eventbridge"
 
-    def __init__(self, client: Any, results_bucket: str, bus_name: str | None = None) -> None:
+    def __init__(self, client: EventBridgeClient, results_bucket: str, bus_name: str | None = None) -> None:
         self._client = client
         self._bucket = results_bucket
         self._bus = bus_name or "default"
 
     def deliver(self, record: TaskRecord) -> None:
-        entry = {
+        entry: PutEventsRequestEntryTypeDef = {
             "Source": SOURCE,
             "DetailType": DETAIL_TYPES[record.status],
             "Detail": json.dumps(task_finished_detail(record, self._bucket)),
             "EventBusName": self._bus,
             "Resources": [],
         }
-        try:
-            answer = self._client.put_events(Entries=[entry])
-        except ClientError as error:
-            code = str(error.response.get("Error", {}).get("Code", ""))
-            status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-            raise _classified("ServiceUnavailable" if status >= 500 else code, str(error)) from error
-        except BotoCoreError as error:
-            raise TransientError(f"EventBridge PutEvents: {error}") from error
+        answer = aws_call(
+            "EventBridge PutEvents on the bus", lambda: self._client.put_events(Entries=[entry]), _REASONS
+        )
         if answer.get("FailedEntryCount"):
             [failed] = answer.get("Entries") or [{}]
             raise _classified(str(failed.get("ErrorCode", "")), str(failed.get("ErrorMessage", "")))
 
 
 def _classified(code: str, message: str) -> TransientError | PermanentError:
+    """A failed entry (the call succeeded): its ErrorCode, read as adapters.aws reads a call's."""
     text = f"EventBridge PutEvents on the bus: {code or 'error'}: {message}"[:1000]
-    if code in _TRANSIENT_CODES:
+    if code in TRANSIENT_CODES:
         return TransientError(text)
-    if code in ("AccessDeniedException", "NotAuthorizedForSourceException"):
-        return PermanentError(text, "api_not_allowed")
-    return PermanentError(text, "api_not_found" if code == "ResourceNotFoundException" else "api_error")
+    return PermanentError(text, _REASONS.get(code, "api_error"))

@@ -9,24 +9,28 @@ to the sinks without one.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pollbridge import clock
-from pollbridge.errors import PermanentError, TransientError
+from pollbridge.adapters import aws
+from pollbridge.errors import TransientError
 from pollbridge.models import TaskRecord
 from pollbridge.naming import RECORD_PREFIX as PREFIX
 from pollbridge.naming import record_key
 
 __all__ = ["DELIVERED_TAG_PREFIX", "PREFIX", "S3RecordSink", "record_key"]
 
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import TagTypeDef
+
 DELIVERED_TAG_PREFIX = "pollbridge-delivered-"
-_TRANSIENT_CODES = frozenset({"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "Throttling"})
 
 
 class S3RecordSink:
-    def __init__(self, client: Any, bucket: str) -> None:
+    def __init__(self, client: S3Client, bucket: str) -> None:
         self._client = client
         self._bucket = bucket
 
@@ -41,23 +45,24 @@ class S3RecordSink:
                 Metadata={"status": record.status},
             )
         except ClientError as error:
-            code = error.response.get("Error", {}).get("Code")
-            if code in ("PreconditionFailed", "ConditionalRequestConflict"):
+            if aws.error_code(error) in ("PreconditionFailed", "ConditionalRequestConflict"):
                 stored = self.read(record.unit)
                 if stored is None:
                     raise TransientError(f"record for {record.taskId} is being written concurrently") from error
                 return stored
-            raise
+            raise aws.classify("records bucket PutObject", error, infrastructure=True) from error
+        except BotoCoreError as error:
+            raise TransientError(f"records bucket PutObject: {error}") from error
         return record
 
     def read(self, unit: str) -> TaskRecord | None:
-        try:
-            obj = self._client.get_object(Bucket=self._bucket, Key=record_key(unit))
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                return None
-            raise
-        return TaskRecord.model_validate_json(obj["Body"].read())
+        obj = aws.aws_call_tolerating(
+            "records bucket GetObject",
+            lambda: self._client.get_object(Bucket=self._bucket, Key=record_key(unit)),
+            ("NoSuchKey", "404"),
+            infrastructure=True,
+        )
+        return None if obj is None else TaskRecord.model_validate_json(obj["Body"].read())
 
     # --- DeliveryLedger: which result sinks already have the task's result ---------------------
 
@@ -71,27 +76,18 @@ class S3RecordSink:
     def mark_delivered(self, unit: str, sink: str) -> None:
         tags = [t for t in self._tags(unit) if t["Key"] != DELIVERED_TAG_PREFIX + sink]
         tags.append({"Key": DELIVERED_TAG_PREFIX + sink, "Value": str(clock.now_ms())})
-        try:
-            self._client.put_object_tagging(Bucket=self._bucket, Key=record_key(unit), Tagging={"TagSet": tags})
-        except ClientError as error:
-            raise _classified("PutObjectTagging", error) from error
-        except BotoCoreError as error:
-            raise TransientError(f"records bucket PutObjectTagging: {error}") from error
+        aws.aws_call(
+            "records bucket PutObjectTagging",
+            lambda: self._client.put_object_tagging(
+                Bucket=self._bucket, Key=record_key(unit), Tagging={"TagSet": tags}
+            ),
+            infrastructure=True,
+        )
 
-    def _tags(self, unit: str) -> list[dict[str, str]]:
-        try:
-            found = self._client.get_object_tagging(Bucket=self._bucket, Key=record_key(unit))
-        except ClientError as error:
-            raise _classified("GetObjectTagging", error) from error
-        except BotoCoreError as error:
-            raise TransientError(f"records bucket GetObjectTagging: {error}") from error
+    def _tags(self, unit: str) -> list[TagTypeDef]:
+        found = aws.aws_call(
+            "records bucket GetObjectTagging",
+            lambda: self._client.get_object_tagging(Bucket=self._bucket, Key=record_key(unit)),
+            infrastructure=True,
+        )
         return list(found.get("TagSet", []))
-
-
-def _classified(operation: str, error: ClientError) -> TransientError | PermanentError:
-    code = str(error.response.get("Error", {}).get("Code", ""))
-    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-    message = f"records bucket {operation}: {code or status}"
-    if code in _TRANSIENT_CODES or status >= 500 or status == 429:
-        return TransientError(message)
-    return PermanentError(message, "system_error")
