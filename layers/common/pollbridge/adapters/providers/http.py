@@ -116,9 +116,10 @@ class HttpJobProvider:
 
     @tracer.capture_method(capture_response=False)
     def submit(self, media: Media, options: dict[str, Any], idempotency_key: str) -> str:
-        """Retried briefly in place: a segment has no schedule to fall back on yet. The vendor's
-        Idempotency-Key makes every retry, and every redelivery of the segment, find the same
-        upload and job instead of starting another. A poll never retries in place."""
+        """A blip (a timeout, a 5xx) is retried briefly in place; a refusal (429: the vendor at its
+        quota or rate) is not: it is the scheduler's to bring back (core's admission), and asking
+        again at once only spends the vendor's rate. The vendor's Idempotency-Key makes every retry,
+        and every redelivery of the segment, find the same upload and job instead of starting another."""
         upload = self._with_retries(
             lambda: self._call("POST", "/v1/uploads", media.body, media.media_type, f"{idempotency_key}-upload")
         )
@@ -138,7 +139,7 @@ class HttpJobProvider:
             try:
                 return call()
             except TransientError as error:
-                if attempt == self._submit_attempts:
+                if attempt == self._submit_attempts or error.refusal:
                     raise
                 clock.sleep(min(error.retry_after_s or 0.2 * 2**attempt, 1.0))  # a Lambda must not idle long
         raise AssertionError("unreachable")
@@ -404,7 +405,7 @@ def _classify(
         pass
     message = f"vendor {method} {path} answered {status}{detail}"
     if status in _TRANSIENT:
-        return TransientError(message, retry_after_s=_retry_after(retry_after))
+        return TransientError(message, retry_after_s=_retry_after(retry_after), refusal=status == 429)
     return PermanentError(message, _PERMANENT_REASONS.get(status, "api_error"))
 
 
