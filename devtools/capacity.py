@@ -17,19 +17,15 @@ with the page each was read on (QUOTAS, SOURCES).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
-import os
-import platform
 import random
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Literal
 
 from devtools.bench import timing as sim
+from devtools.bench.report import machine
 
 DAY_S = 86_400
 DEFAULT_TASKS_PER_DAY = 1_000_000
@@ -676,20 +672,6 @@ def calls_table(inputs: Inputs) -> str:
             completion += f" + {rekognition_pages(inputs):.1f} pages"
         lines.append(f"| {c.api} | {c.segment:g} | {poll} | {completion} | {per_task[c.api]:.2f} | {c.note} |")
     return "\n".join(lines)
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    memory = ""
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        memory = f", {int(Path('/proc/meminfo').read_text().split()[1]) / 1024 / 1024:.0f} GiB"
-    when = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
-    return f"{when}, {os.cpu_count()} cores ({cpu}){memory}, Python {platform.python_version()}"
 
 
 def report(

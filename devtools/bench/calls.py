@@ -571,7 +571,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         args.child.write_text(json.dumps(counts.aggregate()))
         return 0
-    from devtools.bench.__main__ import machine, write_section
+    from devtools.bench.report import machine, write_section
 
     text = measure(machine(), args.before_tree, args.after_tree.resolve(), args.tasks, args.seed, args.duplicates)
     print(text)

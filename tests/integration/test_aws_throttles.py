@@ -13,16 +13,12 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 from pollbridge.adapters import aws as plumbing
-from pollbridge.adapters.scheduler import EventBridgePollScheduler, SchedulerTarget
+from pollbridge.adapters.scheduler import EventBridgePollScheduler
 from pollbridge.adapters.sinks.s3 import S3RecordSink
 from pollbridge.errors import TransientError
 from pollbridge.models import PollPayload, TaskRecord
+from tests.integration.test_aws_adapters import TARGET
 
-TARGET = SchedulerTarget(
-    "arn:aws:lambda:us-east-1:123456789012:function:poll",
-    "arn:aws:iam::123456789012:role/scheduler",
-    "arn:aws:sqs:us-east-1:123456789012:dlq",
-)
 PAYLOAD = PollPayload(
     workId="j_1", isPollTask=True, origTaskId="task-1", origTdoId="d", origJobId="j", origCallTimeUTC=1,
     engineConfig={}, pollNumber=1, deadlineUTC=10**13,
