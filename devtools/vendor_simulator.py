@@ -16,15 +16,31 @@ Job `options` are the reference API's (`language`: a string, `diarize`: a boolea
 `durationSeconds`, `queueSeconds`, `outcome` ("completed" | "failed"), `errorCode`, `mediaDurationMs`.
 Any other option is a 400 `bad_request` naming it.
 
-`config.stats` counts requests: `uploads` and `jobs_created` (real creations only),
-`idempotent_replays`, `idempotency_conflicts`, `status`, `results`, `cancels`, `http_<code>`.
+Quotas, both off by default (`SimConfig.max_concurrent_jobs`, `SimConfig.submit_rate`), as real
+vendors have them: a job is *active* from its creation until it is completed, failed or canceled (on
+the shared clock: a queued job holds its slot too). A `POST /v1/jobs` that would create a job while
+`max_concurrent_jobs` are active is answered `429 {"error": {"code": "concurrent_job_limit", ...}}`
+with `Retry-After` (whole seconds until the first active job ends, at least 1); past `submit_rate`
+(creations per second, a token bucket of `submit_burst` tokens, by default one second's worth) it is
+`429 rate_limited` with `Retry-After` (seconds until the next token, at least 1). Only a creation is
+admitted or refused: a replay of a key that already created its job is answered as always, and a
+refused submit creates nothing, takes no token and leaves its Idempotency-Key unused (a later submit
+with it may create the job). `active_jobs()` and `peak_active_jobs` (the most jobs ever active at
+once, counted whether or not a limit is set) say how close the vendor came; `GET /_simulator/stats`
+answers them, the limits and `config.stats` over HTTP (the API key is checked, flakiness is not).
+
+`config.stats` counts requests: `uploads` and `jobs_created` (real creations only), `job_requests`
+(every `POST /v1/jobs` past the gate), `idempotent_replays`, `idempotency_conflicts`, `status`,
+`results`, `cancels`, `http_<code>`, `refused_concurrency` and `refused_rate` (submits the quotas refused).
 """
 
 from __future__ import annotations
 
 import hashlib
+import heapq
 import itertools
 import json
+import math
 import random
 import ssl
 import threading
@@ -89,7 +105,20 @@ class SimConfig:
     failure_rate: float = 0.0  # share of jobs that end `failed`
     flaky_rate: float = 0.0  # share of requests answered 429/503
     max_upload_bytes: int = 50 * 1024 * 1024
+    max_concurrent_jobs: int | None = None  # active (queued or processing) jobs at most; None: no limit
+    submit_rate: float | None = None  # job creations per second (token bucket); None: no limit
+    submit_burst: float | None = None  # the bucket's size; None: one second's worth (at least 1)
     stats: dict[str, int] = field(default_factory=dict)
+
+
+class Refused(Exception):  # noqa: N818 - an answer, not a failure
+    """A submit the quotas do not admit now: 429 with this code and Retry-After (whole seconds)."""
+
+    def __init__(self, code: str, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.retry_after_s = retry_after_s
 
 
 class VendorSimulator:
@@ -109,7 +138,17 @@ class VendorSimulator:
         self._ids = itertools.count(1)
         self._random = random.Random(self.config.seed)
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
+        # The quotas: the active jobs (ids), a heap of (end ms, id) to retire them as the clock passes
+        # their end (a cancel retires one at once), and the submit rate's token bucket.
+        self._active: set[str] = set()
+        self._ends: list[tuple[int, str]] = []
+        self.peak_active_jobs = 0
+        burst = self.config.submit_burst
+        rate = self.config.submit_rate
+        self._bucket_size = float(burst if burst is not None else max(rate or 1.0, 1.0))
+        self._tokens = self._bucket_size
+        self._tokens_at_ms: int | None = None
+        self._server = _Server((host, port), _handler_for(self))
         self._server.daemon_threads = True
         self._scheme = "http"
         if tls is not None:
@@ -149,10 +188,51 @@ class VendorSimulator:
 
     # --- the API's behaviour, independent of HTTP -------------------------------------------
 
-    def create_job(self, options: dict[str, Any]) -> SimJob:
+    def active_jobs(self) -> int:
+        """Jobs created and not yet completed, failed or canceled, now."""
+        with self._lock:
+            self._retire(clock.now_ms())
+            return len(self._active)
+
+    def _retire(self, now_ms: int) -> None:
+        """Forget the jobs that ended by now; the heap's first entry is then the next active job to end."""
+        while self._ends and (self._ends[0][0] <= now_ms or self._ends[0][1] not in self._active):
+            self._active.discard(heapq.heappop(self._ends)[1])
+
+    def _admit(self, now_ms: int) -> None:
+        """Raise Refused unless the quotas admit a creation now; take its token when they do."""
+        config = self.config
+        self._retire(now_ms)
+        if config.max_concurrent_jobs is not None and len(self._active) >= config.max_concurrent_jobs:
+            config.stats["refused_concurrency"] = config.stats.get("refused_concurrency", 0) + 1
+            first_end = self._ends[0][0] if self._ends else now_ms
+            raise Refused(
+                "concurrent_job_limit",
+                f"{len(self._active)} jobs are active; at most {config.max_concurrent_jobs} at once",
+                max(1, math.ceil((first_end - now_ms) / 1000)),
+            )
+        if config.submit_rate is not None and config.submit_rate > 0:
+            if self._tokens_at_ms is not None and now_ms > self._tokens_at_ms:
+                refill = (now_ms - self._tokens_at_ms) / 1000 * config.submit_rate
+                self._tokens = min(self._bucket_size, self._tokens + refill)
+            self._tokens_at_ms = now_ms if self._tokens_at_ms is None else max(now_ms, self._tokens_at_ms)
+            if self._tokens < 1.0:
+                config.stats["refused_rate"] = config.stats.get("refused_rate", 0) + 1
+                raise Refused(
+                    "rate_limited",
+                    f"at most {config.submit_rate:g} job submits per second",
+                    max(1, math.ceil((1.0 - self._tokens) / config.submit_rate)),
+                )
+            self._tokens -= 1.0
+
+    def create_job(self, options: dict[str, Any], admit: bool = False) -> SimJob:
+        """A new job; with `admit`, only if the quotas admit it now (else Refused, and nothing changes)."""
         requested = options.get("simulate")
         sim: dict[str, Any] = requested if isinstance(requested, dict) else {}
         with self._lock:
+            now = clock.now_ms()
+            if admit:
+                self._admit(now)
             rnd = self._random
             job_id = f"j_{next(self._ids):06d}"
             duration_s = sim.get("durationSeconds", rnd.uniform(*self.config.duration_s))
@@ -161,7 +241,7 @@ class VendorSimulator:
             )
             job = SimJob(
                 id=job_id,
-                created_ms=clock.now_ms(),
+                created_ms=now,
                 queued_ms=int(sim.get("queueSeconds", rnd.uniform(*self.config.queue_s)) * 1000),
                 duration_ms=int(float(duration_s) * 1000),
                 outcome="failed" if failed else "completed",
@@ -170,7 +250,32 @@ class VendorSimulator:
                 eta_skew=rnd.uniform(0.9, 1.1),
             )
             self.jobs[job_id] = job
+            if job.completes_at_ms > job.created_ms:  # a job of no duration is never active
+                self._retire(job.created_ms)
+                self._active.add(job_id)
+                heapq.heappush(self._ends, (job.completes_at_ms, job_id))
+                self.peak_active_jobs = max(self.peak_active_jobs, len(self._active))
         return job
+
+    def cancel(self, job: SimJob) -> None:
+        """DELETE: a queued or processing job becomes canceled, and frees its slot."""
+        with self._lock:
+            now = clock.now_ms()
+            if job.status(now) in ("queued", "processing"):
+                job.canceled_at_ms = now
+                self._active.discard(job.id)
+
+    def quota_stats(self) -> dict[str, Any]:
+        """What `GET /_simulator/stats` answers."""
+        active = self.active_jobs()
+        with self._lock:
+            limits = {"maxConcurrentJobs": self.config.max_concurrent_jobs, "submitRate": self.config.submit_rate}
+            return {
+                "activeJobs": active,
+                "peakActiveJobs": self.peak_active_jobs,
+                "limits": limits,
+                "stats": dict(self.config.stats),
+            }
 
     def create_upload(self, body: bytes) -> dict[str, Any]:
         with self._lock:
@@ -230,6 +335,11 @@ class VendorSimulator:
             if self.config.flaky_rate <= 0 or self._random.random() >= self.config.flaky_rate:
                 return None
             return self._random.choice((429, 503))
+
+
+class _Server(ThreadingHTTPServer):
+    # socketserver's default backlog of 5 resets connections when a burst of clients connects at once
+    request_queue_size = 128
 
 
 def check_options(options: dict[str, Any]) -> str | None:
@@ -318,6 +428,7 @@ def _handler_for(sim: VendorSimulator) -> type[BaseHTTPRequestHandler]:
                 def create() -> dict[str, Any]:
                     return sim.create_upload(body)
             else:
+                sim.count("job_requests")
                 try:
                     request = json.loads(body or b"null")
                     media_url, options = request["mediaUrl"], request.get("options") or {}
@@ -330,12 +441,15 @@ def _handler_for(sim: VendorSimulator) -> type[BaseHTTPRequestHandler]:
                     return self._error(400, "bad_request", problem)
 
                 def create() -> dict[str, Any]:
-                    job = sim.create_job(options)
+                    job = sim.create_job(options, admit=True)
                     sim.count("jobs_created")
                     return {"id": job.id, "status": "queued", "createdAt": _iso(job.created_ms)}
 
             scope = self.headers.get("Authorization") or ""
-            code, answer = sim.idempotent(scope, self.path, key, body, create)
+            try:
+                code, answer = sim.idempotent(scope, self.path, key, body, create)
+            except Refused as refused:  # nothing created, nothing remembered: the key stays unused
+                return self._error(429, refused.code, refused.message, {"Retry-After": str(refused.retry_after_s)})
             if code == 409:
                 sim.count("http_409")
             return self._send(code, answer)
@@ -348,6 +462,10 @@ def _handler_for(sim: VendorSimulator) -> type[BaseHTTPRequestHandler]:
             return job
 
         def do_GET(self) -> None:
+            if self.path == "/_simulator/stats":  # the harness's view: the API key, but never flaky
+                if sim.config.api_key and self.headers.get("Authorization") != f"Bearer {sim.config.api_key}":
+                    return self._error(401, "unauthorized", "missing or wrong API key")
+                return self._send(200, sim.quota_stats())
             if not self._gate():
                 return
             job = self._job()
@@ -366,9 +484,7 @@ def _handler_for(sim: VendorSimulator) -> type[BaseHTTPRequestHandler]:
             job = self._job()
             if job is None:
                 return
-            with sim._lock:
-                if job.status(clock.now_ms()) in ("queued", "processing"):
-                    job.canceled_at_ms = clock.now_ms()
+            sim.cancel(job)
             sim.count("cancels")
             return self._send(204)
 

@@ -162,12 +162,16 @@ def run_workload(
     tick_real_s: float = 0.5,
     max_virtual_ms: int = 3 * 86_400_000,
     segment_retries: int | None = None,
+    full_look_s: float | None = None,
 ) -> Report:
     """Run the tasks until nothing is left to happen, then report. A failed segment invocation is
     retried as Lambda retries an asynchronous one: `segment_retries` times (default: the
-    SegmentFunction's EventInvokeConfig), a minute, then two minutes later, and so on."""
+    SegmentFunction's EventInvokeConfig), a minute, then two minutes later, and so on. `full_look_s`: real
+    seconds between full listings of the schedule group (default FULL_LOOK_S; see `drive`)."""
     started_real, started_virtual = time.monotonic(), cloud.clock.now_ms()
-    progress = drive(cloud, tasks, on_tick, on_segment, on_delivery, tick_real_s, max_virtual_ms, segment_retries)
+    progress = drive(
+        cloud, tasks, on_tick, on_segment, on_delivery, tick_real_s, max_virtual_ms, segment_retries, full_look_s
+    )
     wall_s = time.monotonic() - started_real
     virtual_s = (cloud.clock.now_ms() - started_virtual) / 1000
     with cloud.clock.real_time():  # reading the results back is not part of the run
@@ -186,9 +190,14 @@ def drive(
     tick_real_s: float = 0.5,
     max_virtual_ms: int = 3 * 86_400_000,
     segment_retries: int | None = None,
+    full_look_s: float | None = None,
 ) -> Progress:
     """The run itself: segments as they arrive, and whatever the scheduler emulator has due (polls,
-    Lambda's retries, late duplicates), until nothing is left to happen."""
+    Lambda's retries, late duplicates), until nothing is left to happen. The emulator learns of the
+    functions' schedules as they make them, and lists the whole group every `full_look_s` real seconds
+    (default FULL_LOOK_S) and before stopping: a listing costs O(pending), seconds with ten thousand
+    schedules, so a run with that many may list less often."""
+    full_look_every = FULL_LOOK_S if full_look_s is None else full_look_s
     progress = Progress()
     started_virtual = cloud.clock.now_ms()
     retries = cloud.specs["SegmentFunction"].event_invoke.max_retries if segment_retries is None else segment_retries
@@ -215,7 +224,7 @@ def drive(
             with cloud.clock.real_time():
                 # Only invocations create schedules here: after something ran, look up the ones
                 # the functions created; now and then (and before stopping) list the whole group.
-                full_look = time.monotonic() - last_full_look > FULL_LOOK_S
+                full_look = time.monotonic() - last_full_look > full_look_every
                 if busy or full_look:
                     cloud.emulator.refresh(full=full_look)
                     last_full_look = time.monotonic() if full_look else last_full_look
