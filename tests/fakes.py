@@ -9,6 +9,7 @@ from typing import Any
 
 from pollbridge import core
 from pollbridge.adapters.signing_keys import HmacSigner, StaticKeys
+from pollbridge.admission import AdmissionWatch
 from pollbridge.core import Ports
 from pollbridge.errors import PermanentError, TransientError
 from pollbridge.models import (
@@ -200,12 +201,14 @@ class World:
     sink: MemorySink = field(default_factory=MemorySink)
     media: StaticMedia = field(default_factory=StaticMedia)
     signer: HmacSigner = field(default_factory=lambda: HmacSigner(StaticKeys(SIGNING_KEY)))
+    admission: AdmissionWatch = field(default_factory=AdmissionWatch)  # the container's, kept across calls
 
     @property
     def ports(self) -> Ports:
         return Ports(
-            self.provider, self.scheduler, self.sink, self.media, self.signer, PollPolicy(), 86_400_000, "pollbridge"
-        )
+            self.provider, self.scheduler, self.sink, self.media, self.signer, PollPolicy(), 86_400_000, "pollbridge",
+            admission=self.admission,
+        )  # fmt: skip
 
 
 def start(world: World, chunk: dict[str, Any]) -> core.Outcome:

@@ -35,11 +35,12 @@ import contextlib
 import dataclasses
 import json
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from pollbridge import clock, decisions
+from pollbridge.admission import AdmissionWatch
 from pollbridge.errors import DeliveryError, InvalidEventError, PermanentError, TransientError
 from pollbridge.models import (
     MediaChunk,
@@ -56,6 +57,7 @@ from pollbridge.ports import (
     DeliveryLedger,
     Heartbeat,
     HeartbeatReporter,
+    Media,
     MediaSource,
     PayloadSigner,
     PollQueue,
@@ -97,6 +99,7 @@ class Ports:
     heartbeat: HeartbeatReporter | None = None  # reports progress to a chunk's heartbeatWebhook
     deployment: str = ""  # the stack (its schedule group): scopes vendor idempotency keys and job names
     precise: PollQueue | None = None  # PRECISE_POLL_QUEUE_URL: near polls also hop through a delay queue
+    admission: AdmissionWatch = dataclasses.field(default_factory=AdmissionWatch)  # this container's view
 
 
 type OutcomeKind = Literal["scheduled", "complete", "failed", "cancelled", "stale"]
@@ -177,7 +180,7 @@ def start_task(chunk: MediaChunk, ports: Ports) -> Outcome:
     _check_payload_size(draft)
     try:
         media = ports.media.fetch(chunk)
-        work_id = ports.provider.submit(media, options, idempotency_key(unit, "job", ports.deployment))
+        work_id = _submit(ports, media, options, idempotency_key(unit, "job", ports.deployment), now)
     except PermanentError as error:
         finish = decisions.Finish("failed", error.reason, f"could not start the task: {error}")
         return _finish_job(finish, draft, ports, 0, work_id=None, scheduled=False)
@@ -191,6 +194,19 @@ def start_task(chunk: MediaChunk, ports: Ports) -> Outcome:
     if not isinstance(payload, PollPayload):
         return _finish_job(payload, draft, ports, 0, work_id=work_id, scheduled=False)
     return _schedule_first(payload.model_copy(update={"notBeforeUTC": minute_of(at)}), at, chunk.taskId, ports, now)
+
+
+def _submit(ports: Ports, media: Media, options: dict[str, Any], key: str, now: int) -> str:
+    """The vendor's submit, its outcome remembered by the container's admission watch (a refusal for
+    capacity or rate, or a job taken; a blip says nothing about the door)."""
+    try:
+        work_id = ports.provider.submit(media, options, key)
+    except TransientError as error:
+        if error.refusal:
+            ports.admission.saw(now, taken=False)
+        raise
+    ports.admission.saw(now, taken=True)
+    return work_id
 
 
 def _started(payload: PollPayload, work_id: str) -> PollPayload | decisions.Finish:
@@ -243,7 +259,8 @@ def _kept_for_later(draft: PollPayload, chunk: MediaChunk) -> PollPayload | None
 
 def _defer_first_submit(draft: PollPayload, error: TransientError, ports: Ports, task_id: str, now: int) -> Outcome:
     """The vendor did not take the job (or the media could not be read) for now: poll 1 submits again."""
-    decision = decisions.after_refused_submit(error, draft, now, ports.policy, first=True)
+    crowding = ports.admission.crowding(now)
+    decision = decisions.after_refused_submit(error, draft, now, ports.policy, first=True, crowding=crowding)
     if isinstance(decision, decisions.Finish):
         return _finish_job(decision, draft, ports, 0, work_id=None, scheduled=False)
     deferred = decision.payload.model_copy(update={"awaitingSubmit": True, "notBeforeUTC": minute_of(decision.at_ms)})
@@ -267,14 +284,15 @@ def _retry_submit(
     )
     try:
         media = ports.media.fetch(chunk)
-        work_id = ports.provider.submit(
-            media, payload.engineConfig, idempotency_key(payload.unit, "job", ports.deployment)
+        work_id = _submit(
+            ports, media, payload.engineConfig, idempotency_key(payload.unit, "job", ports.deployment), now
         )
     except PermanentError as error:
         finish = decisions.Finish("failed", error.reason, f"could not start the task: {error}")
         return _finish(finish, payload, ports, polls=payload.pollNumber)
     except TransientError as error:
-        decision = decisions.after_refused_submit(error, payload, now, ports.policy)
+        crowding = ports.admission.crowding(now)
+        decision = decisions.after_refused_submit(error, payload, now, ports.policy, crowding=crowding)
         return _act(decision, payload, ports, task_id, now, own)
     started = _started(payload, work_id)
     if not isinstance(started, PollPayload):

@@ -177,16 +177,23 @@ def after_transient_error(error: TransientError, payload: PollPayload, now_ms: i
 
 
 def after_refused_submit(
-    error: TransientError, payload: PollPayload, now_ms: int, policy: PollPolicy, *, first: bool = False
+    error: TransientError,
+    payload: PollPayload,
+    now_ms: int,
+    policy: PollPolicy,
+    *,
+    first: bool = False,
+    crowding: float = 1.0,
 ) -> PollAgain | Finish:
     """The vendor did not take a job for now (busy, over its quota, a transient fault), or its media
     could not be read for now: submit again later (timing.next_submit_time: backing off, spread, the
     longest-waiting first, honouring a finite Retry-After), until the task's deadline (no count of
     refusals fails it: a vendor at its quota is not broken).
-    `first`: the segment itself was refused, and the retry is poll 1."""
+    `first`: the segment itself was refused, and the retry is poll 1. `crowding`: how crowded the
+    vendor's door looks from this container (admission.AdmissionWatch)."""
     refusals = payload.transientErrors + 1
     facts = poll_facts(payload, transient_errors=refusals)
-    at = next_submit_time(now_ms, facts, policy, error.retry_after_s)
+    at = next_submit_time(now_ms, facts, policy, error.retry_after_s, crowding)
     if at >= payload.deadlineUTC or now_ms >= payload.deadlineUTC:
         return Finish(
             "failed",

@@ -234,20 +234,28 @@ def _first_minute_after(plausible_ms: int) -> int:
     return minute_of(plausible_ms) + MINUTE_MS
 
 
-def next_submit_time(now_ms: int, facts: PollFacts, policy: PollPolicy, retry_after_s: float | None = None) -> int:
+def next_submit_time(
+    now_ms: int, facts: PollFacts, policy: PollPolicy, retry_after_s: float | None = None, crowding: float = 1.0
+) -> int:
     """When a task whose submit the vendor refused for now (`facts.transient_errors` refusals so far,
     this one included) tries again: epoch ms, whole seconds, at least a minute after now_ms.
 
     The wait backs off from min_interval_s (x backoff per refusal), capped by the task's age (the
     longest wait, less admission_age_share of each second waited, not below admission_min_wait_s),
-    and is drawn from its upper half by a hash of the task and the refusal count: deterministic (a
-    repeated delivery computes the same time) yet spread, so a burst's refusals do not come back
-    together. Never before a finite Retry-After."""
+    then stretched by `crowding` (admission.AdmissionWatch: how much rarer tries may come and still
+    fill every slot the vendor frees, 1 to 6; fully for a task that just came, not at all once its
+    cap is down to admission_min_wait_s), and drawn from its upper half by a hash of the task and
+    the refusal count: spread, so a burst's refusals do not come back together, and deterministic for
+    the same facts. Never before a finite Retry-After."""
     age_s = max(0, now_ms - facts.started_ms) / 1000
     longest = float(policy.admission_max_wait_s)
     cap = _clamp(longest - age_s * policy.admission_age_share, float(policy.admission_min_wait_s), longest)
     steps = min(max(facts.transient_errors - 1, 0), _MAX_BACKOFF_STEPS)
-    wait_s = min(policy.min_interval_s * policy.backoff**steps, cap)
+    # Crowding stretches young tasks' waits fully and the longest-waiting ones not at all: rarer tries
+    # where they cost least, and the oldest keep their turn.
+    youth = (cap - policy.admission_min_wait_s) / max(longest - policy.admission_min_wait_s, 1.0)
+    stretch = 1.0 + (_clamp(crowding, 1.0, 6.0) - 1.0) * youth
+    wait_s = min(policy.min_interval_s * policy.backoff**steps, cap) * stretch
     digest = hashlib.sha256(f"{facts.task_id}\x00submit\x00{facts.transient_errors}".encode()).digest()
     wait_s *= 0.5 + 0.5 * int.from_bytes(digest[:8], "big") / 2**64
     if retry_after_s is not None and math.isfinite(retry_after_s):

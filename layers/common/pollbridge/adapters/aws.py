@@ -52,6 +52,14 @@ TRANSIENT_CODES = frozenset(
         "ServiceUnavailable", "ServiceUnavailableException",
     }
 )  # fmt: skip
+# Of those, the ones that say "over your quota or rate, not now": a refusal (TransientError.refusal).
+REFUSAL_CODES = frozenset(
+    {
+        "ThrottlingException", "Throttling", "ThrottledException", "TooManyRequestsException",
+        "RequestLimitExceeded", "RequestThrottled", "LimitExceededException", "ServiceQuotaExceededException",
+        "ProvisionedThroughputExceededException", "SlowDown",
+    }
+)  # fmt: skip
 PERMANENT_REASONS: dict[str, TaskFailureReason] = {
     "AccessDenied": "api_not_allowed",
     "AccessDeniedException": "api_not_allowed",
@@ -166,7 +174,7 @@ def classify(
     detail = str(error.response.get("Error", {}).get("Message", "") or "")[:500]
     message = f"{what}: {code or http_status(error)}{': ' + detail if detail else ''}"
     if is_transient(error):
-        return TransientError(message)
+        return TransientError(message, refusal=code in REFUSAL_CODES or http_status(error) == 429)
     if infrastructure:
         return PermanentError(message, "system_error")
     return PermanentError(message, {**PERMANENT_REASONS, **(reasons or {})}.get(code, "api_error"))
