@@ -16,7 +16,9 @@
   holds no client the harness can see, the port's proxy raises the ClientError before delegating.
 
 Every decision comes from one seeded random generator: the same seed and the same run make the
-same faults.
+same faults. A plan may also promise coverage (`every_point_by`): each crash-after point it names,
+and the crash before the reply, happens at least once by that point's n-th call, so a run proves
+every kind of fault whatever the draws (a 3% rate over 60 calls misses a point one run in six).
 """
 
 from __future__ import annotations
@@ -56,12 +58,15 @@ class FaultPlan:
     crash_before_reply: float = 0.0
     throttle: Mapping[str, float] = field(default_factory=dict)  # AWS service name -> share of its calls
     lagging_listings: bool = False  # every ListSchedules answers nothing (a listing that never catches up)
+    every_point_by: int = 0  # >0: each crash_after point named exactly, and the reply crash, by that call
     seed: int = 1
 
     def __post_init__(self) -> None:
         rates = [*self.crash_before.values(), *self.crash_after.values(), *self.throttle.values()]
         if not all(0 <= rate <= 1 for rate in [*rates, self.crash_before_reply]):
             raise ValueError("fault rates must be between 0 and 1")
+        if self.every_point_by < 0:
+            raise ValueError("every_point_by must be 0 (no promise) or a call count")
 
     @classmethod
     def chaos(
@@ -70,7 +75,8 @@ class FaultPlan:
         """The chaos harness's plan: crashes right after each step that changes the world (vendor job
         submitted, schedule created, record written) and before the reply, a few crashes before any
         adapter call, scheduler and S3 calls throttled (as after botocore's retries: the adapter gets
-        the ClientError), and listings that never catch up."""
+        the ClientError), and listings that never catch up. Each named crash happens at least once
+        by its fifth call."""
         return cls(
             crash_before={"*": stray_crash_rate},
             crash_after={
@@ -81,6 +87,7 @@ class FaultPlan:
             crash_before_reply=crash_rate,
             throttle={"scheduler": throttle_rate, "s3": throttle_rate},  # past botocore's retries
             lagging_listings=True,
+            every_point_by=5,
             seed=seed,
         )
 
@@ -113,11 +120,20 @@ class FaultInjector:
         self.injected: Counter[str] = Counter()  # what was injected where, e.g. "crash after provider.submit"
         self._hooks: list[tuple[Any, str, str]] = []  # (event emitter, event name, unique id) to take back
         self._paused = False
+        self._calls: Counter[str] = Counter()  # calls seen per promised point (every_point_by)
 
     # --- decisions -----------------------------------------------------------------------------
 
-    def _happens(self, rate: float) -> bool:
-        return not self._paused and rate > 0 and self._random.random() < rate
+    def _happens(self, rate: float, promised: str | None = None) -> bool:
+        """A seeded draw; a promised point not yet injected by its `every_point_by`-th call happens."""
+        if self._paused or rate <= 0:
+            return False
+        drawn = self._random.random() < rate
+        if promised is None or not self.plan.every_point_by:
+            return drawn
+        self._calls[promised] += 1
+        overdue = not self.injected[promised] and self._calls[promised] >= self.plan.every_point_by
+        return drawn or overdue
 
     @contextmanager
     def paused(self) -> Iterator[None]:
@@ -132,8 +148,10 @@ class FaultInjector:
     def crash_point(self, when: str, point: str) -> None:
         """Maybe raise InjectedCrash `when` ("before" / "after") the call `point` (port.method)."""
         patterns = self.plan.crash_before if when == "before" else self.plan.crash_after
-        if self._happens(_rate(patterns, point)):
-            self.injected[f"crash {when} {point}"] += 1
+        name = f"crash {when} {point}"
+        promised = name if when == "after" and point in patterns else None
+        if self._happens(_rate(patterns, point), promised):
+            self.injected[name] += 1
             raise InjectedCrash(f"{when} {point}")
 
     def throttle_point(self, service: str, operation: str) -> None:
@@ -149,7 +167,7 @@ class FaultInjector:
 
     def around(self, handler: Callable[[Any, Any], Any], event: Any, context: Any) -> Any:
         value = handler(event, context)
-        if self._happens(self.plan.crash_before_reply):
+        if self._happens(self.plan.crash_before_reply, "crash before reply"):
             self.injected["crash before reply"] += 1
             raise InjectedCrash("before reply")
         return value

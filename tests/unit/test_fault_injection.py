@@ -91,6 +91,33 @@ def test_rates_are_seeded() -> None:
     assert 5 < outcomes(3).count(False) < 35
 
 
+def test_a_promised_point_crashes_by_its_nth_call_whatever_the_draws() -> None:
+    """every_point_by: a rate too small to be drawn still gives one crash, at the promised call, once;
+    points named by a pattern only, and crashes before calls, are not promised."""
+    plan = FaultPlan(crash_after={"provider.submit": 1e-9}, crash_before={"*": 1e-9}, every_point_by=3)
+    injector = FaultInjector(plan)
+    wrapped = injector.wrap_ports(ports())
+    outcomes = []
+    for n in range(8):
+        try:
+            wrapped.provider.submit(str(n))
+            outcomes.append(True)
+        except InjectedCrash:
+            outcomes.append(False)
+    assert outcomes == [True, True, False, True, True, True, True, True]
+    assert injector.injected == {"crash after provider.submit": 1}
+
+    unpromised = FaultInjector(FaultPlan(crash_after={"provider.*": 1e-9}, every_point_by=1)).wrap_ports(ports())
+    assert [unpromised.provider.submit(str(n)) for n in range(3)] == ["job-1", "job-2", "job-3"]
+
+    reply = FaultInjector(FaultPlan(crash_before_reply=1e-9, every_point_by=2))
+    reply.around(lambda event, context: None, {}, None)
+    with pytest.raises(InjectedCrash, match="before reply"):
+        reply.around(lambda event, context: None, {}, None)
+    with pytest.raises(ValueError, match="every_point_by"):
+        FaultPlan(every_point_by=-1)
+
+
 def test_crash_before_the_reply_comes_after_the_handler_ran() -> None:
     ran: list[Any] = []
     injector = FaultInjector(FaultPlan(crash_before_reply=1.0))
