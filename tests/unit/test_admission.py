@@ -121,7 +121,9 @@ def test_a_burst_past_the_limit_drains_near_the_ideal_and_nobody_starves() -> No
     run = simulate(tasks=2000, limit=20, arrival_s=60)
     assert run.drain_s <= 1.15 * run.ideal_s
     assert max(run.waits_s) <= 1.1 * max(run.fifo_waits_s)  # the last taken waits about as long as FIFO's last
-    assert run.submits <= 9 * 2000  # ~7.5 tries per task (10.1 without the container's crowding watch)
+    # ~5.9 tries per task (7.5 when the longest-waiting kept none of the crowding stretch, 10.1
+    # without the container's crowding watch)
+    assert run.submits <= 6.5 * 2000
 
 
 def test_under_sustained_overload_the_longest_waiting_are_taken_first() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from devtools.clocks import ManualClock
@@ -43,7 +44,7 @@ def test_too_few_or_old_outcomes_say_nothing() -> None:
     assert watch.crowding(NOW + 200 + WINDOW_MS) == 1.0  # forgotten: a quiet door is not crowded
 
 
-def test_crowding_stretches_a_young_tasks_wait_within_its_bound_and_not_the_longest_waiting() -> None:
+def test_crowding_stretches_a_young_tasks_wait_within_its_bound_and_the_longest_waiting_less() -> None:
     policy = PollPolicy()
     young = PollFacts("task", 6, NOW, NOW + 10**9, transient_errors=6)  # just came: stretched fully
     plain = next_submit_time(NOW, young, policy) - NOW
@@ -52,7 +53,12 @@ def test_crowding_stretches_a_young_tasks_wait_within_its_bound_and_not_the_long
     wild = next_submit_time(NOW, young, policy, crowding=1e9) - NOW
     assert wild <= 6 * policy.admission_max_wait_s * 1000 + 1000
     old = PollFacts("task", 6, NOW - 7_200_000, NOW + 10**9, transient_errors=6)  # its cap at the floor
-    assert next_submit_time(NOW, old, policy, crowding=6.0) == next_submit_time(NOW, old, policy)
+    old_plain = next_submit_time(NOW, old, policy) - NOW
+    old_crowded = next_submit_time(NOW, old, policy, crowding=5.0) - NOW
+    kept = 1 + 4 * policy.admission_crowding_kept  # 4x of the stretch, of which it keeps its share
+    assert abs(old_crowded - kept * old_plain) <= 4_000 and old_crowded < 5 * old_plain - 60_000
+    unstretched = dataclasses.replace(policy, admission_crowding_kept=0.0)
+    assert next_submit_time(NOW, old, unstretched, crowding=6.0) == next_submit_time(NOW, old, unstretched)
 
 
 def test_the_container_counts_refusals_and_taken_jobs_but_not_blips(
