@@ -9,7 +9,9 @@ header (1 to 255 characters, else 400): a repeat with the same key and the same 
 of the shared clock, creates nothing and answers 200 with the first answer; the same key with another
 body answers 409 `idempotency_conflict`. Keys are scoped per API key and per endpoint (a key used for
 an upload does not collide with the same key used for a job). Only successful creations are
-remembered: a request refused (400, 413, a flaky 429/503) may be repeated with its key.
+remembered: a request refused (400, 413, a flaky 429/503) may be repeated with its key. An upload is
+kept as long as its key's answer (24 hours): a job whose `mediaUrl` is one of this vendor's uploads
+that it does not have (unknown, or older) is a 400 `bad_request`; any other url is taken as fetchable.
 
 Job `options` are the reference API's (`language`: a string, `diarize`: a boolean, `vocabulary`: up to
 100 strings) plus the simulator's own extension `simulate`, per-job overrides of the simulation:
@@ -133,6 +135,7 @@ class VendorSimulator:
         self.config = config or SimConfig()
         self.jobs: dict[str, SimJob] = {}
         self.uploads: dict[str, bytes] = {}
+        self.upload_times: dict[str, int] = {}  # kept IDEMPOTENCY_TTL_MS, as long as their key's answer
         self.idempotency: dict[tuple[str, str, str], Remembered] = {}  # (API key, path, Idempotency-Key)
         self._idempotency_lock = threading.Lock()  # held from lookup to creation: one creation per key
         self._ids = itertools.count(1)
@@ -281,8 +284,18 @@ class VendorSimulator:
         with self._lock:
             upload_id = f"u_{next(self._ids):06d}"
             self.uploads[upload_id] = body
+            self.upload_times[upload_id] = clock.now_ms()
         self.count("uploads")
         return {"uploadId": upload_id, "url": f"{self.url}/v1/uploads/{upload_id}"}
+
+    def has_upload(self, media_url: str) -> bool:
+        """False for a url of this vendor's uploads that is unknown or older than IDEMPOTENCY_TTL_MS
+        (a job from it is refused 400); any other url is the vendor's to fetch, and taken."""
+        prefix = f"{self.url}/v1/uploads/"
+        if not media_url.startswith(prefix):
+            return True
+        created = self.upload_times.get(media_url.removeprefix(prefix))
+        return created is not None and clock.now_ms() - created < IDEMPOTENCY_TTL_MS
 
     def idempotent(
         self, scope: str, path: str, key: str | None, body: bytes, create: Callable[[], dict[str, Any]]
@@ -439,6 +452,8 @@ def _handler_for(sim: VendorSimulator) -> type[BaseHTTPRequestHandler]:
                 problem = check_options(options)
                 if problem is not None:
                     return self._error(400, "bad_request", problem)
+                if not sim.has_upload(media_url):
+                    return self._error(400, "bad_request", f"mediaUrl {media_url} is no upload of this vendor")
 
                 def create() -> dict[str, Any]:
                     job = sim.create_job(options, admit=True)

@@ -47,14 +47,24 @@ class FakeProvider:
         )
         self.submit_error: Exception | None = None
         self.status_calls = 0
+        self.stages = False  # True: a refused submit says it left the media at the vendor (staged)
+        self.staged_starts: list[str] = []  # the staged media each submit started from
+        self.media_read = 0  # submits that read the media's bytes
 
     option_names = frozenset({"language", "diarize", "vocabulary", "simulate"})
 
     def options(self, engine_config: Mapping[str, Any]) -> dict[str, Any]:
         return dict(engine_config)
 
-    def submit(self, media: Media, options: dict[str, Any], idempotency_key: str) -> str:
+    def submit(self, media: Media, options: dict[str, Any], idempotency_key: str, staged: str | None = None) -> str:
+        if staged is None:
+            media.body  # noqa: B018 - a vendor that needs the bytes reads them (a lazy Media fetches now)
+            self.media_read += 1
+        else:
+            self.staged_starts.append(staged)
         if self.submit_error:
+            if self.stages and isinstance(self.submit_error, TransientError):
+                self.submit_error.staged = staged or f"fake://uploads/{idempotency_key}"
             raise self.submit_error
         if idempotency_key not in self.jobs_by_key:
             self.submitted.append((media, options))

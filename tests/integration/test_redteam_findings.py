@@ -162,8 +162,8 @@ class OddIdProvider(FakeProvider):
         super().__init__()
         self.work_id = work_id
 
-    def submit(self, media: Any, options: dict[str, Any], idempotency_key: str) -> str:
-        super().submit(media, options, idempotency_key)
+    def submit(self, media: Any, options: dict[str, Any], idempotency_key: str, staged: str | None = None) -> str:
+        super().submit(media, options, idempotency_key, staged)
         return self.work_id
 
 

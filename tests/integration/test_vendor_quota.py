@@ -208,3 +208,61 @@ def test_the_http_provider_never_retries_a_refusal_in_place(
     assert caught.value.retry_after_s == 120.0 and caught.value.refusal
     assert limited.config.stats["refused_concurrency"] == 1  # asked once: the scheduler brings it back
     assert manual_clock.now_ms() == before
+
+
+def unreadable_media() -> Media:
+    """Media whose bytes must not be needed: reading them fails the test."""
+
+    def read() -> bytes:
+        raise AssertionError("the media was read again")
+
+    return Media(read, "audio/wav")
+
+
+def test_a_refused_job_says_where_its_upload_is_and_the_next_submit_starts_from_it(
+    limited: VendorSimulator, manual_clock: ManualClock
+) -> None:
+    """A task waiting for a slot neither reads nor sends its media again at each try."""
+    provider = HttpJobProvider(limited.url, "sekret", submit_attempts=1)
+    provider.submit(MEDIA, {}, "unit-1")
+    provider.submit(MEDIA, {}, "unit-2")
+    with pytest.raises(TransientError) as caught:
+        provider.submit(MEDIA, {}, "unit-3")
+    staged = caught.value.staged
+    assert staged is not None and staged.removeprefix(f"{limited.url}/v1/uploads/") in limited.uploads
+    assert limited.config.stats["uploads"] == 3
+
+    with pytest.raises(TransientError) as again:  # still full: refused from the staged upload
+        provider.submit(unreadable_media(), {}, "unit-3", staged)
+    assert again.value.staged == staged and again.value.refusal
+
+    manual_clock.advance(120_000)  # the first two jobs are done
+    work_id = provider.submit(unreadable_media(), {}, "unit-3", staged)
+    assert limited.jobs[work_id] and limited.config.stats["uploads"] == 3  # no upload since the first
+    assert provider.submit(unreadable_media(), {}, "unit-3", staged) == work_id  # still one job per unit
+
+
+def test_an_upload_the_vendor_no_longer_has_is_sent_again_once(
+    limited: VendorSimulator, manual_clock: ManualClock
+) -> None:
+    provider = HttpJobProvider(limited.url, "sekret", submit_attempts=1)
+    provider.submit(MEDIA, {}, "unit-1")
+    provider.submit(MEDIA, {}, "unit-2")
+    with pytest.raises(TransientError) as caught:
+        provider.submit(MEDIA, {}, "unit-3")
+    manual_clock.advance(25 * 3_600_000)  # past the vendor's 24 hours: the upload (and its key) are gone
+    assert caught.value.staged is not None and not limited.has_upload(caught.value.staged)
+
+    work_id = provider.submit(MEDIA, {}, "unit-3", caught.value.staged)
+    assert work_id in limited.jobs and limited.config.stats["uploads"] == 4
+    assert limited.config.stats["http_400"] == 1  # the stale upload, asked once
+
+
+def test_an_upload_url_with_a_query_is_never_offered_for_later(manual_clock: ManualClock) -> None:
+    """A query may hold a signature (a presigned url): it is not carried in a payload aiWARE sees."""
+    with quota_sim(max_concurrent_jobs=1) as sim:
+        provider = HttpJobProvider(sim.url, "sekret", submit_attempts=1)
+        provider.submit(MEDIA, {}, "unit-1")
+        with pytest.raises(TransientError) as caught:
+            provider.submit(Media(b"x", "audio/wav"), {}, "unit-2", "https://media.example/u?X-Amz-Signature=abc")
+        assert caught.value.refusal and caught.value.staged is None

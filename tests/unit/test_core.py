@@ -318,6 +318,60 @@ def test_a_vendor_busy_at_submit_defers_the_submit_to_poll_one(
     assert len(world.provider.submitted) == 1 and list(world.scheduler.schedules) == [schedule_name(after.unit, 2)]
 
 
+def test_media_a_refused_submit_left_at_the_vendor_is_neither_read_nor_sent_again(
+    chunk: dict[str, Any], manual_clock: ManualClock
+) -> None:
+    """A burst's task waits up to hours for a slot: each try starts from the upload the vendor kept
+    (carried, signed, in the payload) instead of fetching the media and uploading it again."""
+    world = World()
+    world.provider.stages = True
+    fetched = {k: v for k, v in chunk.items() if k != "content"} | {"cacheURI": "https://cache.example/c.wav"}
+    world.provider.submit_error = TransientError("429 concurrent_job_limit", retry_after_s=60, refusal=True)
+    first = start(world, fetched).response
+    assert isinstance(first, SchedulePollTask)
+    staged, since = first.taskPayload.stagedMedia, first.taskPayload.stagedAtUTC
+    assert staged is not None and staged.startswith("fake://uploads/") and since == manual_clock.now_ms()
+    assert world.media.fetched == [chunk["taskId"]] and world.provider.media_read == 1
+
+    manual_clock.advance_to(first.nextPollTimeUTC)
+    refused = core.poll(at_its_time(first.taskPayload), world.ports).response
+    assert isinstance(refused, SchedulePollTask) and refused.taskPayload.awaitingSubmit
+    assert (refused.taskPayload.stagedMedia, refused.taskPayload.stagedAtUTC) == (staged, since)  # first taken
+    assert world.provider.staged_starts == [staged] and world.media.fetched == [chunk["taskId"]]
+
+    world.provider.submit_error = None
+    world.provider.states = [running()]
+    manual_clock.advance_to(refused.nextPollTimeUTC)
+    admitted = core.poll(at_its_time(refused.taskPayload), world.ports).response
+    assert isinstance(admitted, SchedulePollTask) and admitted.taskPayload.workId == "work-1"
+    assert admitted.taskPayload.stagedMedia is None and admitted.taskPayload.stagedAtUTC is None
+    assert world.provider.staged_starts == [staged, staged] and world.provider.media_read == 1
+    assert world.media.fetched == [chunk["taskId"]]  # read once, at the segment
+
+    with pytest.raises(ForgedPayloadError):
+        core.poll(
+            at_its_time(refused.taskPayload.model_copy(update={"stagedMedia": "https://evil.example/x"})), world.ports
+        )
+
+
+def test_staged_media_older_than_the_vendor_surely_keeps_it_is_sent_again(
+    chunk: dict[str, Any], manual_clock: ManualClock
+) -> None:
+    world = World()
+    world.provider.stages = True
+    fetched = {k: v for k, v in chunk.items() if k != "content"} | {"cacheURI": "https://cache.example/c.wav"}
+    world.provider.submit_error = TransientError("429 concurrent_job_limit", refusal=True)
+    first = start(world, fetched).response
+    assert isinstance(first, SchedulePollTask) and first.taskPayload.stagedMedia is not None
+    world.provider.submit_error = None
+    world.provider.states = [running()]
+    manual_clock.advance_to(first.taskPayload.stagedAtUTC + core.STAGED_MEDIA_TRUSTED_MS)  # type: ignore[operator]
+    late = first.taskPayload.model_copy(update={"notBeforeUTC": None})
+    core.poll(at_its_time(world.signer.sign(late)), world.ports)
+    assert world.provider.staged_starts == [] and world.provider.media_read == 2  # fetched and sent again
+    assert world.media.fetched == [chunk["taskId"]] * 2
+
+
 def test_inline_text_refused_by_a_busy_vendor_is_carried_in_the_payload_and_submitted_later(
     chunk: dict[str, Any], manual_clock: ManualClock
 ) -> None:

@@ -51,7 +51,7 @@ from pollbridge.models import (
     TaskRecord,
 )
 from pollbridge.models.knobs import split_knobs
-from pollbridge.models.poll import MAX_CARRIED_CONTENT
+from pollbridge.models.poll import MAX_CARRIED_CONTENT, MAX_STAGED_REF
 from pollbridge.naming import idempotency_key, schedule_name
 from pollbridge.ports import (
     DeliveryLedger,
@@ -79,6 +79,9 @@ _GROWTH_ALLOWANCE = 1024  # workId (at most 512 characters), signature and poll 
 EARLY_TOLERANCE_MS = 5_000
 MIN_POLL_AHEAD_MS = 60_000  # the seed: nextPollTimeUTC at least a minute after the reply's timestampUTC
 NO_JOB = "-"  # the workId of a payload whose job the vendor has not taken yet
+# How long media a refused submit left at the vendor is started from instead of sent again: half the
+# 24 hours the reference API keeps an Idempotency-Key's object (vendor-api.md), so it is still there.
+STAGED_MEDIA_TRUSTED_MS = 12 * 3_600_000
 
 type SchedulingMode = Literal["eventbridge", "platform"]
 
@@ -188,7 +191,7 @@ def start_task(chunk: MediaChunk, ports: Ports) -> Outcome:
         kept = _kept_for_later(draft, chunk)
         if kept is None:  # inline content too large to carry: the caller (or Lambda) retries the segment
             raise
-        return _defer_first_submit(kept, error, ports, chunk.taskId, now)
+        return _defer_first_submit(_with_staged(kept, error, now), error, ports, chunk.taskId, now)
     at = next_poll_time(now, decisions.poll_facts(draft, first=True), ports.policy)
     payload = _started(draft, work_id)
     if not isinstance(payload, PollPayload):
@@ -196,11 +199,11 @@ def start_task(chunk: MediaChunk, ports: Ports) -> Outcome:
     return _schedule_first(payload.model_copy(update={"notBeforeUTC": minute_of(at)}), at, chunk.taskId, ports, now)
 
 
-def _submit(ports: Ports, media: Media, options: dict[str, Any], key: str, now: int) -> str:
+def _submit(ports: Ports, media: Media, options: dict[str, Any], key: str, now: int, staged: str | None = None) -> str:
     """The vendor's submit, its outcome remembered by the container's admission watch (a refusal for
     capacity or rate, or a job taken; a blip says nothing about the door)."""
     try:
-        work_id = ports.provider.submit(media, options, key)
+        work_id = ports.provider.submit(media, options, key, staged)
     except TransientError as error:
         if error.refusal:
             ports.admission.saw(now, taken=False)
@@ -217,7 +220,9 @@ def _started(payload: PollPayload, work_id: str) -> PollPayload | decisions.Fini
             {
                 **payload.model_dump(),
                 "workId": work_id,
-                **dict.fromkeys(("awaitingSubmit", "mediaUri", "mediaType", "mediaContent")),  # submitted
+                **dict.fromkeys(  # submitted: nothing of the deferred submit is carried further
+                    ("awaitingSubmit", "mediaUri", "mediaType", "mediaContent", "stagedMedia", "stagedAtUTC")
+                ),
             }
         )
     except ValueError:
@@ -257,6 +262,30 @@ def _kept_for_later(draft: PollPayload, chunk: MediaChunk) -> PollPayload | None
     return draft.model_copy(update={"mediaContent": content, "mediaType": chunk.mimeType or "text/plain"})
 
 
+def _with_staged(payload: PollPayload, error: TransientError, now: int) -> PollPayload:
+    """The payload carrying what the refused submit left at the vendor (error.staged), so the next
+    submit neither reads nor sends the media again: a burst's task waiting an hour for a slot would
+    otherwise fetch and upload its media at every try. Its time is when the vendor first took it
+    (a repeat of the same upload is the same object); nothing carried when the reference is too long
+    or the payload would outgrow MAX_PAYLOAD_BYTES (the media is then sent again)."""
+    staged = error.staged
+    if staged is None or len(staged) > MAX_STAGED_REF:
+        return payload.model_copy(update={"stagedMedia": None, "stagedAtUTC": None})
+    since = payload.stagedAtUTC if staged == payload.stagedMedia and payload.stagedAtUTC is not None else now
+    carried = payload.model_copy(update={"stagedMedia": staged, "stagedAtUTC": since})
+    size = len(json.dumps(carried.model_dump(mode="json", exclude_none=True)).encode()) + _GROWTH_ALLOWANCE
+    return (
+        carried if size <= MAX_PAYLOAD_BYTES else payload.model_copy(update={"stagedMedia": None, "stagedAtUTC": None})
+    )
+
+
+def _staged_for(payload: PollPayload, now: int) -> str | None:
+    """The staged media a deferred submit may start from: while the vendor surely still keeps it."""
+    if payload.stagedMedia is None or payload.stagedAtUTC is None:
+        return None
+    return payload.stagedMedia if now - payload.stagedAtUTC < STAGED_MEDIA_TRUSTED_MS else None
+
+
 def _defer_first_submit(draft: PollPayload, error: TransientError, ports: Ports, task_id: str, now: int) -> Outcome:
     """The vendor did not take the job (or the media could not be read) for now: poll 1 submits again."""
     crowding = ports.admission.crowding(now)
@@ -282,17 +311,20 @@ def _retry_submit(
         content=payload.mediaContent if payload.mediaUri is None else None,
         startOffsetMs=payload.mediaOffsetMs,
     )
+    staged = _staged_for(payload, now)
     try:
-        media = ports.media.fetch(chunk)
+        # With the media staged at the vendor, it is read only if the provider asks for it after all.
+        media = Media(lambda: ports.media.fetch(chunk).body, chunk.mimeType) if staged else ports.media.fetch(chunk)
         work_id = _submit(
-            ports, media, payload.engineConfig, idempotency_key(payload.unit, "job", ports.deployment), now
+            ports, media, payload.engineConfig, idempotency_key(payload.unit, "job", ports.deployment), now, staged
         )
     except PermanentError as error:
         finish = decisions.Finish("failed", error.reason, f"could not start the task: {error}")
         return _finish(finish, payload, ports, polls=payload.pollNumber)
     except TransientError as error:
         crowding = ports.admission.crowding(now)
-        decision = decisions.after_refused_submit(error, payload, now, ports.policy, crowding=crowding)
+        retry = _with_staged(payload, error, now)
+        decision = decisions.after_refused_submit(error, retry, now, ports.policy, crowding=crowding)
         return _act(decision, payload, ports, task_id, now, own)
     started = _started(payload, work_id)
     if not isinstance(started, PollPayload):

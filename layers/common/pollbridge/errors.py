@@ -41,12 +41,15 @@ class ConfigurationError(PollbridgeError):
 class TransientError(PollbridgeError):
     """Worth retrying later: timeouts, connection errors, 429 and 5xx. `refusal`: the service said no
     for now (over its quota, its rate, its concurrent jobs: a 429): never retried in place, the
-    scheduler brings the work back later (core's admission)."""
+    scheduler brings the work back later (core's admission). `staged`: what a refused submit left at
+    the service (the media it uploaded, by the provider's reference), for the next submit to start
+    from instead of reading and sending the media again."""
 
     def __init__(self, message: str, retry_after_s: float | None = None, *, refusal: bool = False) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
         self.refusal = refusal
+        self.staged: str | None = None
 
 
 class PermanentError(PollbridgeError):

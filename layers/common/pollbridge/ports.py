@@ -82,9 +82,11 @@ class Provider(Protocol):
         raises InvalidEventError naming `taskPayload.<key>`. Pure: no call to the service."""
         ...
 
-    def submit(self, media: Media, options: dict[str, Any], idempotency_key: str) -> str:
+    def submit(self, media: Media, options: dict[str, Any], idempotency_key: str, staged: str | None = None) -> str:
         """Upload the media and start the job; returns the vendor's job id (workId). Safe to repeat:
-        the same idempotency key never starts a second job."""
+        the same idempotency key never starts a second job. `staged`: the media an earlier refused
+        submit of this unit left at the service (its TransientError's `staged`), to start from
+        without reading `media` (a provider that stages nothing ignores it)."""
         ...
 
     def status(self, work_id: str) -> JobState:

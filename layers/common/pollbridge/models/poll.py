@@ -16,6 +16,8 @@ Progress = Annotated[float, Field(strict=True, ge=0, le=1, allow_inf_nan=False)]
 # Inline text (a chunk's `content`) a deferred submit carries in its payload, at most: with the rest of
 # the payload well within core.MAX_PAYLOAD_BYTES. Larger content cannot wait for the vendor here.
 MAX_CARRIED_CONTENT = 8 * 1024
+# The longest vendor reference to staged media a payload carries (a longer one is sent again instead).
+MAX_STAGED_REF = 1024
 
 
 class PollPayload(BaseModel):
@@ -70,6 +72,12 @@ class PollPayload(BaseModel):
         max_length=MAX_CARRIED_CONTENT,
         description="a text chunk's inline content, carried for a deferred submit (it has no cacheURI to re-read)",
     )
+    stagedMedia: str | None = Field(
+        default=None,
+        max_length=MAX_STAGED_REF,
+        description="the media a refused submit left at the vendor (its upload url): the next submit starts from it",
+    )
+    stagedAtUTC: EpochMs | None = Field(default=None, description="when the vendor first took that media")
     scheduledBy: Literal["platform"] | None = Field(
         default=None, description="who holds the chain: the platform (its poll tasks), else EventBridge Scheduler"
     )

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Annotated, Any, Self
-from urllib.parse import quote, urljoin
+from urllib.parse import quote, urljoin, urlsplit
 
 import urllib3
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, ValidationError
@@ -115,20 +115,37 @@ class HttpJobProvider:
         return {**checked, **extra}
 
     @tracer.capture_method(capture_response=False)
-    def submit(self, media: Media, options: dict[str, Any], idempotency_key: str) -> str:
+    def submit(self, media: Media, options: dict[str, Any], idempotency_key: str, staged: str | None = None) -> str:
         """A blip (a timeout, a 5xx) is retried briefly in place; a refusal (429: the vendor at its
         quota or rate) is not: it is the scheduler's to bring back (core's admission), and asking
         again at once only spends the vendor's rate. The vendor's Idempotency-Key makes every retry,
-        and every redelivery of the segment, find the same upload and job instead of starting another."""
+        and every redelivery of the segment, find the same upload and job instead of starting another.
+        A refused job says where its upload is (`staged`: a url without a query, which could hold a
+        signature): the next submit starts from it; should the vendor not take it (a 4xx), the media
+        is uploaded again, once."""
+        if staged is not None:
+            try:
+                return self._start(staged, media.media_type, options, idempotency_key)
+            except PermanentError:
+                pass  # the upload is gone, or was never this vendor's to keep: send the media again
         upload = self._with_retries(
             lambda: self._call("POST", "/v1/uploads", media.body, media.media_type, f"{idempotency_key}-upload")
         )
         if not isinstance(upload, dict) or not isinstance(upload.get("url"), str):
             raise PermanentError("vendor accepted the upload but returned no url", "api_error")
-        request = json.dumps({"mediaUrl": upload["url"], "mediaType": media.media_type, "options": options}).encode()
-        job = self._with_retries(
-            lambda: self._call("POST", "/v1/jobs", request, idempotency_key=f"{idempotency_key}-job")
-        )
+        return self._start(upload["url"], media.media_type, options, idempotency_key)
+
+    def _start(self, media_url: str, media_type: str, options: dict[str, Any], idempotency_key: str) -> str:
+        """POST /v1/jobs from an upload; a refusal carries the upload's url for the next submit."""
+        request = json.dumps({"mediaUrl": media_url, "mediaType": media_type, "options": options}).encode()
+        try:
+            job = self._with_retries(
+                lambda: self._call("POST", "/v1/jobs", request, idempotency_key=f"{idempotency_key}-job")
+            )
+        except TransientError as error:
+            if error.refusal and not urlsplit(media_url).query:
+                error.staged = media_url
+            raise
         work_id = job.get("id") if isinstance(job, dict) else None
         if not isinstance(work_id, str | int) or not str(work_id):
             raise PermanentError("vendor created a job but returned no id", "api_error")

@@ -128,7 +128,8 @@ class RekognitionTextProvider:
         return declared_options(RekognitionTextOptions, engine_config, self.name)
 
     @tracer.capture_method(capture_response=False)
-    def submit(self, media: Media, options: dict[str, Any], idempotency_key: str) -> str:
+    def submit(self, media: Media, options: dict[str, Any], idempotency_key: str, staged: str | None = None) -> str:
+        """`staged` is ignored: the media is placed in S3 at each submit (see StagingArea.place)."""
         ext = extension(media.media_type)  # refused before anything is staged
         bucket, key = self._staging.place(media, f"{idempotency_key}.{ext}")
         request = start_request(

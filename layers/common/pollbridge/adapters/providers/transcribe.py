@@ -146,7 +146,8 @@ class TranscribeProvider:
         return declared_options(TranscribeOptions, engine_config, self.name)
 
     @tracer.capture_method(capture_response=False)
-    def submit(self, media: Media, options: dict[str, Any], idempotency_key: str) -> str:
+    def submit(self, media: Media, options: dict[str, Any], idempotency_key: str, staged: str | None = None) -> str:
+        """`staged` is ignored: the media is placed in S3 at each submit (see StagingArea.place)."""
         fmt = media_format(media.media_type)  # refused before anything is staged
         if not JOB_NAME.fullmatch(idempotency_key):
             raise ValueError(f"idempotency key {idempotency_key!r} is not a Transcribe job name")
