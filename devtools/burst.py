@@ -377,6 +377,7 @@ def run_burst(args: argparse.Namespace, progress_out: TextIO | None = None) -> B
                 flush=True,
             )
 
+        cloud.emulator.keep_deliveries = False  # each is counted as it comes (invocations.delivery)
         report = run_workload(
             cloud,
             tasks,

@@ -174,6 +174,9 @@ class SchedulerEmulator:
         self.on_delivery = on_delivery
         self.stats = EmulatorStats()
         self.deliveries: list[Delivery] = []
+        # False: deliveries are only handed to on_delivery, not kept (a burst of 60,000 invocations
+        # would hold every event and log line: gigabytes)
+        self.keep_deliveries = True
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = lock or threading.RLock()
@@ -439,7 +442,8 @@ class SchedulerEmulator:
         )
 
     def _record(self, delivery: Delivery) -> None:
-        self.deliveries.append(delivery)
+        if self.keep_deliveries:
+            self.deliveries.append(delivery)
         if self.on_delivery is not None:
             self.on_delivery(delivery)
 
