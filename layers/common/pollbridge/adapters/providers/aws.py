@@ -63,18 +63,30 @@ class Staging:
         self._s3 = s3
         self.bucket = bucket
 
-    def place(self, media: Media, name: str) -> tuple[str, str]:
+    def place(self, media: Media, name: str, staged: str | None = None) -> tuple[str, str]:
         """Where the service reads the chunk: the media bucket's own object when the chunk is one
         (the function may read it, and services read with the caller's permissions), else a copy
-        staged as `media/<name>` (the same name for every submit of one task: a repeat overwrites)."""
+        staged as `media/<name>` (the same name for every submit of one task: a repeat overwrites),
+        or not put again when `staged` names that copy (an earlier try put it; the lifecycle rule
+        keeps it at least a day, core trusts it for 12 hours)."""
         if media.s3_uri is not None:
             return s3_location(media.s3_uri)
         key = f"{STAGED_MEDIA_PREFIX}{name}"
+        if staged == self.uri(key):
+            return self.bucket, key
         aws_call(
             f"s3 PutObject s3://{self.bucket}/{key}",
             lambda: self._s3().put_object(Bucket=self.bucket, Key=key, Body=media.body, ContentType=media.media_type),
         )
         return self.bucket, key
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def staged_copy(self, media: Media, bucket: str, key: str) -> str | None:
+        """The s3:// uri of the copy `place` staged for `media`, None when it is the media bucket's own
+        object (a later try reads that where it lies anyway)."""
+        return self.uri(key) if media.s3_uri is None and bucket == self.bucket else None
 
     def read_output(self, bucket: str, key: str) -> bytes:
         """A service's output, read with S3 GetObject (never over plain HTTP) from the staging bucket only."""

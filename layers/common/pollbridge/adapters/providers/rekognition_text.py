@@ -129,15 +129,23 @@ class RekognitionTextProvider:
 
     @tracer.capture_method(capture_response=False)
     def submit(self, media: Media, options: dict[str, Any], idempotency_key: str, staged: str | None = None) -> str:
-        """`staged` is ignored: the media is placed in S3 at each submit (see StagingArea.place)."""
+        """`staged`: the copy an earlier refused try put in the staging bucket (not put again); a
+        refusal (LimitExceededException, a throttle) names the copy it put."""
         ext = extension(media.media_type)  # refused before anything is staged
-        bucket, key = self._staging.place(media, f"{idempotency_key}.{ext}")
+        bucket, key = self._staging.place(media, f"{idempotency_key}.{ext}", staged)
         request = start_request(
             bucket, key, client_request_token(idempotency_key), RekognitionTextOptions.model_validate(options)
         )
-        answer = aws_call(
-            "rekognition StartTextDetection", lambda: self._client().start_text_detection(**request), _START_REASONS
-        )
+        try:
+            answer = aws_call(
+                "rekognition StartTextDetection",
+                lambda: self._client().start_text_detection(**request),
+                _START_REASONS,
+            )
+        except TransientError as error:
+            if error.refusal:
+                error.staged = self._staging.staged_copy(media, bucket, key)
+            raise
         job_id = answer.get("JobId")
         if not isinstance(job_id, str) or not job_id:
             raise PermanentError("rekognition StartTextDetection returned no JobId", "api_error")

@@ -147,20 +147,26 @@ class TranscribeProvider:
 
     @tracer.capture_method(capture_response=False)
     def submit(self, media: Media, options: dict[str, Any], idempotency_key: str, staged: str | None = None) -> str:
-        """`staged` is ignored: the media is placed in S3 at each submit (see StagingArea.place)."""
+        """`staged`: the copy an earlier refused try put in the staging bucket (not put again); a
+        refusal (LimitExceededException) names the copy it put."""
         fmt = media_format(media.media_type)  # refused before anything is staged
         if not JOB_NAME.fullmatch(idempotency_key):
             raise ValueError(f"idempotency key {idempotency_key!r} is not a Transcribe job name")
         name = idempotency_key
-        bucket, key = self._staging.place(media, f"{name}.{fmt}")
+        bucket, key = self._staging.place(media, f"{name}.{fmt}", staged)
         chosen = TranscribeOptions.model_validate(options)
         request = job_request(name, f"s3://{bucket}/{key}", fmt, self._staging.bucket, chosen)
-        aws_call_tolerating(  # ConflictException: the job exists, this task's (a repeated segment)
-            f"transcribe StartTranscriptionJob {name}",
-            lambda: self._client().start_transcription_job(**request),
-            frozenset({"ConflictException"}),
-            {"BadRequestException": "invalid_data"},
-        )
+        try:
+            aws_call_tolerating(  # ConflictException: the job exists, this task's (a repeated segment)
+                f"transcribe StartTranscriptionJob {name}",
+                lambda: self._client().start_transcription_job(**request),
+                frozenset({"ConflictException"}),
+                {"BadRequestException": "invalid_data"},
+            )
+        except TransientError as error:
+            if error.refusal:
+                error.staged = self._staging.staged_copy(media, bucket, key)
+            raise
         return name
 
     @tracer.capture_method(capture_response=False)
