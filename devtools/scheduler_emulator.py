@@ -177,6 +177,7 @@ class SchedulerEmulator:
         # False: deliveries are only handed to on_delivery, not kept (a burst of 60,000 invocations
         # would hold every event and log line: gigabytes)
         self.keep_deliveries = True
+        self.recorded = 0  # deliveries made, kept or not
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = lock or threading.RLock()
@@ -340,7 +341,7 @@ class SchedulerEmulator:
         with self._lock:
             if refresh:
                 self.refresh()
-            before = len(self.deliveries)
+            before = self.recorded
             while (nxt := self._next()) is not None and nxt[0] <= self._clock.now_ms():
                 what = nxt[2]
                 if isinstance(what, LambdaAsync):
@@ -351,7 +352,7 @@ class SchedulerEmulator:
                     self._hand_over(what.target_arn, what.event, what.handoff)
                 else:
                     self._fire(what)
-            return len(self.deliveries) - before
+            return self.recorded - before
 
     def _event(self, schedule: PendingSchedule) -> dict[str, Any]:
         text = (
@@ -442,6 +443,7 @@ class SchedulerEmulator:
         )
 
     def _record(self, delivery: Delivery) -> None:
+        self.recorded += 1
         if self.keep_deliveries:
             self.deliveries.append(delivery)
         if self.on_delivery is not None:

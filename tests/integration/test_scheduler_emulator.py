@@ -121,6 +121,20 @@ def test_fires_within_the_due_minute_never_earlier(env: dict[str, Any], seed: in
     assert emu.next_fire_ms() is None
 
 
+def test_deliveries_not_kept_are_still_counted_and_handed_on(env: dict[str, Any]) -> None:
+    """keep_deliveries=False (the burst): fire_due still says how many ran (the workload's driver
+    moves the clock by it: a 0 made it jump past due polls), and on_delivery still sees each."""
+    target = Recorder(env["clock"])
+    create(env, "s", START + 10 * 60_000)
+    emu = emulator(env, target)
+    seen: list[Any] = []
+    emu.keep_deliveries, emu.on_delivery = False, seen.append
+    [planned] = emu.refresh().values()
+    env["clock"].advance_to(planned.fire_at_ms)
+    assert emu.fire_due() == 1 and emu.recorded == 1
+    assert emu.deliveries == [] and len(seen) == 1 and len(target.events) == 1
+
+
 def test_placeholders_are_filled_and_the_schedule_deleted(env: dict[str, Any]) -> None:
     target = Recorder(env["clock"])
     create(env, "s", START + 60_000)
