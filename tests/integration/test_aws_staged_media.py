@@ -62,14 +62,18 @@ PROVIDERS: dict[str, tuple[Callable[[], Any], str, Build, str]] = {
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("name", list(PROVIDERS))
-def test_a_refused_start_names_its_staged_copy_and_the_next_try_starts_from_it(aws: dict[str, Any], name: str) -> None:
+def at_quota(aws: dict[str, Any], name: str) -> tuple[Any, Quota, str]:
+    """The provider on pollbridge's own clients (moto behind), its service at its limit; its media type."""
     make_client, operation, build, media_type = PROVIDERS[name]
     aws["s3"].create_bucket(Bucket=BUCKET)
     plumbing.session.cache_clear()
     s3, client = plumbing.client("s3"), make_client()
-    quota = Quota(client, s3, operation)
-    provider = build(Staging(lambda: s3, BUCKET), client)
+    return build(Staging(lambda: s3, BUCKET), client), Quota(client, s3, operation), media_type
+
+
+@pytest.mark.parametrize("name", list(PROVIDERS))
+def test_a_refused_start_names_its_staged_copy_and_the_next_try_starts_from_it(aws: dict[str, Any], name: str) -> None:
+    provider, quota, media_type = at_quota(aws, name)
     key = "pollbridge-t-1-job"
 
     with pytest.raises(TransientError) as refused:
@@ -90,13 +94,8 @@ def test_a_refused_start_names_its_staged_copy_and_the_next_try_starts_from_it(a
 @pytest.mark.parametrize("name", list(PROVIDERS))
 def test_a_staged_uri_that_is_not_this_units_copy_is_not_trusted(aws: dict[str, Any], name: str) -> None:
     """Only the unit's own copy in the staging bucket counts: anything else means the media is put again."""
-    make_client, operation, build, media_type = PROVIDERS[name]
-    aws["s3"].create_bucket(Bucket=BUCKET)
-    plumbing.session.cache_clear()
-    s3, client = plumbing.client("s3"), make_client()
-    quota = Quota(client, s3, operation)
+    provider, quota, media_type = at_quota(aws, name)
     quota.full = False
-    provider = build(Staging(lambda: s3, BUCKET), client)
     provider.submit(Media(b"\x00" * 64, media_type), {}, "pollbridge-t-2-job", f"s3://{BUCKET}/media/other.wav")
     assert quota.puts == 1
 

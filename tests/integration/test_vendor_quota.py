@@ -219,16 +219,21 @@ def unreadable_media() -> Media:
     return Media(read, "audio/wav")
 
 
-def test_a_refused_job_says_where_its_upload_is_and_the_next_submit_starts_from_it(
-    limited: VendorSimulator, manual_clock: ManualClock
-) -> None:
-    """A task waiting for a slot neither reads nor sends its media again at each try."""
-    provider = HttpJobProvider(limited.url, "sekret", submit_attempts=1)
+def refused_third(sim: VendorSimulator) -> tuple[HttpJobProvider, str | None]:
+    """Two units' jobs fill the limit of 2; the third unit's is refused: the provider and its `staged`."""
+    provider = HttpJobProvider(sim.url, "sekret", submit_attempts=1)
     provider.submit(MEDIA, {}, "unit-1")
     provider.submit(MEDIA, {}, "unit-2")
     with pytest.raises(TransientError) as caught:
         provider.submit(MEDIA, {}, "unit-3")
-    staged = caught.value.staged
+    return provider, caught.value.staged
+
+
+def test_a_refused_job_says_where_its_upload_is_and_the_next_submit_starts_from_it(
+    limited: VendorSimulator, manual_clock: ManualClock
+) -> None:
+    """A task waiting for a slot neither reads nor sends its media again at each try."""
+    provider, staged = refused_third(limited)
     assert staged is not None and staged.removeprefix(f"{limited.url}/v1/uploads/") in limited.uploads
     assert limited.config.stats["uploads"] == 3
 
@@ -245,15 +250,11 @@ def test_a_refused_job_says_where_its_upload_is_and_the_next_submit_starts_from_
 def test_an_upload_the_vendor_no_longer_has_is_sent_again_once(
     limited: VendorSimulator, manual_clock: ManualClock
 ) -> None:
-    provider = HttpJobProvider(limited.url, "sekret", submit_attempts=1)
-    provider.submit(MEDIA, {}, "unit-1")
-    provider.submit(MEDIA, {}, "unit-2")
-    with pytest.raises(TransientError) as caught:
-        provider.submit(MEDIA, {}, "unit-3")
+    provider, staged = refused_third(limited)
     manual_clock.advance(25 * 3_600_000)  # past the vendor's 24 hours: the upload (and its key) are gone
-    assert caught.value.staged is not None and not limited.has_upload(caught.value.staged)
+    assert staged is not None and not limited.has_upload(staged)
 
-    work_id = provider.submit(MEDIA, {}, "unit-3", caught.value.staged)
+    work_id = provider.submit(MEDIA, {}, "unit-3", staged)
     assert work_id in limited.jobs and limited.config.stats["uploads"] == 4
     assert limited.config.stats["http_400"] == 1  # the stale upload, asked once
 

@@ -40,6 +40,18 @@ def ports() -> FakePorts:
     return FakePorts(Vendor(), PollPolicy(), 5)
 
 
+def submits_survived(wrapped: FakePorts, count: int) -> list[bool]:
+    """Whether each of `count` submits through the wrapped ports returned (False: an injected crash)."""
+    results = []
+    for n in range(count):
+        try:
+            wrapped.provider.submit(str(n))
+            results.append(True)
+        except InjectedCrash:
+            results.append(False)
+    return results
+
+
 def test_only_adapters_are_wrapped_and_attributes_pass_through() -> None:
     original = ports()
     wrapped = FaultInjector(FaultPlan()).wrap_ports(original)
@@ -76,15 +88,7 @@ def test_the_first_matching_pattern_gives_the_rate() -> None:
 
 def test_rates_are_seeded() -> None:
     def outcomes(seed: int) -> list[bool]:
-        wrapped = FaultInjector(FaultPlan(crash_after={"*": 0.5}, seed=seed)).wrap_ports(ports())
-        results = []
-        for n in range(40):
-            try:
-                wrapped.provider.submit(str(n))
-                results.append(True)
-            except InjectedCrash:
-                results.append(False)
-        return results
+        return submits_survived(FaultInjector(FaultPlan(crash_after={"*": 0.5}, seed=seed)).wrap_ports(ports()), 40)
 
     assert outcomes(3) == outcomes(3)
     assert outcomes(3) != outcomes(4)
@@ -96,15 +100,7 @@ def test_a_promised_point_crashes_by_its_nth_call_whatever_the_draws() -> None:
     points named by a pattern only, and crashes before calls, are not promised."""
     plan = FaultPlan(crash_after={"provider.submit": 1e-9}, crash_before={"*": 1e-9}, every_point_by=3)
     injector = FaultInjector(plan)
-    wrapped = injector.wrap_ports(ports())
-    outcomes = []
-    for n in range(8):
-        try:
-            wrapped.provider.submit(str(n))
-            outcomes.append(True)
-        except InjectedCrash:
-            outcomes.append(False)
-    assert outcomes == [True, True, False, True, True, True, True, True]
+    assert submits_survived(injector.wrap_ports(ports()), 8) == [True, True, False, True, True, True, True, True]
     assert injector.injected == {"crash after provider.submit": 1}
 
     unpromised = FaultInjector(FaultPlan(crash_after={"provider.*": 1e-9}, every_point_by=1)).wrap_ports(ports())
