@@ -10,8 +10,9 @@ of the shared clock, creates nothing and answers 200 with the first answer; the 
 body answers 409 `idempotency_conflict`. Keys are scoped per API key and per endpoint (a key used for
 an upload does not collide with the same key used for a job). Only successful creations are
 remembered: a request refused (400, 413, a flaky 429/503) may be repeated with its key. An upload is
-kept as long as its key's answer (24 hours): a job whose `mediaUrl` is one of this vendor's uploads
-that it does not have (unknown, or older) is a 400 `bad_request`; any other url is taken as fetchable.
+kept `upload_ttl_s` (by default as long as its key's answer, 24 hours): a job whose `mediaUrl` is one
+of this vendor's uploads that it does not have (unknown, or older) is a 400 `bad_request`; any other
+url is taken as fetchable.
 
 Job `options` are the reference API's (`language`: a string, `diarize`: a boolean, `vocabulary`: up to
 100 strings) plus the simulator's own extension `simulate`, per-job overrides of the simulation:
@@ -110,6 +111,7 @@ class SimConfig:
     max_concurrent_jobs: int | None = None  # active (queued or processing) jobs at most; None: no limit
     submit_rate: float | None = None  # job creations per second (token bucket); None: no limit
     submit_burst: float | None = None  # the bucket's size; None: one second's worth (at least 1)
+    upload_ttl_s: float = IDEMPOTENCY_TTL_MS / 1000  # how long an upload is kept (a vendor may keep it less)
     stats: dict[str, int] = field(default_factory=dict)
 
 
@@ -135,7 +137,7 @@ class VendorSimulator:
         self.config = config or SimConfig()
         self.jobs: dict[str, SimJob] = {}
         self.uploads: dict[str, bytes] = {}
-        self.upload_times: dict[str, int] = {}  # kept IDEMPOTENCY_TTL_MS, as long as their key's answer
+        self.upload_times: dict[str, int] = {}  # kept config.upload_ttl_s (by default as long as their key)
         self.idempotency: dict[tuple[str, str, str], Remembered] = {}  # (API key, path, Idempotency-Key)
         self._idempotency_lock = threading.Lock()  # held from lookup to creation: one creation per key
         self._ids = itertools.count(1)
@@ -289,13 +291,13 @@ class VendorSimulator:
         return {"uploadId": upload_id, "url": f"{self.url}/v1/uploads/{upload_id}"}
 
     def has_upload(self, media_url: str) -> bool:
-        """False for a url of this vendor's uploads that is unknown or older than IDEMPOTENCY_TTL_MS
-        (a job from it is refused 400); any other url is the vendor's to fetch, and taken."""
+        """False for a url of this vendor's uploads that is unknown or older than upload_ttl_s (a job
+        from it is refused 400); any other url is the vendor's to fetch, and taken."""
         prefix = f"{self.url}/v1/uploads/"
         if not media_url.startswith(prefix):
             return True
         created = self.upload_times.get(media_url.removeprefix(prefix))
-        return created is not None and clock.now_ms() - created < IDEMPOTENCY_TTL_MS
+        return created is not None and clock.now_ms() - created < self.config.upload_ttl_s * 1000
 
     def idempotent(
         self, scope: str, path: str, key: str | None, body: bytes, create: Callable[[], dict[str, Any]]

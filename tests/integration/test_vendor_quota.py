@@ -259,11 +259,38 @@ def test_an_upload_the_vendor_no_longer_has_is_sent_again_once(
     assert limited.config.stats["http_400"] == 1  # the stale upload, asked once
 
 
-def test_an_upload_url_with_a_query_is_never_offered_for_later(manual_clock: ManualClock) -> None:
-    """A query may hold a signature (a presigned url): it is not carried in a payload aiWARE sees."""
+def test_an_upload_lost_while_the_vendor_still_remembers_its_key_is_sent_again_under_a_new_key(
+    manual_clock: ManualClock,
+) -> None:
+    """A vendor that keeps uploads for an hour but keys for a day: the first upload's key would be
+    answered with the lost upload's url (and the job refused again); the media goes under a key of
+    its own, derived from the lost url (a redelivery finds the same new upload)."""
+    with quota_sim(max_concurrent_jobs=2, upload_ttl_s=3600) as sim:
+        provider, staged = refused_third(sim)
+        manual_clock.advance(2 * 3_600_000)  # the jobs are done, the upload is gone, its key remembered
+        assert staged is not None and not sim.has_upload(staged)
+        work_id = provider.submit(MEDIA, {}, "unit-3", staged)
+        assert work_id in sim.jobs and sim.config.stats["uploads"] == 4
+        assert sim.config.stats.get("http_409", 0) == 0 and sim.config.stats["http_400"] == 1
+        assert provider.submit(MEDIA, {}, "unit-3", staged) == work_id  # the same job, nothing new
+        assert sim.config.stats["uploads"] == 4
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://media.example/u?X-Amz-Signature=abc",  # a presigned url
+        "https://user:secret@media.example/u",
+        "https://media.example/u#token=abc",
+    ],
+)
+def test_an_upload_url_that_could_carry_a_credential_is_never_offered_for_later(
+    manual_clock: ManualClock, url: str
+) -> None:
+    """It would ride in a payload aiWARE sees and logs: the media is sent again instead."""
     with quota_sim(max_concurrent_jobs=1) as sim:
         provider = HttpJobProvider(sim.url, "sekret", submit_attempts=1)
         provider.submit(MEDIA, {}, "unit-1")
         with pytest.raises(TransientError) as caught:
-            provider.submit(Media(b"x", "audio/wav"), {}, "unit-2", "https://media.example/u?X-Amz-Signature=abc")
+            provider.submit(Media(b"x", "audio/wav"), {}, "unit-2", url)
         assert caught.value.refusal and caught.value.staged is None

@@ -11,7 +11,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from pollbridge.admission import AdmissionWatch
+from pollbridge.admission import MAX_CROWDING, AdmissionWatch
+from pollbridge.decisions import Finish, PollAgain, after_refused_submit
+from pollbridge.errors import TransientError
+from pollbridge.models import PollPayload
 from pollbridge.timing import MIN_AHEAD_MS, MINUTE_MS, PollFacts, PollPolicy, minute_of, next_submit_time
 
 POLICY = PollPolicy()
@@ -135,3 +138,29 @@ def test_under_sustained_overload_the_longest_waiting_are_taken_first() -> None:
     assert run.drain_s <= 1.15 * run.ideal_s
     assert max(run.waits_s) <= 2.0 * max(run.fifo_waits_s)
     assert statistics.quantiles(run.waits_s, n=20)[-1] <= 1.5 * statistics.quantiles(run.fifo_waits_s, n=20)[-1]
+
+
+def deferred(waited_s: float, left_s: float) -> PollPayload:
+    """A deferred submit's payload: arrived waited_s ago, its deadline left_s from NOW."""
+    return PollPayload(
+        workId="-", isPollTask=True, origTaskId="t", origTdoId="d", origJobId="j",
+        origCallTimeUTC=NOW - int(waited_s * 1000), engineConfig={}, pollNumber=3, transientErrors=3,
+        deadlineUTC=NOW + int(left_s * 1000), awaitingSubmit=True, mediaUri="https://cache.example/c.wav",
+    )  # fmt: skip
+
+
+REFUSED = TransientError("429 concurrent_job_limit", refusal=True)
+
+
+def test_a_wait_stretched_past_the_deadline_still_gets_a_last_try() -> None:
+    """A crowded door stretches waits to ~20 minutes: a task 10 minutes from its deadline tries once
+    more a minute before it, rather than failing now."""
+    decision = after_refused_submit(REFUSED, deferred(3600, 600), NOW, POLICY, crowding=MAX_CROWDING)
+    assert isinstance(decision, PollAgain)
+    assert decision.at_ms == NOW + 540_000  # the deadline less a minute
+
+
+def test_no_last_try_when_the_vendor_asks_for_longer_or_none_fits() -> None:
+    asked = TransientError("429", retry_after_s=900, refusal=True)
+    assert isinstance(after_refused_submit(asked, deferred(3600, 600), NOW, POLICY), Finish)
+    assert isinstance(after_refused_submit(REFUSED, deferred(3600, 100), NOW, POLICY, crowding=MAX_CROWDING), Finish)

@@ -1,5 +1,6 @@
 """The use cases over in-memory ports: what gets submitted, scheduled and written."""
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -7,10 +8,11 @@ import pytest
 from devtools.clocks import ManualClock
 from pollbridge import core
 from pollbridge.errors import ForgedPayloadError, InvalidEventError, PermanentError, TransientError
-from pollbridge.models import JobState, JobStatus, SchedulePollTask, TaskRecord, VtnDocument
+from pollbridge.models import JobState, JobStatus, MediaChunk, SchedulePollTask, TaskRecord, VtnDocument
 from pollbridge.models.poll import MAX_CARRIED_CONTENT
 from pollbridge.naming import schedule_name
-from pollbridge.ports import ScheduledPoll
+from pollbridge.ports import Media, ScheduledPoll
+from pollbridge.webhook.form import UploadedMedia
 from tests.fakes import COMPLETE, PERMANENT, TRANSIENT, World, at_its_time, running, start, unit_of
 
 
@@ -352,6 +354,86 @@ def test_media_a_refused_submit_left_at_the_vendor_is_neither_read_nor_sent_agai
         core.poll(
             at_its_time(refused.taskPayload.model_copy(update={"stagedMedia": "https://evil.example/x"})), world.ports
         )
+
+
+def uploaded_chunk(chunk: dict[str, Any]) -> MediaChunk:
+    """A webhook's chunk whose bytes came as the form's file part: no cacheURI, no content."""
+    event = {k: v for k, v in chunk.items() if k not in ("content", "cacheURI")} | {"mimeType": "audio/wav"}
+    return MediaChunk.model_validate(event, context={"uploaded": True})
+
+
+def with_upload(world: World) -> core.Ports:
+    return dataclasses.replace(world.ports, media=UploadedMedia(Media(b"form-bytes", "audio/wav"), 10**6))
+
+
+def test_bytes_that_came_with_the_request_wait_only_through_the_vendors_copy(
+    chunk: dict[str, Any], manual_clock: ManualClock
+) -> None:
+    """They cannot be read again: a refused submit defers only when the vendor kept a copy, and the
+    deferred submit starts from it (before, an empty body was carried and submitted later)."""
+    world = World()
+    world.provider.stages = True
+    world.provider.submit_error = TransientError("429 concurrent_job_limit", refusal=True)
+    first = core.start_task(uploaded_chunk(chunk), with_upload(world)).response
+    assert isinstance(first, SchedulePollTask) and first.taskPayload.awaitingSubmit
+    payload = first.taskPayload
+    assert payload.stagedMedia and payload.mediaUri is None and payload.mediaContent is None
+    assert payload.mediaType == "audio/wav"
+    world.provider.submit_error = None
+    world.provider.states = [running()]
+    manual_clock.advance_to(first.nextPollTimeUTC)
+    admitted = core.poll(at_its_time(payload), world.ports).response
+    assert isinstance(admitted, SchedulePollTask) and admitted.taskPayload.workId == "work-1"
+    assert world.provider.staged_starts == [payload.stagedMedia] and world.provider.media_read == 1
+
+
+def test_bytes_that_came_with_the_request_and_no_vendor_copy_fail_the_invocation_for_a_retry(
+    chunk: dict[str, Any], manual_clock: ManualClock
+) -> None:
+    world = World()  # a provider that stages nothing
+    world.provider.submit_error = TransientError("429 concurrent_job_limit", refusal=True)
+    with pytest.raises(TransientError):
+        core.start_task(uploaded_chunk(chunk), with_upload(world))
+    assert world.scheduler.schedules == {} and world.sink.records == {}
+
+
+def test_bytes_that_came_with_the_request_whose_copy_is_no_longer_trusted_end_the_task_with_a_record(
+    chunk: dict[str, Any], manual_clock: ManualClock
+) -> None:
+    world = World()
+    world.provider.stages = True
+    world.provider.submit_error = TransientError("429 concurrent_job_limit", refusal=True)
+    first = core.start_task(uploaded_chunk(chunk), with_upload(world)).response
+    assert isinstance(first, SchedulePollTask) and first.taskPayload.stagedAtUTC is not None
+    world.provider.submit_error = None
+    manual_clock.advance_to(first.taskPayload.stagedAtUTC + core.STAGED_MEDIA_TRUSTED_MS)
+    late = world.signer.sign(first.taskPayload.model_copy(update={"notBeforeUTC": None}))
+    outcome = core.poll(late, world.ports)
+    assert outcome.kind == "failed"
+    [record] = world.sink.records.values()
+    assert record.status == "failed" and "came with the request" in (record.failureMessage or "")
+    assert world.provider.submitted == []  # no job from an empty body
+
+
+def test_a_blip_on_a_staged_start_keeps_the_copy_for_the_next_try(
+    chunk: dict[str, Any], manual_clock: ManualClock
+) -> None:
+    """A 503 or a timeout says nothing about the vendor's copy: the next try starts from it, and its
+    time stays the time the vendor got it."""
+    world = World()
+    world.provider.stages = True
+    fetched = {k: v for k, v in chunk.items() if k != "content"} | {"cacheURI": "https://cache.example/c.wav"}
+    world.provider.submit_error = TransientError("429 concurrent_job_limit", refusal=True)
+    first = start(world, fetched).response
+    assert isinstance(first, SchedulePollTask)
+    staged, since = first.taskPayload.stagedMedia, first.taskPayload.stagedAtUTC
+    world.provider.stages = False  # the blip names nothing
+    world.provider.submit_error = TransientError("vendor answered 503")
+    manual_clock.advance_to(first.nextPollTimeUTC)
+    blip = core.poll(at_its_time(first.taskPayload), world.ports).response
+    assert isinstance(blip, SchedulePollTask)
+    assert (blip.taskPayload.stagedMedia, blip.taskPayload.stagedAtUTC) == (staged, since)
+    assert world.provider.media_read == 1
 
 
 def test_staged_media_older_than_the_vendor_surely_keeps_it_is_sent_again(

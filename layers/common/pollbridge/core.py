@@ -188,10 +188,10 @@ def start_task(chunk: MediaChunk, ports: Ports) -> Outcome:
         finish = decisions.Finish("failed", error.reason, f"could not start the task: {error}")
         return _finish_job(finish, draft, ports, 0, work_id=None, scheduled=False)
     except TransientError as error:
-        kept = _kept_for_later(draft, chunk)
-        if kept is None:  # inline content too large to carry: the caller (or Lambda) retries the segment
+        kept = _kept_for_later(draft, chunk, error, now)
+        if kept is None:  # media that cannot wait here: the caller (or Lambda, or the toolkit) retries
             raise
-        return _defer_first_submit(_with_staged(kept, error, now), error, ports, chunk.taskId, now)
+        return _defer_first_submit(kept, error, ports, chunk.taskId, now)
     at = next_poll_time(now, decisions.poll_facts(draft, first=True), ports.policy)
     payload = _started(draft, work_id)
     if not isinstance(payload, PollPayload):
@@ -251,27 +251,38 @@ def _schedule_first(payload: PollPayload, at: int, task_id: str, ports: Ports, n
     return _scheduled(winner.payload, winner.at_ms, task_id, repeated=True)
 
 
-def _kept_for_later(draft: PollPayload, chunk: MediaChunk) -> PollPayload | None:
+def _kept_for_later(draft: PollPayload, chunk: MediaChunk, error: TransientError, now: int) -> PollPayload | None:
     """The draft, able to submit later: media by its cacheURI (read again then), inline text carried
-    in the payload itself (signed with it). None when the text is too large to carry."""
+    in the payload itself (signed with it), and what the refused submit left at the vendor (see
+    _with_staged). Bytes that came with the request (a webhook's file part) can wait only through
+    the vendor's copy of them. None when the media cannot wait: text too large to carry, bytes the
+    vendor kept no copy of."""
     if chunk.cacheURI is not None:
-        return draft
-    content = chunk.content or ""
-    if len(content.encode()) > MAX_CARRIED_CONTENT:
+        return _with_staged(draft, error, now)
+    if chunk.content is None:  # the request's own bytes: nowhere to read them again
+        kept = _with_staged(draft.model_copy(update={"mediaType": chunk.mimeType}), error, now)
+        return kept if kept.stagedMedia is not None else None
+    if len(chunk.content.encode()) > MAX_CARRIED_CONTENT:
         return None
-    return draft.model_copy(update={"mediaContent": content, "mediaType": chunk.mimeType or "text/plain"})
+    text = draft.model_copy(update={"mediaContent": chunk.content, "mediaType": chunk.mimeType or "text/plain"})
+    return _with_staged(text, error, now)
 
 
-def _with_staged(payload: PollPayload, error: TransientError, now: int) -> PollPayload:
-    """The payload carrying what the refused submit left at the vendor (error.staged), so the next
+def _with_staged(payload: PollPayload, error: TransientError, now: int, started_from: str | None = None) -> PollPayload:
+    """The payload carrying what the failed submit left at the vendor (error.staged), so the next
     submit neither reads nor sends the media again: a burst's task waiting an hour for a slot would
-    otherwise fetch and upload its media at every try. Its time is when the vendor first took it
-    (a repeat of the same upload is the same object); nothing carried when the reference is too long
-    or the payload would outgrow MAX_PAYLOAD_BYTES (the media is then sent again)."""
+    otherwise fetch and upload its media at every try. An error that names nothing leaves what was
+    carried as it was (a blip says nothing about the copy). The time is when the vendor got that copy:
+    kept when this submit started from it (`started_from`), else now (it was put again). Nothing
+    carried when the reference is too long or the payload would outgrow MAX_PAYLOAD_BYTES (the media
+    is then sent again)."""
     staged = error.staged
-    if staged is None or len(staged) > MAX_STAGED_REF:
+    if staged is None:
+        return payload
+    if len(staged) > MAX_STAGED_REF:
         return payload.model_copy(update={"stagedMedia": None, "stagedAtUTC": None})
-    since = payload.stagedAtUTC if staged == payload.stagedMedia and payload.stagedAtUTC is not None else now
+    same = staged == started_from == payload.stagedMedia and payload.stagedAtUTC is not None
+    since = payload.stagedAtUTC if same else now
     carried = payload.model_copy(update={"stagedMedia": staged, "stagedAtUTC": since})
     size = len(json.dumps(carried.model_dump(mode="json", exclude_none=True)).encode()) + _GROWTH_ALLOWANCE
     return (
@@ -284,6 +295,23 @@ def _staged_for(payload: PollPayload, now: int) -> str | None:
     if payload.stagedMedia is None or payload.stagedAtUTC is None:
         return None
     return payload.stagedMedia if now - payload.stagedAtUTC < STAGED_MEDIA_TRUSTED_MS else None
+
+
+def _media_for_retry(payload: PollPayload, chunk: MediaChunk, ports: Ports, staged: str | None) -> Media:
+    """The media of a deferred submit: read now, or, when the vendor has a copy to start from, only
+    if the provider asks for it after all. Bytes that came with the request exist only as that copy."""
+    if payload.mediaUri is None and payload.mediaContent is None:
+
+        def gone() -> bytes:
+            raise PermanentError(
+                "the chunk's bytes came with the request and the vendor's copy of them is no longer trusted",
+                "external_error",
+            )
+
+        return Media(gone, chunk.mimeType)
+    if staged is not None:
+        return Media(lambda: ports.media.fetch(chunk).body, chunk.mimeType)
+    return ports.media.fetch(chunk)
 
 
 def _defer_first_submit(draft: PollPayload, error: TransientError, ports: Ports, task_id: str, now: int) -> Outcome:
@@ -301,20 +329,22 @@ def _retry_submit(
 ) -> Outcome:
     """A poll of a unit the vendor has not taken yet: read the media again and submit it (with the
     unit's idempotency key: still one job per chunk, however many times this runs)."""
-    chunk = MediaChunk(
-        type="media_chunk",
-        taskId=payload.origTaskId,
-        tdoId=payload.origTdoId,
-        jobId=payload.origJobId,
-        mimeType=payload.mediaType or "application/octet-stream",
-        cacheURI=payload.mediaUri,
-        content=payload.mediaContent if payload.mediaUri is None else None,
-        startOffsetMs=payload.mediaOffsetMs,
+    chunk = MediaChunk.model_validate(
+        {
+            "type": "media_chunk",
+            "taskId": payload.origTaskId,
+            "tdoId": payload.origTdoId,
+            "jobId": payload.origJobId,
+            "mimeType": payload.mediaType or "application/octet-stream",
+            "cacheURI": payload.mediaUri,
+            "content": payload.mediaContent if payload.mediaUri is None else None,
+            "startOffsetMs": payload.mediaOffsetMs,
+        },
+        context={"uploaded": payload.mediaUri is None and payload.mediaContent is None},  # see _media_for_retry
     )
     staged = _staged_for(payload, now)
     try:
-        # With the media staged at the vendor, it is read only if the provider asks for it after all.
-        media = Media(lambda: ports.media.fetch(chunk).body, chunk.mimeType) if staged else ports.media.fetch(chunk)
+        media = _media_for_retry(payload, chunk, ports, staged)
         work_id = _submit(
             ports, media, payload.engineConfig, idempotency_key(payload.unit, "job", ports.deployment), now, staged
         )
@@ -323,7 +353,7 @@ def _retry_submit(
         return _finish(finish, payload, ports, polls=payload.pollNumber)
     except TransientError as error:
         crowding = ports.admission.crowding(now)
-        retry = _with_staged(payload, error, now)
+        retry = _with_staged(payload, error, now, started_from=staged)
         decision = decisions.after_refused_submit(error, retry, now, ports.policy, crowding=crowding)
         return _act(decision, payload, ports, task_id, now, own)
     started = _started(payload, work_id)

@@ -10,6 +10,7 @@ start: BENCHMARKS.md). How connections are kept, redirected and read: VendorConn
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import math
 import ssl
@@ -120,30 +121,33 @@ class HttpJobProvider:
         quota or rate) is not: it is the scheduler's to bring back (core's admission), and asking
         again at once only spends the vendor's rate. The vendor's Idempotency-Key makes every retry,
         and every redelivery of the segment, find the same upload and job instead of starting another.
-        A refused job says where its upload is (`staged`: a url without a query, which could hold a
-        signature): the next submit starts from it; should the vendor not take it (a 4xx), the media
-        is uploaded again, once."""
+        A job not started says where its upload is (`staged`, unless its url could carry a credential):
+        the next submit starts from it; should the vendor not take it (a 4xx), the media is uploaded
+        again, once, under a key of its own (the first upload's key would be answered with the upload
+        the vendor no longer has, for as long as it remembers the key)."""
+        upload_key = f"{idempotency_key}-upload"
         if staged is not None:
             try:
                 return self._start(staged, media.media_type, options, idempotency_key)
-            except PermanentError:
-                pass  # the upload is gone, or was never this vendor's to keep: send the media again
-        upload = self._with_retries(
-            lambda: self._call("POST", "/v1/uploads", media.body, media.media_type, f"{idempotency_key}-upload")
-        )
+            except PermanentError:  # the upload is gone, or was never this vendor's to keep: send it again
+                upload_key += "-" + hashlib.sha256(staged.encode()).hexdigest()[:16]
+        upload = self._with_retries(lambda: self._call("POST", "/v1/uploads", media.body, media.media_type, upload_key))
         if not isinstance(upload, dict) or not isinstance(upload.get("url"), str):
             raise PermanentError("vendor accepted the upload but returned no url", "api_error")
         return self._start(upload["url"], media.media_type, options, idempotency_key)
 
     def _start(self, media_url: str, media_type: str, options: dict[str, Any], idempotency_key: str) -> str:
-        """POST /v1/jobs from an upload; a refusal carries the upload's url for the next submit."""
+        """POST /v1/jobs from an upload; a job not started (refused, or a blip) names the upload for
+        the next submit, unless its url has what could be a credential (a query, as a presigned url
+        has, a user or password) or a fragment."""
         request = json.dumps({"mediaUrl": media_url, "mediaType": media_type, "options": options}).encode()
         try:
             job = self._with_retries(
                 lambda: self._call("POST", "/v1/jobs", request, idempotency_key=f"{idempotency_key}-job")
             )
         except TransientError as error:
-            if error.refusal and not urlsplit(media_url).query:
+            parts = urlsplit(media_url)
+            if not (parts.query or parts.fragment or parts.username or parts.password):
                 error.staged = media_url
             raise
         work_id = job.get("id") if isinstance(job, dict) else None

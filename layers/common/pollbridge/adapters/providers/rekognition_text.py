@@ -130,7 +130,7 @@ class RekognitionTextProvider:
     @tracer.capture_method(capture_response=False)
     def submit(self, media: Media, options: dict[str, Any], idempotency_key: str, staged: str | None = None) -> str:
         """`staged`: the copy an earlier refused try put in the staging bucket (not put again); a
-        refusal (LimitExceededException, a throttle) names the copy it put."""
+        job not started (refused, a blip) names the copy it put."""
         ext = extension(media.media_type)  # refused before anything is staged
         bucket, key = self._staging.place(media, f"{idempotency_key}.{ext}", staged)
         request = start_request(
@@ -142,9 +142,8 @@ class RekognitionTextProvider:
                 lambda: self._client().start_text_detection(**request),
                 _START_REASONS,
             )
-        except TransientError as error:
-            if error.refusal:
-                error.staged = self._staging.staged_copy(media, bucket, key)
+        except TransientError as error:  # refused or a blip: the copy is there for the next try
+            error.staged = self._staging.staged_copy(media, bucket, key)
             raise
         job_id = answer.get("JobId")
         if not isinstance(job_id, str) or not job_id:

@@ -148,7 +148,7 @@ class TranscribeProvider:
     @tracer.capture_method(capture_response=False)
     def submit(self, media: Media, options: dict[str, Any], idempotency_key: str, staged: str | None = None) -> str:
         """`staged`: the copy an earlier refused try put in the staging bucket (not put again); a
-        refusal (LimitExceededException) names the copy it put."""
+        job not started (refused, a blip) names the copy it put."""
         fmt = media_format(media.media_type)  # refused before anything is staged
         if not JOB_NAME.fullmatch(idempotency_key):
             raise ValueError(f"idempotency key {idempotency_key!r} is not a Transcribe job name")
@@ -163,9 +163,8 @@ class TranscribeProvider:
                 frozenset({"ConflictException"}),
                 {"BadRequestException": "invalid_data"},
             )
-        except TransientError as error:
-            if error.refusal:
-                error.staged = self._staging.staged_copy(media, bucket, key)
+        except TransientError as error:  # refused or a blip: the copy is there for the next try
+            error.staged = self._staging.staged_copy(media, bucket, key)
             raise
         return name
 
