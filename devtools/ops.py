@@ -80,7 +80,7 @@ def list_in_flight(target: Target) -> list[dict[str, Any]]:
     rows = [
         {"origTaskId": s.payload.origTaskId, "chunk": s.payload.chunk if s.payload.chunkScoped else None,
          "poll": s.payload.pollNumber, "nextPollUTC": iso_utc(s.at_ms), "workId": s.payload.workId,
-         "schedule": s.name}
+         "awaitingSubmit": bool(s.payload.awaitingSubmit), "schedule": s.name}
         for s in target.ports.scheduler.pending()
     ]  # fmt: skip
     return sorted(rows, key=lambda r: r["nextPollUTC"])

@@ -59,6 +59,7 @@ def test_ops_reads_the_stack_and_the_functions_settings(aws: dict[str, Any]) -> 
     assert target.ports.scheduler.schedule(payload, 1_767_225_660_000)
     [row] = ops.list_in_flight(target)
     assert (row["origTaskId"], row["poll"], row["nextPollUTC"]) == ("live-task", 3, "2026-01-01T00:01:00.000Z")
+    assert row["awaitingSubmit"] is False  # a running job, not a submit waiting for the vendor
     status = ops.task_status(target, "live-task")
     assert status["state"] == "schedule pending" and status["poll"] == 3
     assert ops.task_status(target, "other")["state"].startswith("unknown")
