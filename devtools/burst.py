@@ -304,6 +304,7 @@ class BurstResult:
             ("vendor refusals (concurrent-job limit)", str(vendor.get("refused_concurrency", 0))),
             ("vendor refusals (submit rate)", str(vendor.get("refused_rate", 0))),
             ("vendor job requests (POST /v1/jobs)", str(vendor.get("job_requests", 0))),
+            ("vendor upload requests (POST /v1/uploads)", str(vendor.get("upload_requests", 0))),
             ("invocations: segments", str(inv.segments)),
             ("invocations: status polls", str(inv.status_polls)),
             ("invocations: deferred-submit retries", str(inv.submit_retries)),

@@ -32,8 +32,9 @@ with it may create the job). `active_jobs()` and `peak_active_jobs` (the most jo
 once, counted whether or not a limit is set) say how close the vendor came; `GET /_simulator/stats`
 answers them, the limits and `config.stats` over HTTP (the API key is checked, flakiness is not).
 
-`config.stats` counts requests: `uploads` and `jobs_created` (real creations only), `job_requests`
-(every `POST /v1/jobs` past the gate), `idempotent_replays`, `idempotency_conflicts`, `status`,
+`config.stats` counts requests: `uploads` and `jobs_created` (real creations only), `upload_requests`
+and `upload_bytes` (every `POST /v1/uploads` past the gate, and its body), `job_requests` (every
+`POST /v1/jobs` past the gate), `idempotent_replays`, `idempotency_conflicts`, `status`,
 `results`, `cancels`, `http_<code>`, `refused_concurrency` and `refused_rate` (submits the quotas refused).
 """
 
@@ -187,9 +188,9 @@ class VendorSimulator:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def count(self, key: str) -> None:
+    def count(self, key: str, amount: int = 1) -> None:
         with self._lock:
-            self.config.stats[key] = self.config.stats.get(key, 0) + 1
+            self.config.stats[key] = self.config.stats.get(key, 0) + amount
 
     # --- the API's behaviour, independent of HTTP -------------------------------------------
 
@@ -437,6 +438,8 @@ def _handler_for(sim: VendorSimulator) -> type[BaseHTTPRequestHandler]:
                 return self._error(400, "bad_request", f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} characters")
             create: Callable[[], dict[str, Any]]
             if self.path == "/v1/uploads":
+                sim.count("upload_requests")
+                sim.count("upload_bytes", len(body))
                 if len(body) > sim.config.max_upload_bytes:
                     return self._error(413, "too_large", "upload is over the limit")
 

@@ -121,3 +121,11 @@ def test_a_small_burst_from_the_media_bucket(tmp_path: Path) -> None:
     summary = figures(out.getvalue().splitlines())
     assert summary["records"] == "30" and summary["failed by pollbridge"] == "0"
     assert int(summary["invocations: deferred-submit retries"]) > 0
+
+
+def test_a_waiting_task_uploads_its_media_once(run: tuple[int, list[str]]) -> None:
+    """Its tries start from the upload the vendor kept (stagedMedia): one upload request per task,
+    however many times the vendor refused it."""
+    summary = figures(run[1])
+    assert int(summary["vendor upload requests (POST /v1/uploads)"]) == TASKS
+    assert int(summary["vendor job requests (POST /v1/jobs)"]) > 2 * TASKS
