@@ -3,7 +3,7 @@
     python -m devtools.burst                          # 5,000 tasks within a minute, 50 jobs at once, 10 submits/s
     python -m devtools.burst --tasks 200 --limit 5    # a small one
 
-Every task goes through the real handlers on the local cloud (devtools.workload's driver, moto
+Every task goes through the real handlers on the local cloud (devtools.load.workload's driver, moto
 in-process), against the vendor simulator with a concurrent-job limit and a submit rate (429 with
 Retry-After past either): a refused submit is deferred by pollbridge to poll 1, whose retries submit
 again until the vendor takes the job, the media read again from the task's cacheURI (a media server
@@ -40,11 +40,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TextIO
 
-from devtools.clocks import ManualClock
-from devtools.local_cloud import ROOT, LocalCloud, MotoMode, sample_wav
-from devtools.scheduler_emulator import Delivery
-from devtools.vendor_simulator import SimConfig
-from devtools.workload import Progress, Report, percentile, run_workload
+from devtools.cloud.clocks import ManualClock
+from devtools.cloud.local_cloud import ROOT, LocalCloud, MotoMode, sample_wav
+from devtools.cloud.scheduler_emulator import Delivery
+from devtools.load.workload import Progress, Report, percentile, run_workload
+from devtools.standins.vendor_simulator import SimConfig
 
 MEDIA_BUCKET = "pollbridge-local-media"
 MEDIA_KEY = "chunks/burst.wav"
@@ -100,7 +100,7 @@ class MediaServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # see devtools/vendor_simulator.py
+            disable_nagle_algorithm = True  # see devtools/standins/vendor_simulator.py
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet server
                 pass

@@ -7,7 +7,7 @@ Switched on together: duplicate and late deliveries (the scheduler emulator), La
 hand-offs (throttled), vendor jobs that fail and vendor answers that are flaky (the simulator), AWS
 throttles on the scheduler API, and crashes injected around the adapters (after the vendor submit
 returned, after a schedule was created, after the record was written, before any adapter call) and
-before the reply (devtools.faults). Nothing in the production code changes: the harness wraps what
+before the reply (devtools.load.faults). Nothing in the production code changes: the harness wraps what
 the handlers get from `pollbridge.wiring.ports()` and the handler invocation in the Lambda host.
 
 And, from outside, what an operator and the platform do (issue 15): the payload-signing key rotated
@@ -36,14 +36,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from devtools.faults import FaultInjector, FaultPlan
-from devtools.function_url import process_event, process_form, response_body
-from devtools.lambda_host import Around, Handler, Invocation
-from devtools.local_cloud import LOCAL_WEBHOOK_TOKEN, ROOT, LocalCloud
+from devtools.cloud.lambda_host import Around, Handler, Invocation
+from devtools.cloud.local_cloud import LOCAL_WEBHOOK_TOKEN, ROOT, LocalCloud
+from devtools.cloud.scheduler_emulator import Delivery
+from devtools.load.faults import FaultInjector, FaultPlan
+from devtools.load.workload import drive, make_tasks
 from devtools.ops import poll_event_of
-from devtools.scheduler_emulator import Delivery
-from devtools.vendor_simulator import SimConfig, VendorSimulator
-from devtools.workload import drive, make_tasks
+from devtools.standins.function_url import process_event, process_form, response_body
+from devtools.standins.vendor_simulator import SimConfig, VendorSimulator
 
 
 @dataclass(frozen=True)

@@ -21,13 +21,13 @@ from typing import Any, TextIO
 
 from devtools.aiware.platform import Delivery
 from devtools.aiware.run import Wiring, run_aiware
-from devtools.lambda_host import Invocation
-from devtools.local_cloud import ROOT, TEMPLATE, LocalCloud
-from devtools.platform_emulator import Post, run_platform_workload
-from devtools.scheduler_emulator import Delivery as ScheduledDelivery
-from devtools.template_stack import load_template
-from devtools.vendor_simulator import SimConfig
-from devtools.workload import Progress, Report, classify, make_tasks, run_workload
+from devtools.cloud.lambda_host import Invocation
+from devtools.cloud.local_cloud import ROOT, TEMPLATE, LocalCloud
+from devtools.cloud.scheduler_emulator import Delivery as ScheduledDelivery
+from devtools.cloud.template_stack import load_template
+from devtools.load.platform_emulator import Post, run_platform_workload
+from devtools.load.workload import Progress, Report, classify, make_tasks, run_workload
+from devtools.standins.vendor_simulator import SimConfig
 from pollbridge.adapters.providers.registry import REGISTRY
 
 # What each provider's demo sends (an s3:// chunk of the local media bucket for the AWS services).

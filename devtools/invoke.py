@@ -17,10 +17,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from devtools.local_cloud import LOCAL_ENVIRONMENT, ROOT
-from devtools.template_stack import FunctionSpec, StackPlan
+from devtools.cloud.local_cloud import LOCAL_ENVIRONMENT, ROOT
+from devtools.cloud.template_stack import FunctionSpec, StackPlan
 
-RUNNER = Path(__file__).with_name("lambda_runner.py")
+RUNNER = Path(__file__).parent / "cloud" / "lambda_runner.py"
 
 
 def function_environment(spec: FunctionSpec, env_vars: dict[str, Any]) -> dict[str, str]:

@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from devtools.function_url import function_url_event, process_event, process_form
-from devtools.local_cloud import LOCAL_WEBHOOK_TOKEN, ROOT
+from devtools.cloud.local_cloud import LOCAL_WEBHOOK_TOKEN, ROOT
+from devtools.standins.function_url import function_url_event, process_event, process_form
 
 EVENTS = ROOT / "events"
 PROCESS_TASK_ID = "19041508_WebhookChunk0"

@@ -19,9 +19,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from devtools.lambda_endpoint import LambdaEndpoint
-from devtools.local_cloud import ROOT, LocalCloud
-from devtools.vendor_simulator import SimConfig
+from devtools.cloud.lambda_endpoint import LambdaEndpoint
+from devtools.cloud.local_cloud import ROOT, LocalCloud
+from devtools.standins.vendor_simulator import SimConfig
 
 STATE_DIR = ROOT / ".localcloud"
 

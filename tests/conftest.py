@@ -12,7 +12,7 @@ from jsonschema import Draft7Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT7
 
-from devtools.clocks import ManualClock
+from devtools.cloud.clocks import ManualClock
 from pollbridge import clock
 
 if TYPE_CHECKING:
@@ -97,7 +97,7 @@ def as_if_due(payload: dict[str, Any], due_in_ms: int = 0) -> dict[str, Any]:
     clock to advance): re-signed with the local key, `notBeforeUTC` set from now."""
     import time
 
-    from devtools.local_cloud import LOCAL_SIGNING_KEY
+    from devtools.cloud.local_cloud import LOCAL_SIGNING_KEY
     from pollbridge import signing
     from pollbridge.models import PollPayload
 

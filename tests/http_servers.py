@@ -26,7 +26,7 @@ class ScriptedServer:
     """`routes[path]` answers that path, `default` every other; HTTP/1.1 with keep-alive."""
 
     def __init__(self, default: Answer = (404, {}, b"{}"), tls: tuple[Path, Path] | None = None) -> None:
-        """`tls`: (certificate chain, key) to serve https (devtools/tls.py)."""
+        """`tls`: (certificate chain, key) to serve https (devtools/standins/tls.py)."""
         self.routes: dict[str, Answer] = {}
         self.default = default
         self.seen: list[Seen] = []
@@ -34,7 +34,7 @@ class ScriptedServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # see devtools/vendor_simulator.py
+            disable_nagle_algorithm = True  # see devtools/standins/vendor_simulator.py
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -1,9 +1,9 @@
 """A Lambda Function URL on loopback for a local cloud's function (the WebhookFunction).
 
 Why: the engine forwarder (engine/forwarder.py) talks HTTP to the stack's WebhookUrl; locally nothing
-else serves the function over HTTP (devtools/lambda_endpoint.py is Lambda's Invoke API, whose answers
+else serves the function over HTTP (devtools/cloud/lambda_endpoint.py is Lambda's Invoke API, whose answers
 are Invoke's, not the Function URL's). Each request here becomes the event a Function URL builds
-(payload format 2.0: lower-case headers, the body base64-encoded, devtools/function_url.py), the
+(payload format 2.0: lower-case headers, the body base64-encoded, devtools/standins/function_url.py), the
 function runs in the local cloud, and its answer is written back the way Lambda writes it: a result
 with `statusCode` as that response, any other result as a 200 JSON body, a function error as 502.
 """
@@ -18,8 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from devtools.function_url import function_url_event
-from devtools.lambda_host import Invocation
+from devtools.cloud.lambda_host import Invocation
+from devtools.standins.function_url import function_url_event
 
 MAX_REQUEST_BYTES = 6 * 1024 * 1024  # what a Function URL takes (the Invoke payload limit)
 DROPPED = frozenset({"host", "connection", "keep-alive", "transfer-encoding", "te", "upgrade", "proxy-connection"})

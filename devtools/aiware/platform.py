@@ -13,7 +13,7 @@ forwarder's `/process`) and serves its own chunk cache (the `cacheURI` the toolk
   (results go to origTaskId).
 - A task is complete when every chunk completed (or was ignored), with each chunk's output; it is
   failed with a failed chunk's failureReason / failureMsg as the toolkit reported them.
-- Time is the given clock's (devtools/clocks.py: compressed or manual), as the platform emulator
+- Time is the given clock's (devtools/cloud/clocks.py: compressed or manual), as the platform emulator
   uses it: it runs at 1x while a call is in flight, and jumps ahead (compressed) while nothing is due.
 - `duplicate_rate` delivers some poll tasks twice (aiWARE's queues deliver at least once); the second
   delivery's answer is shown but never acted on, so an engine that acts on it is caught by its records.
@@ -38,7 +38,7 @@ from typing import Any, Literal, Protocol
 from urllib.parse import quote, unquote
 
 from devtools.aiware.toolkit import ChunkMessage, ChunkResult, Toolkit, task_payload
-from devtools.clocks import CompressedClock, ManualClock
+from devtools.cloud.clocks import CompressedClock, ManualClock
 
 MAX_POLLS_PER_CHUNK = 10_000
 DEFAULT_MAX_VIRTUAL_MS = 3 * 86_400_000

@@ -17,7 +17,7 @@ import time
 import warnings
 
 from devtools.bench.report import machine, write_section
-from devtools.local_cloud import ROOT
+from devtools.cloud.local_cloud import ROOT
 
 PLOTS = ROOT / "docs" / "benchmarks"
 
@@ -168,9 +168,9 @@ def coldstart(write: bool, rounds: int) -> None:
 
 
 def scaling(write: bool, sizes: list[int]) -> None:
-    from devtools.local_cloud import LocalCloud
-    from devtools.vendor_simulator import SimConfig
-    from devtools.workload import make_tasks, run_workload
+    from devtools.cloud.local_cloud import LocalCloud
+    from devtools.load.workload import make_tasks, run_workload
+    from devtools.standins.vendor_simulator import SimConfig
 
     rows = [
         "| tasks | invocations | virtual time | wall time | invocations / s | polls per task | lag mean / p95"

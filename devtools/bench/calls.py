@@ -68,7 +68,7 @@ DEFAULT_DURATION_S = 0.1  # a Lambda invocation's duration when the warm benchma
 
 FUNCTIONS = {"SegmentFunction": "segment", "PollFunction": "poll", "WebhookFunction": "webhook"}
 SCHEDULER_ROWS = ("GetSchedule", "CreateSchedule", "UpdateSchedule", "DeleteSchedule", "ListSchedules")
-VENDOR_ROWS = {  # the simulator's counters (devtools/vendor_simulator.py), as the table names them
+VENDOR_ROWS = {  # the simulator's counters (devtools/standins/vendor_simulator.py), as the table names them
     "uploads": "upload (POST /v1/uploads)",
     "jobs_created": "job (POST /v1/jobs)",
     "status": "status (GET /v1/jobs/{id})",
@@ -240,9 +240,14 @@ def count(
     import statistics
     import warnings
 
-    from devtools.local_cloud import LocalCloud
-    from devtools.vendor_simulator import SimConfig
-    from devtools.workload import make_tasks, run_workload
+    try:
+        from devtools.cloud.local_cloud import LocalCloud
+        from devtools.load.workload import make_tasks, run_workload
+        from devtools.standins.vendor_simulator import SimConfig
+    except ImportError:  # a tree from before devtools had rooms (the before commit, 0d5808e)
+        from devtools.local_cloud import LocalCloud  # type: ignore[no-redef]
+        from devtools.vendor_simulator import SimConfig  # type: ignore[no-redef]
+        from devtools.workload import make_tasks, run_workload  # type: ignore[no-redef]
 
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     sim = SimConfig(seed=seed, failure_rate=0.0, flaky_rate=0.0)

@@ -34,10 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devtools.local_cloud import ROOT, LocalCloud
-from devtools.tls import loopback_tls, with_system_store
-from devtools.vendor_simulator import VendorSimulator
-from devtools.workload import SEGMENT_EVENT
+from devtools.cloud.local_cloud import ROOT, LocalCloud
+from devtools.load.workload import SEGMENT_EVENT
+from devtools.standins.tls import loopback_tls, with_system_store
+from devtools.standins.vendor_simulator import VendorSimulator
 
 BASELINE = Path(__file__).resolve().parent / "baseline"
 LAYER = ROOT / "layers" / "common"
@@ -163,7 +163,7 @@ def child_env(cloud: LocalCloud, variant: Variant, setup: ChildSetup | None = No
         env.pop("POWERTOOLS_TRACE_DISABLED", None)
         env |= TRACING_ON | {"LAMBDA_TASK_ROOT": str(folder)}
     if variant.kind == "webhook":  # the literal token of local runs: /ready checks one is configured
-        from devtools.local_cloud import LOCAL_WEBHOOK_TOKEN
+        from devtools.cloud.local_cloud import LOCAL_WEBHOOK_TOKEN
 
         env["WEBHOOK_TOKEN"] = LOCAL_WEBHOOK_TOKEN
     if variant.module.endswith("_handler") and variant.tracing:  # the hand-written one with the X-Ray SDK
@@ -178,7 +178,7 @@ def run_child(cloud: LocalCloud, variant: Variant, setup: ChildSetup | None = No
     elif variant.kind == "segment":
         event = new_chunk(cloud)
     elif variant.kind == "webhook":
-        from devtools.function_url import function_url_event
+        from devtools.standins.function_url import function_url_event
 
         event = function_url_event("GET", "/ready")
     mode = "boto3" if variant.kind == "boto3" else "handler"

@@ -10,7 +10,7 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from devtools.local_cloud import ROOT
+from devtools.cloud.local_cloud import ROOT
 
 BENCHMARKS = ROOT / "BENCHMARKS.md"
 

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import pytest
 
-from devtools.clocks import ManualClock
+from devtools.cloud.clocks import ManualClock
 from pollbridge import core
 from pollbridge.adapters.signing_keys import HmacSigner, StaticKeys
 from pollbridge.errors import InvalidEventError, TransientError

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from devtools.clocks import ManualClock
-from devtools.vendor_simulator import SimConfig, VendorSimulator
+from devtools.cloud.clocks import ManualClock
+from devtools.standins.vendor_simulator import SimConfig, VendorSimulator
 from pollbridge import clock
 from pollbridge.adapters.providers import HttpJobProvider
 from pollbridge.models import JobStatus

@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 
 from devtools.aiware.run import aiware_tasks, run_aiware
-from devtools.local_cloud import LocalCloud
-from devtools.vendor_simulator import SimConfig
-from devtools.workload import make_tasks
+from devtools.cloud.local_cloud import LocalCloud
+from devtools.load.workload import make_tasks
+from devtools.standins.vendor_simulator import SimConfig
 from pollbridge.naming import record_key, unit_key
 from tests.conftest import ROOT
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from devtools.cloud.local_cloud import LocalCloud
+from devtools.cloud.template_stack import StackPlan
 from devtools.invoke import code_locations, invoke
-from devtools.local_cloud import LocalCloud
-from devtools.template_stack import StackPlan
 from tests.conftest import as_if_due
 from tests.template.conftest import ROOT, sam_tool
 

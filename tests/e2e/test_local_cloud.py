@@ -16,11 +16,11 @@ from typing import Any, Literal
 
 import pytest
 
-from devtools.lambda_endpoint import LambdaEndpoint
-from devtools.local_cloud import LocalCloud
+from devtools.cloud.lambda_endpoint import LambdaEndpoint
+from devtools.cloud.local_cloud import LocalCloud
+from devtools.load.workload import make_tasks, run_workload
 from devtools.serve import env_vars_of
-from devtools.vendor_simulator import SimConfig
-from devtools.workload import make_tasks, run_workload
+from devtools.standins.vendor_simulator import SimConfig
 from pollbridge.timing import minute_of
 from tests.conftest import ROOT, as_if_due
 
@@ -230,7 +230,7 @@ def test_a_listing_that_never_catches_up_loses_no_task() -> None:
     """Issue 16: every ListSchedules the functions could make answers nothing (AWS promises no bound on
     a listing's lag). Before, each poll listed its unit's schedules to know it was current, and no
     task finished. Now the loop reads by name only, so every task still ends with one record."""
-    from devtools.faults import FaultInjector, FaultPlan
+    from devtools.load.faults import FaultInjector, FaultPlan
 
     injector = FaultInjector(FaultPlan(lagging_listings=True))
     with LocalCloud(manual_clock=True, sim_config=HOSTILE, duplicate_rate=0.3) as cloud, injector.installed():

@@ -218,7 +218,7 @@ def test_a_reply_slower_than_the_timeout_is_502(start: Start, upstream: Recorder
 
 
 def test_https_checks_the_certificate(start: Start, tmp_path: Path) -> None:
-    from devtools.tls import loopback_tls
+    from devtools.standins.tls import loopback_tls
 
     tls = loopback_tls(tmp_path)
     secure = Recorder(tls=(tls.cert_file, tls.key_file))

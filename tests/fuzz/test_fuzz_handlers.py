@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from devtools.local_cloud import LocalCloud
-from devtools.vendor_simulator import SimConfig
+from devtools.cloud.local_cloud import LocalCloud
+from devtools.standins.vendor_simulator import SimConfig
 from tests.conftest import ROOT
 
 SEGMENT = json.loads((ROOT / "events" / "segment.json").read_text())

@@ -6,8 +6,8 @@ from typing import Any
 import boto3
 import pytest
 
-from devtools.local_cloud import LOCAL_ENVIRONMENT, start_moto
-from devtools.vendor_simulator import SimConfig, VendorSimulator
+from devtools.cloud.local_cloud import LOCAL_ENVIRONMENT, start_moto
+from devtools.standins.vendor_simulator import SimConfig, VendorSimulator
 
 
 @pytest.fixture(scope="session")

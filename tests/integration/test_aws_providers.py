@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from devtools.local_cloud import LocalCloud, sample_wav
+from devtools.cloud.local_cloud import LocalCloud, sample_wav
 from pollbridge.naming import idempotency_key
 from tests.conftest import ROOT, validate_vtn
 from tests.fakes import unit_of

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from devtools.local_cloud import LOCAL_SIGNING_KEY, LocalCloud
-from devtools.vendor_simulator import SimConfig
+from devtools.cloud.local_cloud import LOCAL_SIGNING_KEY, LocalCloud
+from devtools.standins.vendor_simulator import SimConfig
 from pollbridge import signing
 from pollbridge.models import PollPayload
 from pollbridge.naming import schedule_name
@@ -151,7 +151,7 @@ def test_a_forged_or_unsigned_poll_is_rejected_and_changes_nothing(
 
 
 def test_a_missing_setting_is_named(cloud: LocalCloud, chunk: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    from devtools.local_cloud import _forget_cached_wiring
+    from devtools.cloud.local_cloud import _forget_cached_wiring
 
     monkeypatch.delenv("RESULTS_BUCKET")
     _forget_cached_wiring()

@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from devtools.clocks import ManualClock
-from devtools.vendor_simulator import VendorSimulator
+from devtools.cloud.clocks import ManualClock
+from devtools.standins.vendor_simulator import VendorSimulator
 from pollbridge.adapters.providers import HttpJobProvider
 from pollbridge.errors import PermanentError, TransientError
 from pollbridge.models import JobStatus

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from devtools.clocks import ManualClock
-from devtools.tls import loopback_tls
-from devtools.vendor_simulator import VendorSimulator
+from devtools.cloud.clocks import ManualClock
+from devtools.standins.tls import loopback_tls
+from devtools.standins.vendor_simulator import VendorSimulator
 from pollbridge.adapters.providers import http as http_provider
 from pollbridge.adapters.providers.http import HttpJobProvider
 from pollbridge.errors import PermanentError, TransientError

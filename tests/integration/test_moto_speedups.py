@@ -10,7 +10,7 @@ import pytest
 from moto import mock_aws
 from moto.scheduler.models import EventBridgeSchedulerBackend
 
-from devtools import moto_speedups
+from devtools.cloud import moto_speedups
 
 TARGET = {
     "Arn": "arn:aws:lambda:us-east-1:123456789012:function:poll",

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from devtools.clocks import ManualClock
-from devtools.function_url import function_url_event, process_event, process_form, response_body
-from devtools.local_cloud import LOCAL_WEBHOOK_TOKEN, LocalCloud
-from devtools.platform_emulator import chunk_form
-from devtools.vendor_simulator import SimConfig
+from devtools.cloud.clocks import ManualClock
+from devtools.cloud.local_cloud import LOCAL_WEBHOOK_TOKEN, LocalCloud
+from devtools.load.platform_emulator import chunk_form
+from devtools.standins.function_url import function_url_event, process_event, process_form, response_body
+from devtools.standins.vendor_simulator import SimConfig
 from pollbridge import core
 from pollbridge.adapters.platform_scheduler import PlatformPollScheduler
 from pollbridge.errors import DeliveryError, PermanentError

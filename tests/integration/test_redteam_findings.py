@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from devtools.clocks import ManualClock
+from devtools.cloud.clocks import ManualClock
 from pollbridge import core, entrypoint
 from pollbridge.adapters.media import MediaFetcher
 from pollbridge.adapters.providers.http import HttpJobProvider
@@ -328,7 +328,7 @@ def test_r6_a_rejected_event_is_always_logged(
     any exception message carrying vendor text (e.g. a TransientError from submit in the segment
     function). Fix: escape before logging: claimed.encode("utf-8", "backslashreplace").decode(),
     and the same for str(error) in the entrypoint's log extras."""
-    from devtools.lambda_host import LambdaContext
+    from devtools.cloud.lambda_host import LambdaContext
     from pollbridge.models import parse_segment as parse
 
     raw = io.BytesIO()

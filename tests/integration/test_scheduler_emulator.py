@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from devtools.clocks import ManualClock
-from devtools.lambda_host import Invocation
-from devtools.scheduler_emulator import SchedulerEmulator
-from devtools.template_stack import AsyncInvokeConfig
+from devtools.cloud.clocks import ManualClock
+from devtools.cloud.lambda_host import Invocation
+from devtools.cloud.scheduler_emulator import SchedulerEmulator
+from devtools.cloud.template_stack import AsyncInvokeConfig
 from pollbridge.adapters.scheduler import schedule_expression
 from pollbridge.naming import schedule_name
 from tests.fakes import unit_of
@@ -386,7 +386,7 @@ def test_a_schedule_deleted_by_someone_else_is_forgotten(env: dict[str, Any]) ->
 def test_the_local_cloud_configures_lambda_from_the_template() -> None:
     """PollFunction's EventInvokeConfig: 2 retries, then the invocation record in PollDeadLetterQueue,
     where `ops redrive` finds the poll event again."""
-    from devtools.local_cloud import LocalCloud
+    from devtools.cloud.local_cloud import LocalCloud
     from devtools.ops import poll_event_of
 
     with LocalCloud(manual_clock=True) as cloud:
@@ -428,7 +428,7 @@ def test_noticed_schedules_are_looked_up_without_listing_the_group(env: dict[str
 
 
 def test_the_local_cloud_tells_the_emulator_what_the_functions_schedule(chunk: dict[str, Any]) -> None:
-    from devtools.local_cloud import LocalCloud
+    from devtools.cloud.local_cloud import LocalCloud
 
     with LocalCloud(manual_clock=True) as cloud:
         assert cloud.invoke("SegmentFunction", chunk).ok

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import boto3
 import pytest
 
-from devtools.clocks import ManualClock
+from devtools.cloud.clocks import ManualClock
 from pollbridge import signing
 from pollbridge.adapters.signing_keys import REFRESH_AT_MOST_EVERY_MS, HmacSigner, SecretsManagerKeys
 from pollbridge.errors import ConfigurationError, ForgedPayloadError, TransientError

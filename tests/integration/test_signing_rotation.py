@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from devtools import ops
-from devtools.clocks import ManualClock
-from devtools.local_cloud import LOCAL_ENVIRONMENT, LocalCloud
-from devtools.vendor_simulator import SimConfig
+from devtools.cloud.clocks import ManualClock
+from devtools.cloud.local_cloud import LOCAL_ENVIRONMENT, LocalCloud
+from devtools.standins.vendor_simulator import SimConfig
 from pollbridge import signing
 from pollbridge.adapters.signing_keys import CACHE_SECONDS
 from pollbridge.models import PollPayload

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from devtools.clocks import ManualClock
-from devtools.vendor_simulator import SimConfig, VendorSimulator
+from devtools.cloud.clocks import ManualClock
+from devtools.standins.vendor_simulator import SimConfig, VendorSimulator
 from pollbridge.adapters.providers import HttpJobProvider
 from pollbridge.errors import TransientError
 from pollbridge.ports import Media

@@ -12,12 +12,18 @@ from typing import Any
 
 import pytest
 
-from devtools.clocks import ManualClock
-from devtools.function_url import function_url_event, poll_task_form, process_event, process_form, response_body
-from devtools.local_cloud import LOCAL_WEBHOOK_TOKEN, LocalCloud
-from devtools.platform_emulator import chunk_form, run_platform_workload
-from devtools.vendor_simulator import SimConfig
-from devtools.workload import make_tasks
+from devtools.cloud.clocks import ManualClock
+from devtools.cloud.local_cloud import LOCAL_WEBHOOK_TOKEN, LocalCloud
+from devtools.load.platform_emulator import chunk_form, run_platform_workload
+from devtools.load.workload import make_tasks
+from devtools.standins.function_url import (
+    function_url_event,
+    poll_task_form,
+    process_event,
+    process_form,
+    response_body,
+)
+from devtools.standins.vendor_simulator import SimConfig
 from pollbridge.naming import record_key
 from pollbridge.webhook.form import MAX_BODY_BYTES
 from tests.fakes import unit_of

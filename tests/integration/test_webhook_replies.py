@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from devtools.function_url import process_event, response_body
-from devtools.local_cloud import LOCAL_WEBHOOK_TOKEN, LocalCloud
-from devtools.platform_emulator import chunk_form
+from devtools.cloud.local_cloud import LOCAL_WEBHOOK_TOKEN, LocalCloud
+from devtools.load.platform_emulator import chunk_form
+from devtools.standins.function_url import process_event, response_body
 from pollbridge import core
 from pollbridge.errors import DeliveryError, PermanentError, TransientError
 from pollbridge.models import PollPayload, TaskRecord

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from devtools.local_cloud import LOCAL_SIGNING_KEY, LocalCloud
-from devtools.template_stack import StackPlan
+from devtools.cloud.local_cloud import LOCAL_SIGNING_KEY, LocalCloud
+from devtools.cloud.template_stack import StackPlan
 from tests.template.conftest import ROOT
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from devtools.template_stack import load_template
+from devtools.cloud.template_stack import load_template
 from tests.template.conftest import ROOT
 
 SCAN_VENV = ROOT / ".venv-scan" / "bin"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from devtools.clocks import ManualClock
+from devtools.cloud.clocks import ManualClock
 from pollbridge.admission import MAX_CROWDING, MIN_SAMPLES, WINDOW_MS, AdmissionWatch
 from pollbridge.errors import TransientError
 from pollbridge.models import SchedulePollTask

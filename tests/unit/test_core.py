@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from devtools.clocks import ManualClock
+from devtools.cloud.clocks import ManualClock
 from pollbridge import core
 from pollbridge.errors import ForgedPayloadError, InvalidEventError, PermanentError, TransientError
 from pollbridge.models import JobState, JobStatus, MediaChunk, SchedulePollTask, TaskRecord, VtnDocument

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from devtools.clocks import ManualClock
+from devtools.cloud.clocks import ManualClock
 from pollbridge import core
 from pollbridge.models import PollPayload, SchedulePollTask, parse_segment
 from tests.fakes import COMPLETE, World, running, unit_of

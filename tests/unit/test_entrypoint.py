@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from devtools.lambda_host import LambdaContext
+from devtools.cloud.lambda_host import LambdaContext
 from pollbridge import entrypoint
 from pollbridge.adapters import aws
 from pollbridge.errors import ForgedPayloadError, InternalError, InvalidEventError, TransientError

@@ -12,9 +12,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from devtools.chaos import ChaosReport, find_forks, task_of, why_dead
-from devtools.faults import FaultInjector, FaultPlan, FaultyPort, InjectedCrash, has_methods
-from devtools.lambda_host import Invocation
-from devtools.scheduler_emulator import Delivery
+from devtools.cloud.lambda_host import Invocation
+from devtools.cloud.scheduler_emulator import Delivery
+from devtools.load.faults import FaultInjector, FaultPlan, FaultyPort, InjectedCrash, has_methods
 from pollbridge.timing import PollPolicy
 
 

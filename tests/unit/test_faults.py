@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from devtools.clocks import ManualClock
+from devtools.cloud.clocks import ManualClock
 from pollbridge import core, decisions, signing
 from pollbridge.adapters.providers.http import HttpJobProvider, _fraction, _retry_after
 from pollbridge.errors import ForgedPayloadError, InvalidEventError, PermanentError, TransientError

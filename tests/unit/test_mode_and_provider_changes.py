@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from devtools.clocks import ManualClock
+from devtools.cloud.clocks import ManualClock
 from pollbridge import core, wiring
 from pollbridge.adapters.platform_scheduler import PlatformPollScheduler
 from pollbridge.models import PolledChunk, SchedulePollTask, parse_segment

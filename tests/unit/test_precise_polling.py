@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from devtools.clocks import ManualClock
+from devtools.cloud.clocks import ManualClock
 from pollbridge import core, decisions
 from pollbridge.errors import TransientError
 from pollbridge.models import PollPayload, SchedulePollTask, parse_segment
@@ -155,7 +155,7 @@ def test_the_poll_function_runs_each_queued_message_and_reports_the_failed_ones(
 
 
 def test_the_local_cloud_refuses_precise_polling_rather_than_run_every_poll_on_its_fallback() -> None:
-    from devtools.local_cloud import LocalCloud
+    from devtools.cloud.local_cloud import LocalCloud
 
     with pytest.raises(ValueError, match="PrecisePolling"):
         LocalCloud(parameters={"PrecisePolling": "true"})

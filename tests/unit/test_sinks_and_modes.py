@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from devtools.clocks import ManualClock
+from devtools.cloud.clocks import ManualClock
 from pollbridge import core, decisions
 from pollbridge.adapters.platform_scheduler import PlatformPollScheduler
 from pollbridge.errors import DeliveryError, ForgedPayloadError, PermanentError, TransientError

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from urllib3 import encode_multipart_formdata
 
-from devtools.function_url import poll_task_form, process_form
+from devtools.standins.function_url import poll_task_form, process_form
 from pollbridge.errors import BodyTooLargeError, InvalidEventError
 from pollbridge.webhook.form import MAX_BODY_BYTES, NewChunk, PollTask, parse_form, to_request
 

@@ -9,7 +9,7 @@
 - Once Lambda accepted the event the schedule is complete: with ActionAfterCompletion=DELETE it is
   deleted at once, whatever the function then does; with NONE it stays and never fires again.
 - What the function does with the event is Lambda's business: each target function has its own
-  `LambdaAsync` (devtools.lambda_host), which retries a function error per the function's
+  `LambdaAsync` (devtools.cloud.lambda_host), which retries a function error per the function's
   EventInvokeConfig and then sends Lambda's invocation record to its OnFailure destination.
 - On purpose, it can hand an event over twice: at once (`duplicate_rate`), or minutes later
   (`late_duplicate_rate`, the way a stale poll arrives in AWS after the next one already ran), to
@@ -33,8 +33,8 @@ from typing import Any, Literal, Protocol
 
 from botocore.exceptions import ClientError
 
-from devtools.lambda_host import AsyncAttempt, AsyncTarget, Invocation, LambdaAsync
-from devtools.template_stack import AsyncInvokeConfig
+from devtools.cloud.lambda_host import AsyncAttempt, AsyncTarget, Invocation, LambdaAsync
+from devtools.cloud.template_stack import AsyncInvokeConfig
 from pollbridge.adapters.scheduler import parse_schedule_expression
 from pollbridge.clock import iso_utc
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from devtools.template_stack import AsyncInvokeConfig, FunctionSpec
+from devtools.cloud.template_stack import AsyncInvokeConfig, FunctionSpec
 from pollbridge.clock import iso_utc
 
 # Lambda waits about a minute before retrying a failed asynchronous event, two before the second retry.

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
-from devtools.lambda_host import LocalFunction
+from devtools.cloud.lambda_host import LocalFunction
 
 
 class LambdaEndpoint:

@@ -134,7 +134,7 @@ class VendorSimulator:
         port: int = 0,
         tls: tuple[Path, Path] | None = None,
     ) -> None:
-        """`tls`: (certificate chain, key) to serve https instead of http (devtools/tls.py)."""
+        """`tls`: (certificate chain, key) to serve https instead of http (devtools/standins/tls.py)."""
         self.config = config or SimConfig()
         self.jobs: dict[str, SimJob] = {}
         self.uploads: dict[str, bytes] = {}

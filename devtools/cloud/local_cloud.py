@@ -24,17 +24,17 @@ from urllib.parse import urlsplit
 import boto3
 from moto.server import ThreadedMotoServer
 
-from devtools import moto_speedups
-from devtools.clocks import CompressedClock, ManualClock
-from devtools.lambda_host import Invocation, LocalFunction
-from devtools.moto_process import MotoProcess
-from devtools.scheduler_emulator import SchedulerEmulator
-from devtools.template_stack import REGION, StackPlan
-from devtools.transcribe_completer import TranscribeCompleter
-from devtools.vendor_simulator import SimConfig, VendorSimulator
+from devtools.cloud import moto_speedups
+from devtools.cloud.clocks import CompressedClock, ManualClock
+from devtools.cloud.lambda_host import Invocation, LocalFunction
+from devtools.cloud.moto_process import MotoProcess
+from devtools.cloud.scheduler_emulator import SchedulerEmulator
+from devtools.cloud.template_stack import REGION, StackPlan
+from devtools.standins.transcribe_completer import TranscribeCompleter
+from devtools.standins.vendor_simulator import SimConfig, VendorSimulator
 from pollbridge import clock as shared_clock
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 
 # The payload-signing key of every local run (events/env.json and events/poll.json use it too). Not a

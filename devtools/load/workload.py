@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devtools.clocks import ManualClock
-from devtools.lambda_host import Invocation
-from devtools.local_cloud import ROOT, LocalCloud
-from devtools.scheduler_emulator import Delivery
+from devtools.cloud.clocks import ManualClock
+from devtools.cloud.lambda_host import Invocation
+from devtools.cloud.local_cloud import ROOT, LocalCloud
+from devtools.cloud.scheduler_emulator import Delivery
 
 SEGMENT_EVENT = ROOT / "events" / "segment.json"
 

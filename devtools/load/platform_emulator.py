@@ -19,10 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from devtools.clocks import ManualClock
-from devtools.function_url import poll_task_form, process_event, process_form, response_body
-from devtools.local_cloud import LOCAL_WEBHOOK_TOKEN, LocalCloud
-from devtools.workload import Progress, Report, build_report
+from devtools.cloud.clocks import ManualClock
+from devtools.cloud.local_cloud import LOCAL_WEBHOOK_TOKEN, LocalCloud
+from devtools.load.workload import Progress, Report, build_report
+from devtools.standins.function_url import poll_task_form, process_event, process_form, response_body
 
 MAX_TRIES = 3
 RETRY_MS = 60_000

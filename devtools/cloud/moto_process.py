@@ -2,7 +2,7 @@
 
 The local cloud's handlers, scheduler emulator and vendor simulator share one interpreter (one GIL);
 moto serving every AWS call from a thread of that same interpreter takes half of the time of a large
-run. In its own process it runs on the other core. `python -m devtools.moto_process` starts it,
+run. In its own process it runs on the other core. `python -m devtools.cloud.moto_process` starts it,
 prints `host port`, and serves until its standard input closes (so it never outlives its parent).
 """
 
@@ -20,7 +20,7 @@ class MotoProcess:
 
     def __init__(self, port: int = 0) -> None:
         self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "devtools.moto_process", str(port)],
+            [sys.executable, "-m", "devtools.cloud.moto_process", str(port)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -46,7 +46,7 @@ class MotoProcess:
 
 
 def main() -> None:
-    from devtools import moto_speedups
+    from devtools.cloud import moto_speedups
 
     moto_speedups.install()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)

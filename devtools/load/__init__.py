@@ -1,0 +1,1 @@
+"""Load on the local cloud: the workload driver, the fault injector and the platform emulator."""
