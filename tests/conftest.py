@@ -12,11 +12,11 @@ from jsonschema import Draft7Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT7
 
-from devtools.cloud.clocks import ManualClock
 from pollbridge import clock
+from pollbridge.clock import ManualClock
 
 if TYPE_CHECKING:
-    from tests.fakes import World
+    from tests.support.fakes import World
 
 # What the template gives every function, set before any test module imports pollbridge's shared
 # Logger and Metrics (Powertools reads them when those objects are made, as at a Lambda cold start).
@@ -29,8 +29,8 @@ SCHEMAS = ROOT / "schemas" / "vtn-standard"
 
 @pytest.fixture
 def world() -> World:
-    """Every port in memory (tests/fakes.py), for tests of core without AWS or a vendor."""
-    from tests.fakes import World  # after the environment above is set, as every test module is
+    """Every port in memory (tests/support/fakes.py), for tests of core without AWS or a vendor."""
+    from tests.support.fakes import World  # after the environment above is set, as every test module is
 
     return World()
 

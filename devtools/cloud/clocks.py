@@ -7,6 +7,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pollbridge.clock
+
 
 class CompressedClock:
     """Virtual time that runs `speed` times faster than real time, from `start_ms` (default now).
@@ -67,34 +69,11 @@ class CompressedClock:
                 self._set_rate(previous)
 
 
-class ManualClock:
-    """Time that moves only when a test says so; never backwards."""
-
-    def __init__(self, start_ms: int = 1_767_225_600_000) -> None:  # 2026-01-01T00:00:00Z
-        self._now = start_ms
-        self._lock = threading.Lock()
-
-    def now_ms(self) -> int:
-        with self._lock:
-            return self._now
-
-    def advance(self, ms: int) -> int:
-        if ms < 0:
-            raise ValueError("time never runs backwards")
-        with self._lock:
-            self._now += ms
-            return self._now
-
-    def advance_to(self, epoch_ms: int) -> int:
-        with self._lock:
-            self._now = max(self._now, epoch_ms)
-            return self._now
+class ManualClock(pollbridge.clock.ManualClock):
+    """The package's manual clock, with what the local cloud asks of its clocks: no real time passes."""
 
     def real_seconds(self, virtual_ms: float) -> float:
         return 0.0
-
-    def sleep(self, seconds: float) -> None:
-        self.advance(int(seconds * 1000))
 
     @contextmanager
     def real_time(self) -> Iterator[None]:

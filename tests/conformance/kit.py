@@ -25,16 +25,16 @@ from typing import Any, Literal
 
 import pytest
 
-from devtools.cloud.clocks import ManualClock
 from pollbridge import core
 from pollbridge.adapters.signing_keys import HmacSigner, StaticKeys
+from pollbridge.clock import ManualClock
 from pollbridge.errors import InvalidEventError, TransientError
 from pollbridge.models import JobStatus, MediaChunk, PollPayload
 from pollbridge.naming import idempotency_key
 from pollbridge.ports import Media, Provider, ResultContext
 from pollbridge.timing import PollPolicy
 from tests.conftest import validate_vtn
-from tests.fakes import SIGNING_KEY, FakeScheduler, MemorySink, at_its_time
+from tests.support.fakes import SIGNING_KEY, FakeScheduler, MemorySink, at_its_time
 
 # The bound on a task's payload (the scheduler's Input), far under EventBridge Scheduler's 256 KB: what
 # core refuses to exceed before submitting, and what every provider's options and work ids must fit.

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from devtools.cloud.clocks import ManualClock
 from devtools.standins.vendor_simulator import SimConfig, VendorSimulator
 from pollbridge import clock
 from pollbridge.adapters.providers import HttpJobProvider
+from pollbridge.clock import ManualClock
 from pollbridge.models import JobStatus
 from pollbridge.ports import Media
 from tests.conformance.kit import Failure, Harness, ProviderConformance

@@ -13,9 +13,9 @@ from pollbridge.adapters.providers.aws import Staging
 from pollbridge.adapters.providers.rekognition_text import RekognitionTextProvider
 from pollbridge.models import JobStatus
 from pollbridge.ports import Media
-from tests.aws_fakes import FakeRekognition, FakeS3
 from tests.conformance.kit import Failure, Harness, ProviderConformance
 from tests.conftest import ROOT
+from tests.support.aws_fakes import FakeRekognition, FakeS3
 
 PAGES = json.loads((ROOT / "tests" / "fixtures" / "rekognition_text_pages.json").read_text())
 

@@ -16,9 +16,9 @@ from pollbridge.adapters.providers.aws import Staging, s3_location
 from pollbridge.adapters.providers.transcribe import TranscribeProvider
 from pollbridge.models import JobStatus
 from pollbridge.ports import Media
-from tests.aws_faults import moto_transcription_job, service_errors, transcribe_jobs_stay_put
 from tests.conformance.kit import Failure, Harness, ProviderConformance
 from tests.conftest import ROOT
+from tests.support.aws_faults import moto_transcription_job, service_errors, transcribe_jobs_stay_put
 
 TRANSCRIPT = (ROOT / "tests" / "fixtures" / "transcribe_output.json").read_bytes()
 STAGING = "pollbridge-test-staging"

@@ -1,6 +1,6 @@
 """`devtools.ops aiware-schema`: what the aiware sink sends, held against a GraphQL schema by
 introspection. The comparison alone (missing_from_schema), then the command end to end against an
-introspection server on 127.0.0.1 (tests/http_servers.py), as a subprocess and in process.
+introspection server on 127.0.0.1 (tests/support/http_servers.py), as a subprocess and in process.
 
 The schemas here are written from aiWARE's documentation (the notes in docs/aiware), not from the
 sink's own declaration, so a field the sink starts sending without a source shows up as missing."""
@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from devtools import ops
-from tests.http_servers import ScriptedServer
+from tests.support.http_servers import ScriptedServer
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "aiware-token-for-schema-checks"

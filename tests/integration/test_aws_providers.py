@@ -14,7 +14,7 @@ import pytest
 from devtools.cloud.local_cloud import LocalCloud, sample_wav
 from pollbridge.naming import idempotency_key
 from tests.conftest import ROOT, validate_vtn
-from tests.fakes import unit_of
+from tests.support.fakes import unit_of
 
 MEDIA_BUCKET = "pollbridge-local-media"
 

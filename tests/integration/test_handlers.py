@@ -15,7 +15,7 @@ from pollbridge.models import PollPayload
 from pollbridge.naming import schedule_name
 from pollbridge.timing import minute_of
 from pollbridge.wiring import ports
-from tests.fakes import unit_of
+from tests.support.fakes import unit_of
 
 
 @pytest.fixture

@@ -4,9 +4,9 @@ import time
 
 import pytest
 
-from devtools.cloud.clocks import ManualClock
 from devtools.standins.vendor_simulator import VendorSimulator
 from pollbridge.adapters.providers import HttpJobProvider
+from pollbridge.clock import ManualClock
 from pollbridge.errors import PermanentError, TransientError
 from pollbridge.models import JobStatus
 from pollbridge.ports import Media

@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 
-from devtools.cloud.clocks import ManualClock
 from devtools.standins.tls import loopback_tls
 from devtools.standins.vendor_simulator import VendorSimulator
 from pollbridge.adapters.providers import http as http_provider
 from pollbridge.adapters.providers.http import HttpJobProvider
+from pollbridge.clock import ManualClock
 from pollbridge.errors import PermanentError, TransientError
 from pollbridge.ports import Media
-from tests.http_servers import ScriptedServer
+from tests.support.http_servers import ScriptedServer
 
 MEDIA = Media(b"RIFF....WAVE", "audio/wav")
 STATUS = json.dumps({"status": "processing", "progress": 0.5}).encode()

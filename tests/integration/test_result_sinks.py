@@ -30,7 +30,7 @@ from pollbridge.adapters.sinks.aiware import (
 )
 from pollbridge.errors import PermanentError, TransientError
 from pollbridge.models import TaskFailureReason, TaskRecord
-from tests.http_servers import ScriptedServer
+from tests.support.http_servers import ScriptedServer
 
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "aiware-api-key-for-tests"

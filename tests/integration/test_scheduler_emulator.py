@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from devtools.cloud.clocks import ManualClock
 from devtools.cloud.lambda_host import Invocation
 from devtools.cloud.scheduler_emulator import SchedulerEmulator
 from devtools.cloud.template_stack import AsyncInvokeConfig
 from pollbridge.adapters.scheduler import schedule_expression
+from pollbridge.clock import ManualClock
 from pollbridge.naming import schedule_name
-from tests.fakes import unit_of
+from tests.support.fakes import unit_of
 
 FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:target"
 MISSING = "arn:aws:lambda:us-east-1:123456789012:function:nobody-home"

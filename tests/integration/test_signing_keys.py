@@ -7,9 +7,9 @@ from typing import Any, ClassVar
 import boto3
 import pytest
 
-from devtools.cloud.clocks import ManualClock
 from pollbridge import signing
 from pollbridge.adapters.signing_keys import REFRESH_AT_MOST_EVERY_MS, HmacSigner, SecretsManagerKeys
+from pollbridge.clock import ManualClock
 from pollbridge.errors import ConfigurationError, ForgedPayloadError, TransientError
 from pollbridge.models import PollPayload
 

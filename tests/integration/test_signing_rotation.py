@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from devtools import ops
-from devtools.cloud.clocks import ManualClock
 from devtools.cloud.local_cloud import LOCAL_ENVIRONMENT, LocalCloud
 from devtools.standins.vendor_simulator import SimConfig
 from pollbridge import signing
 from pollbridge.adapters.signing_keys import CACHE_SECONDS
+from pollbridge.clock import ManualClock
 from pollbridge.models import PollPayload
 from pollbridge.settings import Settings
 from pollbridge.wiring import build_ports

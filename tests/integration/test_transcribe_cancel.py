@@ -20,8 +20,8 @@ from pollbridge.adapters.providers.aws import Staging
 from pollbridge.adapters.providers.transcribe import TranscribeProvider
 from pollbridge.errors import TransientError
 from pollbridge.ports import Media
-from tests.aws_faults import moto_transcription_job, transcribe_jobs_stay_put
 from tests.conformance.test_transcribe import STAGING, transcribe_keeps_unfinished_jobs
+from tests.support.aws_faults import moto_transcription_job, transcribe_jobs_stay_put
 
 NOT_DELETED = "The job is in progress and can't be deleted. Try again when it ends."
 UNKNOWN = "The requested job couldn't be found. Check the job name and try your request again."

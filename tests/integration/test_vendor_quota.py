@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from devtools.cloud.clocks import ManualClock
 from devtools.standins.vendor_simulator import SimConfig, VendorSimulator
 from pollbridge.adapters.providers import HttpJobProvider
+from pollbridge.clock import ManualClock
 from pollbridge.errors import TransientError
 from pollbridge.ports import Media
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from devtools.cloud.clocks import ManualClock
 from devtools.standins.vendor_simulator import SimConfig, VendorSimulator
+from pollbridge.clock import ManualClock
 
 AUTH = {"Authorization": "Bearer sekret"}
 DAY_MS = 24 * 3600 * 1000

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from devtools.cloud.clocks import ManualClock
 from devtools.cloud.local_cloud import LOCAL_WEBHOOK_TOKEN, LocalCloud
 from devtools.load.platform_emulator import chunk_form, run_platform_workload
 from devtools.load.workload import make_tasks
@@ -24,9 +23,10 @@ from devtools.standins.function_url import (
     response_body,
 )
 from devtools.standins.vendor_simulator import SimConfig
+from pollbridge.clock import ManualClock
 from pollbridge.naming import record_key
 from pollbridge.webhook.form import MAX_BODY_BYTES
-from tests.fakes import unit_of
+from tests.support.fakes import unit_of
 
 SIM = SimConfig(duration_s=(200, 200), queue_s=(0, 0))
 

@@ -19,7 +19,7 @@ from pollbridge.errors import DeliveryError, PermanentError, TransientError
 from pollbridge.models import PollPayload, TaskRecord
 from pollbridge.webhook import endpoint
 from pollbridge.webhook.form import PollTask
-from tests.fakes import World, start
+from tests.support.fakes import World, start
 
 FUNCTION_URL_LIMIT = 6 * 1024 * 1024
 AWS_ERROR = (

@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from devtools.cloud.clocks import ManualClock
 from pollbridge.admission import MAX_CROWDING, MIN_SAMPLES, WINDOW_MS, AdmissionWatch
+from pollbridge.clock import ManualClock
 from pollbridge.errors import TransientError
 from pollbridge.models import SchedulePollTask
 from pollbridge.timing import PollFacts, PollPolicy, next_submit_time
-from tests.fakes import World, start
+from tests.support.fakes import World, start
 
 NOW = 1_767_225_600_000
 

@@ -5,15 +5,15 @@ from typing import Any
 
 import pytest
 
-from devtools.cloud.clocks import ManualClock
 from pollbridge import core
+from pollbridge.clock import ManualClock
 from pollbridge.errors import ForgedPayloadError, InvalidEventError, PermanentError, TransientError
 from pollbridge.models import JobState, JobStatus, MediaChunk, SchedulePollTask, TaskRecord, VtnDocument
 from pollbridge.models.poll import MAX_CARRIED_CONTENT
 from pollbridge.naming import schedule_name
 from pollbridge.ports import Media, ScheduledPoll
 from pollbridge.webhook.form import UploadedMedia
-from tests.fakes import COMPLETE, PERMANENT, TRANSIENT, World, at_its_time, running, start, unit_of
+from tests.support.fakes import COMPLETE, PERMANENT, TRANSIENT, World, at_its_time, running, start, unit_of
 
 
 def test_start_submits_and_schedules_the_first_poll(

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from devtools.cloud.clocks import ManualClock
 from pollbridge import core
+from pollbridge.clock import ManualClock
 from pollbridge.models import PollPayload, SchedulePollTask, parse_segment
-from tests.fakes import COMPLETE, World, running, unit_of
+from tests.support.fakes import COMPLETE, World, running, unit_of
 
 
 class InjectedCrash(Exception):

@@ -18,7 +18,7 @@ from pollbridge import entrypoint
 from pollbridge.adapters import aws
 from pollbridge.errors import ForgedPayloadError, InternalError, InvalidEventError, TransientError
 from pollbridge.models import parse_segment
-from tests.fakes import World
+from tests.support.fakes import World
 
 CONTEXT = LambdaContext("pollbridge-segment", "arn:aws:lambda:us-east-1:123456789012:function:pollbridge-segment")
 

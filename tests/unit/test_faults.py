@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from devtools.cloud.clocks import ManualClock
 from pollbridge import core, decisions, signing
 from pollbridge.adapters.providers.http import HttpJobProvider, _fraction, _retry_after
+from pollbridge.clock import ManualClock
 from pollbridge.errors import ForgedPayloadError, InvalidEventError, PermanentError, TransientError
 from pollbridge.models import PollPayload, SchedulePollTask, parse_segment
 from pollbridge.naming import poll_number_of, record_key, schedule_name
 from pollbridge.timing import PollFacts, PollPolicy, next_poll_time
-from tests.fakes import COMPLETE, SIGNING_KEY, World, at_its_time, running, start, unit_of
+from tests.support.fakes import COMPLETE, SIGNING_KEY, World, at_its_time, running, start, unit_of
 
 
 def first_payload(world: World, chunk: dict[str, Any]) -> PollPayload:

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from devtools.cloud.clocks import ManualClock
 from pollbridge import core, wiring
 from pollbridge.adapters.platform_scheduler import PlatformPollScheduler
+from pollbridge.clock import ManualClock
 from pollbridge.models import PolledChunk, SchedulePollTask, parse_segment
 from pollbridge.ports import PollScheduler
-from tests.fakes import COMPLETE, World, at_its_time, running, start
+from tests.support.fakes import COMPLETE, World, at_its_time, running, start
 
 
 def test_payloads_say_which_chain_holds_them(world: World, chunk: dict[str, Any]) -> None:

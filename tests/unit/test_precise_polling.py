@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from devtools.cloud.clocks import ManualClock
 from pollbridge import core, decisions
+from pollbridge.clock import ManualClock
 from pollbridge.errors import TransientError
 from pollbridge.models import PollPayload, SchedulePollTask, parse_segment
-from tests.fakes import COMPLETE, World, running
+from tests.support.fakes import COMPLETE, World, running
 
 
 class FakePollQueue:

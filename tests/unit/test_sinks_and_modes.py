@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from devtools.cloud.clocks import ManualClock
 from pollbridge import core, decisions
 from pollbridge.adapters.platform_scheduler import PlatformPollScheduler
+from pollbridge.clock import ManualClock
 from pollbridge.errors import DeliveryError, ForgedPayloadError, PermanentError, TransientError
 from pollbridge.models import JobState, JobStatus, PollPayload, SchedulePollTask, parse_segment
 from pollbridge.naming import schedule_name
 from pollbridge.timing import next_poll_time
-from tests.fakes import COMPLETE, RecordingHeartbeat, RecordingNotifier, World, at_its_time, running, unit_of
+from tests.support.fakes import COMPLETE, RecordingHeartbeat, RecordingNotifier, World, at_its_time, running, unit_of
 
 
 def start(world: World, ports: core.Ports, chunk: dict[str, Any]) -> PollPayload:

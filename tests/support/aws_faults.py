@@ -15,7 +15,7 @@ from typing import Any
 from moto.moto_api import state_manager
 from moto.transcribe.models import FakeTranscriptionJob, transcribe_backends
 
-from tests.aws_fakes import FAILURES
+from tests.support.aws_fakes import FAILURES
 
 MOTO_ACCOUNT = "123456789012"
 _ids = itertools.count()

@@ -14,20 +14,20 @@ from typing import Any
 
 import pytest
 
-from devtools.cloud.clocks import ManualClock
 from devtools.cloud.local_cloud import LOCAL_WEBHOOK_TOKEN, LocalCloud
 from devtools.load.platform_emulator import chunk_form
 from devtools.standins.function_url import function_url_event, process_event, process_form, response_body
 from devtools.standins.vendor_simulator import SimConfig
 from pollbridge import core
 from pollbridge.adapters.platform_scheduler import PlatformPollScheduler
+from pollbridge.clock import ManualClock
 from pollbridge.errors import DeliveryError, PermanentError
 from pollbridge.models import SchedulePollTask, TaskRecord, parse_segment
 from pollbridge.ports import ResultContext
 from pollbridge.webhook import endpoint as webhook_http
 from pollbridge.webhook.form import parse_form
-from tests.fakes import RecordingNotifier, World
-from tests.http_servers import ScriptedServer
+from tests.support.fakes import RecordingNotifier, World
+from tests.support.http_servers import ScriptedServer
 
 SIM = SimConfig(duration_s=(200, 200), queue_s=(0, 0))
 
@@ -223,7 +223,7 @@ def test_a_ledger_failure_after_a_delivery_is_not_blamed_on_the_sink(
     `sinksRefused: [eventbridge]`, ResultDeliveryFailures{sink=eventbridge}), and each of Lambda's
     retries publishes the event again before the DLQ. The operator is sent to fix EventBridge, which
     works; the ledger is what failed."""
-    from tests.fakes import COMPLETE
+    from tests.support.fakes import COMPLETE
 
     world = World()
     bus = RecordingNotifier("eventbridge", world.sink)

@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from devtools.cloud.clocks import ManualClock
 from pollbridge import core, entrypoint
 from pollbridge.adapters.media import MediaFetcher
 from pollbridge.adapters.providers.http import HttpJobProvider
 from pollbridge.adapters.sinks.s3 import S3RecordSink
+from pollbridge.clock import ManualClock
 from pollbridge.errors import ConfigurationError, InvalidEventError, PermanentError, TransientError
 from pollbridge.models import (
     JobState,
@@ -37,7 +37,7 @@ from pollbridge.models import (
 )
 from pollbridge.models.job import TimedWord, TranscriptResult
 from pollbridge.settings import Settings
-from tests.fakes import COMPLETE, TRANSIENT, FakeProvider, World, running, start
+from tests.support.fakes import COMPLETE, TRANSIENT, FakeProvider, World, running, start
 from tests.unit.test_models import GOOD_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
