@@ -8,7 +8,7 @@ hand-offs (throttled), vendor jobs that fail and vendor answers that are flaky (
 throttles on the scheduler API, and crashes injected around the adapters (after the vendor submit
 returned, after a schedule was created, after the record was written, before any adapter call) and
 before the reply (devtools.load.faults). Nothing in the production code changes: the harness wraps what
-the handlers get from `pollbridge.wiring.ports()` and the handler invocation in the Lambda host.
+the handlers get from `pollbridge.wiring.container_ports()` and the handler invocation in the Lambda host.
 
 And, from outside, what an operator and the platform do (issue 15): the payload-signing key rotated
 with put-secret-value at random moments (some while tasks wait hours on a vendor ETA), malformed

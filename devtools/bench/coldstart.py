@@ -220,7 +220,7 @@ def warm(cloud: LocalCloud, polls: int) -> dict[str, list[float]]:
     for _ in range(3):  # warm both containers up
         assert ours.invoke(new_poll_event(cloud)).ok
         poll_handler.handler(new_poll_event(cloud), None)
-    wiring.ports()
+    wiring.container_ports()
     cpu: dict[str, list[float]] = {"pollbridge": [], "hand-written boto3": [], "pollbridge wall": []}
     for _ in range(polls):
         for name in random.sample(["pollbridge", "hand-written boto3"], 2):

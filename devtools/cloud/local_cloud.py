@@ -459,7 +459,7 @@ def _forget_cached_wiring() -> None:
     from pollbridge.adapters import aws
 
     settings.load_settings.cache_clear()
-    wiring.ports.cache_clear()
+    wiring.forget_ports()
     # The container's botocore session too: it keeps the credentials it first resolved, and only a
     # session made after moto's in-process mock started is answered by it.
     aws.session.cache_clear()

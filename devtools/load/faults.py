@@ -1,6 +1,6 @@
 """Faults injected around the production code, never inside it: the chaos harness's tools.
 
-- **Crashes** (`InjectedCrash`): every adapter the handlers get from `pollbridge.wiring.ports()` is
+- **Crashes** (`InjectedCrash`): every adapter the handlers get from `pollbridge.wiring.container_ports()` is
   wrapped in a proxy that may raise before delegating a call (the container died before it) or
   after the call returned (it died right after: the vendor job exists, the schedule was created,
   the record was written). Ports are found generically: each field of the `Ports` dataclass whose
@@ -27,7 +27,6 @@ import dataclasses
 import fnmatch
 import functools
 import random
-import sys
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -237,48 +236,31 @@ class FaultInjector:
 
     @contextmanager
     def installed(self) -> Iterator[FaultInjector]:
-        """Make every handler get wrapped ports: each module's reference to `pollbridge.wiring.ports`
-        (the entrypoint imports the function by name) is replaced for the duration."""
+        """Make every handler get wrapped ports, through the seam the composition root documents
+        (`pollbridge.wiring.ports_overridden`): each build of the ports is wrapped once."""
         from pollbridge import wiring
 
-        original = wiring.ports
-        patched = _PatchedPorts(original, self)
-        replaced = [
-            (module, name)
-            for module in list(sys.modules.values())
-            for name, value in list(getattr(module, "__dict__", {}).items())
-            if value is original
-        ]
-        for module, name in replaced:
-            setattr(module, name, patched)
         try:
-            yield self
+            with wiring.ports_overridden(_WrapOncePerBuild(self)):
+                yield self
         finally:
-            for module, name in replaced:
-                setattr(module, name, original)
             for emitter, event_name, unique_id in self._hooks:
                 emitter.unregister(event_name, unique_id=unique_id)
             self._hooks.clear()
 
 
-class _PatchedPorts:
-    """Stands in for the cached `wiring.ports()`: the same ports, wrapped once per build."""
+class _WrapOncePerBuild:
+    """The override: the ports a handler gets, wrapped (and their clients hooked) once per build."""
 
-    def __init__(self, original: Any, injector: FaultInjector) -> None:
-        self._original = original
+    def __init__(self, injector: FaultInjector) -> None:
         self._injector = injector
         self._source: Any = None
         self._wrapped: Any = None
 
-    def __call__(self) -> Any:
-        built = self._original()
+    def __call__(self, built: Any) -> Any:
         if built is not self._source:
             self._source, self._wrapped = built, self._injector.wrap_ports(built)
         return self._wrapped
-
-    def cache_clear(self) -> None:
-        self._original.cache_clear()
-        self._source = self._wrapped = None
 
 
 class FaultyPort:

@@ -243,5 +243,5 @@ def test_a_listing_that_never_catches_up_loses_no_task() -> None:
 
         started = cloud.invoke("SegmentFunction", make_tasks(1)[0][1] | {"taskId": "listing-lag-probe"})
         assert started.ok and cloud.pending_schedules(polls_only=True) != []
-        assert wiring.ports().scheduler.pending() == []
+        assert wiring.container_ports().scheduler.pending() == []
         assert injector.injected["listing answered empty"] >= 1

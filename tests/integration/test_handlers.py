@@ -14,7 +14,7 @@ from pollbridge import signing
 from pollbridge.models import PollPayload
 from pollbridge.naming import schedule_name
 from pollbridge.timing import minute_of
-from pollbridge.wiring import ports
+from pollbridge.wiring import container_ports
 from tests.support.fakes import unit_of
 
 
@@ -122,7 +122,7 @@ def test_vendor_failure_and_unknown_job_write_failed_records(
     # A validly signed poll for a job the vendor does not know, whose schedule is pending
     ghost = PollPayload.model_validate({**poll_event, "origTaskId": "ghost-task", "workId": "j_999999"})
     ghost = signing.sign(ghost, LOCAL_SIGNING_KEY.encode())
-    assert ports().scheduler.schedule(ghost, cloud.clock.now_ms() + 120_000)  # the functions' own adapter
+    assert container_ports().scheduler.schedule(ghost, cloud.clock.now_ms() + 120_000)  # the functions' own adapter
     result = cloud.invoke("PollFunction", ghost.model_dump(mode="json"))
     assert result.ok and result.value["status"] == "failed"
     assert cloud.records()["ghost-task"]["failureReason"] == "api_not_found"

@@ -334,7 +334,7 @@ def test_r6_a_rejected_event_is_always_logged(
     raw = io.BytesIO()
     stream = io.TextIOWrapper(raw, encoding="utf-8", write_through=True)  # like Lambda's stdout (strict UTF-8)
     monkeypatch.setattr(entrypoint.logger.registered_handler, "stream", stream)
-    monkeypatch.setattr(entrypoint, "ports", lambda: World().ports)
+    monkeypatch.setattr(entrypoint, "container_ports", lambda: World().ports)
     handler = entrypoint.lambda_handler(parse, lambda e, p: None, lambda e: e.origTaskId)  # type: ignore[arg-type,return-value]
     context = LambdaContext("pollbridge-segment", "arn:aws:lambda:us-east-1:123456789012:function:pollbridge-segment")
     with pytest.raises(InvalidEventError):

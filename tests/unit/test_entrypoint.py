@@ -45,7 +45,7 @@ def log_lines(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def failing_handler(error: Exception, monkeypatch: pytest.MonkeyPatch) -> entrypoint.Handler:
-    monkeypatch.setattr(entrypoint, "ports", lambda: World().ports)
+    monkeypatch.setattr(entrypoint, "container_ports", lambda: World().ports)
 
     def use_case(event: Any, ports: Any) -> Any:
         raise error

@@ -160,30 +160,19 @@ def test_without_a_visible_client_the_port_itself_is_throttled() -> None:
         injector.wrap_ports(Opaque(Vendor())).scheduler.submit("a")
 
 
-def test_installed_replaces_every_reference_to_the_cached_ports_and_puts_them_back(
+def test_installed_wraps_what_every_handler_gets_through_the_wiring_seam_and_takes_it_back(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from pollbridge import entrypoint, wiring
+    from pollbridge import wiring
 
-    original = wiring.ports
     built = ports()
-    calls: list[int] = []
-
-    def fake_ports() -> FakePorts:
-        calls.append(1)
-        return built
-
-    fake_ports.cache_clear = lambda: None  # type: ignore[attr-defined]
-    monkeypatch.setattr(wiring, "ports", fake_ports)
-    monkeypatch.setattr(entrypoint, "ports", fake_ports)
+    monkeypatch.setattr(wiring, "_built", lambda: built)
     injector = FaultInjector(FaultPlan())
     with injector.installed():
-        seen = entrypoint.ports()
+        seen = wiring.container_ports()
         assert isinstance(seen.provider, FaultyPort) and seen.policy is built.policy
-        assert entrypoint.ports() is seen  # wrapped once per build of the ports
-        assert wiring.ports is entrypoint.ports
-    assert entrypoint.ports is fake_ports and wiring.ports is fake_ports
-    assert original is not fake_ports and len(calls) == 2
+        assert wiring.container_ports() is seen  # wrapped once per build of the ports
+    assert wiring.container_ports() is built
 
 
 def delivery(task: str, poll: int, execution: str, **options: Any) -> Delivery:

@@ -16,7 +16,7 @@ from pollbridge.core import Outcome, Ports
 from pollbridge.errors import InternalError, InvalidEventError, PollbridgeError
 from pollbridge.observability import logger, metrics, tracer
 from pollbridge.telemetry import loggable, observe, report
-from pollbridge.wiring import ports
+from pollbridge.wiring import container_ports
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -41,7 +41,7 @@ def lambda_handler[E](
             task_id = correlation_id(parsed)
             logger.set_correlation_id(task_id)
             tracer.put_annotation(key="origTaskId", value=task_id)
-            outcome = use_case(parsed, ports())
+            outcome = use_case(parsed, container_ports())
         except (InvalidEventError, PollbridgeError) as error:
             report(error)  # counted and logged as telemetry.ERROR_TABLE says; the invoker retries
             raise

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pollbridge.text import scrub_text
+from pollbridge.safe_text import scrub_text
 
 if TYPE_CHECKING:
     from pollbridge.models.record import TaskFailureReason, TaskRecord

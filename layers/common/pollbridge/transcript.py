@@ -15,7 +15,7 @@ from pollbridge.clock import iso_utc
 from pollbridge.models import TranscriptResult, VtnDocument
 from pollbridge.models.vtn import word, words_item
 from pollbridge.ports import ResultContext
-from pollbridge.text import scrub_text
+from pollbridge.safe_text import scrub_text
 
 
 class NotJsonError(ValueError):

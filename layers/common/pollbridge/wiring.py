@@ -7,7 +7,8 @@ the media fetcher (urllib3's connection classes) only when a segment needs media
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from functools import cache
 from typing import TYPE_CHECKING
@@ -147,9 +148,35 @@ def build_ports(settings: Settings) -> Ports:
 
 
 @cache
-def ports() -> Ports:
-    """Built on the first invocation (not at import), then reused while the container lives."""
+def _built() -> Ports:
     return build_ports(load_settings())
+
+
+_override: Callable[[Ports], Ports] | None = None
+
+
+def container_ports() -> Ports:
+    """The ports every handler gets: built on the first invocation (not at import), then reused
+    while the container lives; passed through the override a harness installed, if any."""
+    built = _built()
+    return built if _override is None else _override(built)
+
+
+@contextmanager
+def ports_overridden(override: Callable[[Ports], Ports]) -> Iterator[None]:
+    """Every handler gets `override(ports)` while inside (the seam the chaos harness's fault injector
+    wraps the adapters through; it is called at each invocation, so it may cache per build)."""
+    global _override
+    previous, _override = _override, override
+    try:
+        yield
+    finally:
+        _override = previous
+
+
+def forget_ports() -> None:
+    """The next invocation builds the ports anew (a new container, as the local cloud starts one)."""
+    _built.cache_clear()
 
 
 def with_scheduling(wired: Ports, scheduling: SchedulingMode) -> Ports:

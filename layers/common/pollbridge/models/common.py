@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, StrictInt, StringConstraints
 
 from pollbridge.naming import CHUNK_KEY_ROOM, MAX_S3_KEY_BYTES, record_key
-from pollbridge.text import scrub_text
+from pollbridge.safe_text import scrub_text
 
 # Control, formatting (bidi overrides such as U+202E), surrogate, private-use and line/paragraph
 # separator characters: invisible or misleading in logs, names and keys.

@@ -69,7 +69,7 @@ from pollbridge.webhook.form import (
     parse_form,
     to_request,
 )
-from pollbridge.wiring import ports, with_scheduling
+from pollbridge.wiring import container_ports, with_scheduling
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -152,7 +152,7 @@ def handler() -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
 def ready() -> Reply:
     try:
         settings = load_settings()
-        ports()
+        container_ports()
         _caller_check(settings)
     except Exception as error:
         # Unauthenticated: say which setting is wrong (names only), never an AWS error's details.
@@ -176,7 +176,7 @@ def process(event: dict[str, Any]) -> Reply:
     try:
         settings = load_settings()
         _authorize_header(event, settings)
-        wired = webhook_ports(ports())
+        wired = webhook_ports(container_ports())
         option_names = wired.provider.option_names | KNOB_NAMES
         request = to_request(parse_form(_header(event, "content-type"), _body(event)), option_names.__contains__)
         task_id = request.payload.origTaskId if isinstance(request, PollTask) else request.chunk.taskId
