@@ -68,7 +68,7 @@ from pollbridge.ports import (
     ResultNotifier,
     ScheduledPoll,
 )
-from pollbridge.timing import PollPolicy, minute_of, next_poll_time
+from pollbridge.timing import PollPolicy, minute_of
 
 # The bound on a taskPayload (documented in the README): far under the scheduler's 256 KB Input,
 # checked before anything is submitted. Only numbers change between polls, so it cannot grow past it.
@@ -192,7 +192,7 @@ def start_task(chunk: MediaChunk, ports: Ports) -> Outcome:
         if kept is None:  # media that cannot wait here: the caller (or Lambda, or the toolkit) retries
             raise
         return _defer_first_submit(kept, error, ports, chunk.taskId, now)
-    at = next_poll_time(now, decisions.poll_facts(draft, first=True), ports.policy)
+    at = decisions.first_poll_time(draft, now, ports.policy)
     payload = _started(draft, work_id)
     if not isinstance(payload, PollPayload):
         return _finish_job(payload, draft, ports, 0, work_id=work_id, scheduled=False)
@@ -216,15 +216,7 @@ def _started(payload: PollPayload, work_id: str) -> PollPayload | decisions.Fini
     """The payload that carries the vendor's job id, or the failure to record when it cannot: the id
     must fit the payload's contract, or no poll could ever read it back."""
     try:
-        return PollPayload.model_validate(
-            {
-                **payload.model_dump(),
-                "workId": work_id,
-                **dict.fromkeys(  # submitted: nothing of the deferred submit is carried further
-                    ("awaitingSubmit", "mediaUri", "mediaType", "mediaContent", "stagedMedia", "stagedAtUTC")
-                ),
-            }
-        )
+        return payload.started(work_id)
     except ValueError:
         bad = f"the vendor's job id {work_id[:80]!r}... cannot be carried (at most 512 printable characters)"
         return decisions.Finish("failed", "external_error", f"could not start the task: {bad}", True)
@@ -359,8 +351,7 @@ def _retry_submit(
     started = _started(payload, work_id)
     if not isinstance(started, PollPayload):
         return _finish_job(started, payload, ports, payload.pollNumber, work_id=work_id)
-    facts = dataclasses.replace(decisions.poll_facts(started, first=True), started_ms=now)
-    first = decisions.PollAgain(started.next(now), next_poll_time(now, facts, ports.policy))
+    first = decisions.PollAgain(started.next(now), decisions.first_poll_time(started, now, ports.policy))
     outcome = _act(first, payload, ports, task_id, now, own)
     return dataclasses.replace(outcome, admitted_after_ms=now - payload.origCallTimeUTC)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from pollbridge.errors import PermanentError, TransientError
@@ -82,6 +82,13 @@ def capped_deadline(payload: PollPayload, task_timeout_ms: int) -> int:
     """The deadline a poll obeys: never later than origCallTimeUTC + the task timeout, even when a
     (validly signed) payload says otherwise."""
     return min(payload.deadlineUTC, payload.origCallTimeUTC + task_timeout_ms)
+
+
+def first_poll_time(payload: PollPayload, now_ms: int, policy: PollPolicy) -> int:
+    """When the first status poll of a job the vendor took at now_ms runs (poll 1 after the segment,
+    or the poll after a deferred submit was taken: its wait counts from now, not from arrival)."""
+    facts = replace(poll_facts(payload, first=True), started_ms=now_ms)
+    return next_poll_time(now_ms, facts, policy)
 
 
 def poll_facts(payload: PollPayload, *, transient_errors: int = 0, first: bool = False) -> PollFacts:

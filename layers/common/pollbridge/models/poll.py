@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, TypeAdapter
 
 from pollbridge.models.common import CallbackUrl, EngineConfig, EpochMs, Identifier, MediaType, NonEmptyStr, OffsetMs
 from pollbridge.naming import unit_key
@@ -18,6 +19,12 @@ Progress = Annotated[float, Field(strict=True, ge=0, le=1, allow_inf_nan=False)]
 MAX_CARRIED_CONTENT = 8 * 1024
 # The longest vendor reference to staged media a payload carries (a longer one is sent again instead).
 MAX_STAGED_REF = 1024
+
+
+@functools.cache
+def _work_id() -> TypeAdapter[str]:
+    """The workId field's contract alone (built on first use: a segment that starts a job)."""
+    return TypeAdapter(Identifier)
 
 
 class PollPayload(BaseModel):
@@ -91,6 +98,18 @@ class PollPayload(BaseModel):
     def unit(self) -> str:
         """The key of this payload's unit of work (naming.unit_key): its chunk, or the whole task."""
         return unit_key(self.origTaskId, self.chunk if self.chunkScoped else None)
+
+    def started(self, work_id: str) -> PollPayload:
+        """This payload once the vendor took the job: its id (checked as the contract says: a
+        ValueError when it cannot be carried), and nothing of the deferred submit any more."""
+        return self.model_copy(
+            update={
+                "workId": _work_id().validate_python(work_id),
+                **dict.fromkeys(
+                    ("awaitingSubmit", "mediaUri", "mediaType", "mediaContent", "stagedMedia", "stagedAtUTC")
+                ),
+            }
+        )
 
     def next(self, now_ms: int, *, vendor_error: bool = False) -> PollPayload:
         """The payload of the following poll (unsigned: core signs what it schedules)."""
