@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 from pollbridge import core, entrypoint
 from pollbridge.adapters.media import MediaFetcher
 from pollbridge.adapters.providers.http import HttpJobProvider
+from pollbridge.adapters.providers.reference_result import TimedWord, TranscriptResult
 from pollbridge.adapters.sinks.s3 import S3RecordSink
 from pollbridge.clock import ManualClock
 from pollbridge.errors import ConfigurationError, InvalidEventError, PermanentError, TransientError
@@ -35,7 +36,6 @@ from pollbridge.models import (
     parse_event,
     parse_segment,
 )
-from pollbridge.models.job import TimedWord, TranscriptResult
 from pollbridge.settings import Settings
 from tests.support.fakes import COMPLETE, TRANSIENT, FakeProvider, World, running, start
 from tests.unit.test_models import GOOD_ENV

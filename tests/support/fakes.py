@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pollbridge import core
+from pollbridge.adapters.providers.reference_result import TimedWord, TranscriptResult, to_vtn
 from pollbridge.adapters.signing_keys import HmacSigner, StaticKeys
 from pollbridge.admission import AdmissionWatch
 from pollbridge.core import Ports
@@ -18,15 +19,12 @@ from pollbridge.models import (
     MediaChunk,
     PollPayload,
     TaskRecord,
-    TimedWord,
-    TranscriptResult,
     VtnDocument,
     parse_segment,
 )
 from pollbridge.naming import poll_number_of, schedule_name
 from pollbridge.ports import Media, ResultContext, ScheduledPoll
 from pollbridge.timing import PollPolicy
-from pollbridge.transcript import to_vtn
 
 
 def unit_of(chunk: dict[str, Any]) -> str:

@@ -202,7 +202,7 @@ def test_an_answer_in_between_resets_the_error_budget(
 def test_a_result_that_cannot_be_vtn_fails_with_a_record(
     world: World, chunk: dict[str, Any], manual_clock: ManualClock
 ) -> None:
-    from pollbridge.models import TimedWord, TranscriptResult
+    from pollbridge.adapters.providers.reference_result import TimedWord, TranscriptResult
 
     payload = first_payload(world, chunk)
     world.provider.states = [COMPLETE]

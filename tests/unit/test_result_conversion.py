@@ -15,10 +15,16 @@ from pydantic import BaseModel, ValidationError
 
 from pollbridge.adapters.providers import rekognition_text, transcribe
 from pollbridge.adapters.providers.aws import Staging
-from pollbridge.models import TimedWord, TranscriptResult, VtnDocument, VtnSeriesItem
+from pollbridge.adapters.providers.reference_result import (
+    NotJsonError,
+    TimedWord,
+    TranscriptResult,
+    result_to_vtn,
+    to_vtn,
+)
+from pollbridge.models import VtnDocument, VtnSeriesItem
 from pollbridge.models.vtn import point, text_item, word, words_item
 from pollbridge.ports import ResultContext
-from pollbridge.transcript import NotJsonError, result_to_vtn, to_vtn
 from tests.conftest import ROOT, validate_vtn
 
 FIXTURES = ROOT / "tests" / "fixtures"

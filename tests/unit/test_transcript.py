@@ -1,8 +1,8 @@
 from typing import Any
 
-from pollbridge.models import PollPayload, TimedWord, TranscriptResult
+from pollbridge.adapters.providers.reference_result import TimedWord, TranscriptResult, to_vtn
+from pollbridge.models import PollPayload
 from pollbridge.ports import ResultContext
-from pollbridge.transcript import to_vtn
 
 PAYLOAD = PollPayload(
     workId="j_9", isPollTask=True, origTaskId="task-1", origTdoId="d", origJobId="j", origCallTimeUTC=0,

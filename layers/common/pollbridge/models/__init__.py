@@ -1,6 +1,6 @@
 """The contract: every message, payload, record and document pollbridge reads or writes."""
 
-from pollbridge.models.job import JobState, JobStatus, TimedWord, TranscriptResult
+from pollbridge.models.job import JobState, JobStatus
 from pollbridge.models.parsing import parse_event
 from pollbridge.models.poll import MAX_POLLS, PollEvent, PollPayload, SchedulePollTask, SchedulerContext
 from pollbridge.models.record import TaskFailureReason, TaskRecord
@@ -20,8 +20,6 @@ __all__ = [
     "SegmentEvent",
     "TaskFailureReason",
     "TaskRecord",
-    "TimedWord",
-    "TranscriptResult",
     "VtnDocument",
     "VtnObject",
     "VtnPoint",

@@ -36,7 +36,8 @@ EpochMs = Annotated[StrictInt, Field(ge=0, le=MAX_EPOCH_MS, description="UTC epo
 OffsetMs = Annotated[StrictInt, Field(ge=0, le=MAX_OFFSET_MS, description="milliseconds within the TDO")]
 
 # Option names that look like credentials: such a value is never forwarded to a vendor, stored in a
-# schedule or echoed in a reply, wherever it is nested.
+# schedule or echoed in a reply, wherever it is nested. The one list (every provider's options, the
+# http provider's extra options and PROVIDER_EXTRA_OPTIONS use it).
 _CREDENTIAL_MARKERS = (
     "token", "apikey", "secret", "password", "passwd", "pwd", "auth", "credential", "jwt", "accesskey",
     "privatekey", "bearer", "cookie", "session",

@@ -32,20 +32,3 @@ class JobState(BaseModel):
     estimated_completion_utc: EpochMs | None = None
     error_code: CleanText | None = None
     error_message: CleanText | None = None
-
-
-class TimedWord(BaseModel):
-    model_config = ConfigDict(defer_build=True)
-
-    text: CleanText
-    start_ms: int = Field(ge=0)
-    end_ms: int = Field(ge=0)
-    confidence: float | None = Field(default=None, ge=0, le=1)
-
-
-class TranscriptResult(BaseModel):
-    model_config = ConfigDict(defer_build=True)
-
-    language: CleanText | None = None
-    duration_ms: int | None = Field(default=None, ge=0)
-    words: list[TimedWord] = Field(default_factory=list)

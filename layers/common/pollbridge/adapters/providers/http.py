@@ -25,13 +25,13 @@ import urllib3
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, ValidationError
 
 from pollbridge import clock
+from pollbridge.adapters.providers.reference_result import NotJsonError, TimedWord, TranscriptResult, result_to_vtn
 from pollbridge.errors import InvalidEventError, PermanentError, TransientError
-from pollbridge.models import JobState, JobStatus, TaskFailureReason, TimedWord, TranscriptResult, VtnDocument
+from pollbridge.models import JobState, JobStatus, TaskFailureReason, VtnDocument
 from pollbridge.models.common import MAX_EPOCH_MS, looks_like_credential
 from pollbridge.models.parsing import describe
 from pollbridge.observability import tracer  # the functions' (lazy) tracer: vendor calls are subsegments
 from pollbridge.ports import Media, ResultContext
-from pollbridge.transcript import NotJsonError, result_to_vtn
 
 if TYPE_CHECKING:
     from urllib3.connectionpool import ConnectionPool
@@ -188,7 +188,7 @@ class HttpJobProvider:
 
     @tracer.capture_method(capture_response=False)
     def result(self, work_id: str, context: ResultContext) -> VtnDocument:
-        """The vendor's words as a vtn-standard transcript, converted by pollbridge.transcript while
+        """The vendor's words as a vtn-standard transcript, converted by reference_result.result_to_vtn while
         the body is parsed (the words are never held twice: see result_to_vtn)."""
         path = f"/v1/jobs/{quote(work_id, safe='')}/result"
         try:
@@ -260,7 +260,7 @@ class HttpJobProvider:
 
 MAX_ANSWER_BYTES = 256 * 1024  # a status, an upload, a job: a few hundred bytes
 # A transcript, ~70-100 bytes a word: ~120,000 words, ~9 hours of speech (and 190,000 one-letter
-# words). Converted while it is parsed (pollbridge.transcript.result_to_vtn); the poll that converts
+# words). Converted while it is parsed (reference_result.result_to_vtn); the poll that converts
 # one of this size, writes and answers it peaks at what BENCHMARKS.md's section 4 measures
 # (`python -m devtools.bench memory`): within PollFunction's MemorySize with a margin.
 MAX_RESULT_BYTES = 8 * 1024 * 1024

@@ -13,15 +13,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from pollbridge.errors import InvalidEventError
+from pollbridge.models.common import looks_like_credential
 from pollbridge.models.parsing import describe
-
-# Option names that carry credentials are never forwarded, stored in a schedule or echoed back.
-_TOKEN_LIKE = ("token", "apikey", "api_key", "secret", "password", "authorization", "credential", "jwt")
-
-
-def is_token_like(name: str) -> bool:
-    folded = name.lower().replace("-", "_")
-    return any(marker in folded or marker in folded.replace("_", "") for marker in _TOKEN_LIKE)
 
 
 class Options(BaseModel):
@@ -40,7 +33,9 @@ def declared_options(model: type[Options], engine_config: Mapping[str, Any], pro
     problems = []
     for name in engine_config:
         if name not in model.model_fields:
-            why = "looks like a credential and is never forwarded" if is_token_like(name) else "is not an option"
+            why = (
+                "looks like a credential and is never forwarded" if looks_like_credential(name) else "is not an option"
+            )
             problems.append(f"taskPayload.{name}: {why} of provider {provider} (known: {', '.join(known)})")
     if not problems:
         try:

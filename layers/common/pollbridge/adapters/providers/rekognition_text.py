@@ -29,13 +29,13 @@ from pollbridge.adapters.providers.aws import (
     client_request_token,
     staging_bucket,
 )
+from pollbridge.adapters.providers.documents import document
 from pollbridge.adapters.providers.options import Options, declared_options
 from pollbridge.errors import PermanentError, TransientError
 from pollbridge.models import JobState, JobStatus, TaskFailureReason, VtnDocument
 from pollbridge.models.vtn import text_item
 from pollbridge.observability import tracer  # the functions' (lazy) tracer: service calls are subsegments
 from pollbridge.ports import Media, ResultContext
-from pollbridge.transcript import document
 
 if TYPE_CHECKING:
     from mypy_boto3_rekognition import RekognitionClient

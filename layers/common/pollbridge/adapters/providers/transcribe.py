@@ -37,6 +37,7 @@ from pollbridge.adapters.providers.aws import (
     s3_location,
     staging_bucket,
 )
+from pollbridge.adapters.providers.documents import document
 from pollbridge.adapters.providers.options import Options, declared_options
 from pollbridge.errors import PermanentError, TransientError
 from pollbridge.models import JobState, JobStatus, TaskFailureReason, VtnDocument
@@ -44,7 +45,6 @@ from pollbridge.models.vtn import word, words_item
 from pollbridge.observability import logger, tracer  # the functions' (lazy) tracer: calls are subsegments
 from pollbridge.ports import Media, ResultContext
 from pollbridge.telemetry import count
-from pollbridge.transcript import document
 
 if TYPE_CHECKING:
     from mypy_boto3_transcribe import TranscribeServiceClient

@@ -1,9 +1,10 @@
-"""Vendor transcript -> vtn-standard, with times placed on the TDO's timeline.
+"""The reference vendor's result (docs/vendor-api.md `GET /v1/jobs/{id}/result`) and its conversion
+to a vtn-standard transcript, with times placed on the TDO's timeline: the http provider's.
 
-`result_to_vtn` converts the reference vendor's result (docs/vendor-api.md) while it is parsed: each
-word object becomes its series item as the JSON parser finishes it, so the vendor's words are never
-held as dicts, nor as models, beside the document (a result at its 8 MiB bound is ~120,000 words;
-BENCHMARKS.md, section 4). `document` gives every provider's converter the document's header.
+`result_to_vtn` converts the result while it is parsed: each word object becomes its series item as
+the JSON parser finishes it, so the vendor's words are never held as dicts, nor as models, beside the
+document (a result at its 8 MiB bound is ~120,000 words; BENCHMARKS.md, section 4). `TranscriptResult`
+is the result as models, for tools and tests (`HttpJobProvider.transcript`, `to_vtn`).
 """
 
 from __future__ import annotations
@@ -11,8 +12,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pollbridge.clock import iso_utc
-from pollbridge.models import TranscriptResult, VtnDocument
+from pydantic import BaseModel, ConfigDict, Field
+
+from pollbridge.adapters.providers.documents import document
+from pollbridge.models import VtnDocument
+from pollbridge.models.common import CleanText
 from pollbridge.models.vtn import word, words_item
 from pollbridge.ports import ResultContext
 from pollbridge.safe_text import scrub_text
@@ -22,19 +26,21 @@ class NotJsonError(ValueError):
     """The vendor's body is not JSON (or nests deeper than the parser goes)."""
 
 
-def document(
-    context: ResultContext, series: list[dict[str, Any]], contract: str, language: str | None = None
-) -> VtnDocument:
-    """The task's vtn-standard document of `series` (items from pollbridge.models.vtn's builders)."""
-    return VtnDocument.of(
-        series,
-        sourceEngineName=context.engine_name,
-        taskId=context.orig_task_id,
-        generatedDateUTC=iso_utc(context.now_ms),
-        externalSourceId=context.work_id,
-        language=language,
-        validationContracts=[contract],
-    )
+class TimedWord(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
+    text: CleanText
+    start_ms: int = Field(ge=0)
+    end_ms: int = Field(ge=0)
+    confidence: float | None = Field(default=None, ge=0, le=1)
+
+
+class TranscriptResult(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
+    language: CleanText | None = None
+    duration_ms: int | None = Field(default=None, ge=0)
+    words: list[TimedWord] = Field(default_factory=list)
 
 
 def to_vtn(result: TranscriptResult, context: ResultContext) -> VtnDocument:
