@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from pollbridge import core, decisions, signing
-from pollbridge.adapters.providers.http import HttpJobProvider, _fraction, _retry_after
+from pollbridge.adapters.http_policy import retry_after_s as _retry_after
+from pollbridge.adapters.providers.http import HttpJobProvider, _fraction
 from pollbridge.clock import ManualClock
 from pollbridge.errors import ForgedPayloadError, InvalidEventError, PermanentError, TransientError
 from pollbridge.models import PollPayload, SchedulePollTask, parse_segment

@@ -29,13 +29,13 @@ import urllib3.response
 from urllib3.util.ssl_match_hostname import CertificateError
 
 from pollbridge.adapters.address_guard import IPAddress, Resolver, vet
+from pollbridge.adapters.http_policy import declared_over, is_transient, read_bounded, retry_after_s
 from pollbridge.errors import PermanentError, TransientError
 from pollbridge.models import TaskFailureReason
 
 type ConnectTo = Callable[[IPAddress, int], tuple[str, int]]
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_TRANSIENT = frozenset({429, 500, 502, 503, 504})
 _REASONS: dict[int, TaskFailureReason] = {
     404: "url_not_found",
     410: "url_not_found",
@@ -43,7 +43,6 @@ _REASONS: dict[int, TaskFailureReason] = {
     403: "url_not_allowed",
 }
 DEFAULT_PORTS = {"http": 80, "https": 443}
-_READ_SIZE = 64 * 1024
 _USER_AGENT = "pollbridge-media/1"
 
 
@@ -116,19 +115,14 @@ def _read_body(
     max_bytes: int,
     too_large: Callable[[str], PermanentError],
 ) -> bytes:
-    declared = response.headers.get("Content-Length", "")
-    if declared.strip().isascii() and declared.strip().isdigit() and int(declared) > max_bytes:
-        raise too_large(f"cacheURI media ({declared} bytes at {hop.display})")
-    chunks: list[bytes] = []
-    received = 0
-    while data := response.read1(min(_READ_SIZE, max_bytes + 1 - received)):
-        chunks.append(data)
-        received += len(data)
-        if received > max_bytes:
-            raise too_large(f"cacheURI media at {hop.display}")
-    if deadline.expired():  # the watchdog's shutdown can look like the end of a body
+    if declared_over(response.headers, max_bytes):
+        raise too_large(f"cacheURI media ({response.headers.get('Content-Length', '').strip()} bytes at {hop.display})")
+    answer = read_bounded(response.read1, max_bytes, deadline.expired)
+    if answer.outcome == "too large":
+        raise too_large(f"cacheURI media at {hop.display}")
+    if answer.outcome == "late" or deadline.expired():  # the watchdog's shutdown can look like the end of a body
         raise deadline.error(hop)
-    return b"".join(chunks)
+    return answer.body
 
 
 @dataclass(frozen=True)
@@ -189,10 +183,8 @@ def _check_status(status: int, hop: Hop, retry_after: str | None) -> None:
     if 200 <= status < 300:
         return
     message = f"cacheURI {hop.display} answered {status}"
-    if status in _TRANSIENT:
-        digits = (retry_after or "").strip()
-        seconds = float(digits) if digits.isascii() and digits.isdigit() else None
-        raise TransientError(message, retry_after_s=seconds)
+    if is_transient(status):
+        raise TransientError(message, retry_after_s=retry_after_s(retry_after))
     raise PermanentError(message, _REASONS.get(status, "url_error"))
 
 

@@ -25,6 +25,7 @@ import urllib3
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, ValidationError
 
 from pollbridge import clock
+from pollbridge.adapters.http_policy import is_transient, read_bounded, retry_after_s
 from pollbridge.adapters.providers.reference_result import NotJsonError, TimedWord, TranscriptResult, result_to_vtn
 from pollbridge.errors import InvalidEventError, PermanentError, TransientError
 from pollbridge.models import JobState, JobStatus, TaskFailureReason, VtnDocument
@@ -47,8 +48,6 @@ _STATUSES = {
     "canceled": JobStatus.CANCELED,
     "cancelled": JobStatus.CANCELED,
 }
-_TRANSIENT = {429, 500, 502, 503, 504}
-MAX_RETRY_AFTER_S = 86_400.0
 
 
 class ReferenceJobOptions(BaseModel):
@@ -266,7 +265,6 @@ MAX_ANSWER_BYTES = 256 * 1024  # a status, an upload, a job: a few hundred bytes
 MAX_RESULT_BYTES = 8 * 1024 * 1024
 MAX_REDIRECT_BODY_BYTES = 64 * 1024  # a redirect's body is drained to reuse its connection; past this, closed
 IDLE_REUSE_S = 30.0  # an idle connection older than this is not reused (see VendorConnections)
-_READ_BYTES = 64 * 1024
 
 
 class VendorConnections:
@@ -359,15 +357,15 @@ class VendorConnections:
 def _read(response: BaseHTTPResponse, method: str, path: str, limit: int, deadline: float) -> bytes:
     """The body, in pieces (a chunked body read in one call is held as one object per chunk), at
     most `limit` bytes and by `deadline`; the connection goes back to the pool at its end."""
-    body = bytearray()
-    while piece := response.read(_READ_BYTES, decode_content=False):
-        body += piece
-        if len(body) > limit or time.monotonic() > deadline:
-            response.close()  # the rest is never read: the connection cannot be reused
-            if len(body) > limit:
-                raise PermanentError(f"vendor {method} {path} answered more than {limit} bytes", "api_error")
-            raise TransientError(f"vendor {method} {path} timed out sending its answer")
-    return bytes(body)
+    answer = read_bounded(
+        lambda size: response.read(size, decode_content=False), limit, lambda: time.monotonic() > deadline
+    )
+    if answer.outcome != "whole":
+        response.close()  # the rest is never read: the connection cannot be reused
+        if answer.outcome == "too large":
+            raise PermanentError(f"vendor {method} {path} answered more than {limit} bytes", "api_error")
+        raise TransientError(f"vendor {method} {path} timed out sending its answer")
+    return answer.body
 
 
 class _Downgraded(urllib3.exceptions.HTTPError):
@@ -425,20 +423,9 @@ def _classify(
     except (ValueError, AttributeError, RecursionError):
         pass
     message = f"vendor {method} {path} answered {status}{detail}"
-    if status in _TRANSIENT:
-        return TransientError(message, retry_after_s=_retry_after(retry_after), refusal=status == 429)
+    if is_transient(status):
+        return TransientError(message, retry_after_s=retry_after_s(retry_after), refusal=status == 429)
     return PermanentError(message, _PERMANENT_REASONS.get(status, "api_error"))
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds, finite and bounded; anything else (NaN, inf, a date we do not parse) is ignored."""
-    try:
-        seconds = float(value) if value else None
-    except ValueError:
-        return None
-    if seconds is None or not math.isfinite(seconds):
-        return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
 def _fraction(progress: Any) -> float | None:

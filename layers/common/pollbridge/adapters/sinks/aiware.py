@@ -35,9 +35,10 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
-from typing import Any, Final, Protocol, get_args
+from typing import Any, Final, get_args
 from urllib.parse import urlsplit
 
+from pollbridge.adapters.http_policy import declared_over, is_transient, read_bounded, retry_after_s
 from pollbridge.errors import PermanentError, TransientError
 from pollbridge.models import TaskFailureReason, TaskRecord
 
@@ -64,8 +65,6 @@ SENT_ENUM_VALUES: Final[Mapping[str, tuple[str, ...]]] = {
 # and one of uploadEngineResult, which may have been applied, would add another asset each time.
 MAX_ANSWER_BYTES = 1024 * 1024
 _MAX_ERROR_BYTES = 64 * 1024  # of a refusal's body, read only to quote its GraphQL errors
-_PIECE_BYTES = 64 * 1024
-_TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
 _STATUS_REASONS: dict[int, TaskFailureReason] = {
     401: "api_authentication_error",
     403: "api_not_allowed",
@@ -168,33 +167,16 @@ def post_graphql(
     return _data(answer, what)
 
 
-class _Body(Protocol):
-    def read1(self, size: int = ..., /) -> bytes: ...
-
-
-def _read_up_to(body: _Body, limit: int, deadline: float) -> tuple[bytes, bool]:
-    """The body in pieces until its end, more than `limit` bytes, or the deadline, whichever comes
-    first; True when it ended. In pieces, because one read of the whole would hold as much as the
-    sender sends, for as long as it takes to send it."""
-    received = bytearray()
-    while piece := body.read1(min(_PIECE_BYTES, limit + 1 - len(received))):
-        received += piece
-        if len(received) > limit or time.monotonic() > deadline:
-            return bytes(received), False
-    return bytes(received), True
-
-
 def _answer(response: Any, what: str, limit: int, deadline: float) -> bytes:
     too_large = f"aiWARE GraphQL {what}: the answer is larger than {limit} bytes: not read"
-    declared = (response.headers.get("Content-Length") or "").strip()
-    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+    if declared_over(response.headers, limit):
         raise PermanentError(too_large, "api_error")
-    raw, ended = _read_up_to(response, limit, deadline)
-    if len(raw) > limit:
+    answer = read_bounded(response.read1, limit, lambda: time.monotonic() > deadline)
+    if answer.outcome == "too large":
         raise PermanentError(too_large, "api_error")
-    if not ended:
+    if answer.outcome == "late":
         raise TransientError(f"aiWARE GraphQL {what} timed out sending its answer")
-    return raw
+    return answer.body
 
 
 class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
@@ -214,10 +196,10 @@ def _refusal(error: urllib.error.HTTPError, what: str, deadline: float) -> Trans
     message = f"aiWARE GraphQL {what}: answered {error.code}"
     if 300 <= error.code < 400:
         return PermanentError(f"{message}, a redirect: not followed (the API key is sent to AIWARE_API_URL only)")
-    if error.code in _TRANSIENT_STATUS:
-        return TransientError(message)
+    if is_transient(error.code):
+        return TransientError(message, retry_after_s=retry_after_s(error.headers.get("Retry-After")))
     try:
-        raw, _ = _read_up_to(error, _MAX_ERROR_BYTES, deadline)
+        raw = read_bounded(error.read1, _MAX_ERROR_BYTES, lambda: time.monotonic() > deadline).body
         detail = _errors_text(json.loads(raw).get("errors"))
     except (OSError, http.client.HTTPException, ValueError, RecursionError, AttributeError):
         detail = ""  # the status says enough
