@@ -100,9 +100,10 @@ def memory_size_mb(function: str = "PollFunction") -> int:
 def cases() -> list[Case]:
     """The documented maxima, read from the providers' modules (so that the table follows them)."""
     sys.path.insert(0, str(LAYER))
-    from pollbridge.adapters.providers import aws, http, rekognition_text
+    from pollbridge.adapters import vendor_transport
+    from pollbridge.adapters.providers import aws, rekognition_text
 
-    http_mib = http.MAX_RESULT_BYTES / MIB
+    http_mib = vendor_transport.MAX_RESULT_BYTES / MIB
     transcribe_mib = aws.MAX_RESULT_BYTES / MIB
     pages = rekognition_text.MAX_PAGES
     return [
@@ -260,10 +261,11 @@ def rekognition_pages(pages: int, per_page: int = PAGE_DETECTIONS) -> list[bytes
 def write_inputs(case: Case, folder: Path) -> dict[str, Any]:
     """The case's input, written under `folder`; returns what the child needs to know of it."""
     sys.path.insert(0, str(LAYER))
-    from pollbridge.adapters.providers import aws, http, rekognition_text
+    from pollbridge.adapters import vendor_transport
+    from pollbridge.adapters.providers import aws, rekognition_text
 
     if case.provider == "http":
-        body = reference_transcript(http.MAX_RESULT_BYTES - 1, dense=case.name == "http-dense")
+        body = reference_transcript(vendor_transport.MAX_RESULT_BYTES - 1, dense=case.name == "http-dense")
         (folder / "input.json").write_bytes(body)
         return {"bytes": len(body)}
     if case.provider == "transcribe":

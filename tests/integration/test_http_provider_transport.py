@@ -15,7 +15,7 @@ import pytest
 
 from devtools.standins.tls import loopback_tls
 from devtools.standins.vendor_simulator import VendorSimulator
-from pollbridge.adapters.providers import http as http_provider
+from pollbridge.adapters import vendor_transport
 from pollbridge.adapters.providers.http import HttpJobProvider
 from pollbridge.clock import ManualClock
 from pollbridge.errors import PermanentError, TransientError
@@ -33,9 +33,9 @@ type Servers = tuple[ScriptedServer, ScriptedServer]
 def fresh_connections() -> Iterator[None]:
     """Each test starts and ends with the container's vendor connections unmade (no pooled
     connection, no SSL context) so that none outlives the servers or the trust store it was made for."""
-    http_provider._connections.cache_clear()
+    vendor_transport.connections.cache_clear()
     yield
-    http_provider._connections.cache_clear()
+    vendor_transport.connections.cache_clear()
 
 
 @pytest.fixture
@@ -100,7 +100,7 @@ def test_a_connection_idle_past_the_limit_is_not_reused(servers: Servers, monkey
     vendor.routes["/v1/jobs/j_1"] = (200, {}, STATUS)
     provider = HttpJobProvider(vendor.url, None)
     provider.status("j_1")
-    monkeypatch.setattr(http_provider, "IDLE_REUSE_S", 0.0)
+    monkeypatch.setattr(vendor_transport, "IDLE_REUSE_S", 0.0)
     provider.status("j_1")
     assert len({seen.client_port for seen in vendor.seen}) == 2
 
@@ -143,12 +143,12 @@ def test_an_answer_past_its_size_limit_is_refused_unread(servers: Servers, monke
     vendor.routes["/v1/jobs/j_1"] = (200, {}, json.dumps({"status": "processing", "pad": " " * 2_000_000}).encode())
     vendor.routes["/v1/jobs/j_2"] = (200, {}, STATUS)
     provider = HttpJobProvider(vendor.url, None)
-    with pytest.raises(PermanentError, match=f"more than {http_provider.MAX_ANSWER_BYTES} bytes") as caught:
+    with pytest.raises(PermanentError, match=f"more than {vendor_transport.MAX_ANSWER_BYTES} bytes") as caught:
         provider.status("j_1")
     assert caught.value.reason == "api_error"
     assert provider.status("j_2").progress == 0.5  # not confused by the unread rest
     assert len(provider.transcript("j_1").words) == 6000
-    monkeypatch.setattr(http_provider, "MAX_RESULT_BYTES", 1000)
+    monkeypatch.setattr(vendor_transport, "MAX_RESULT_BYTES", 1000)
     with pytest.raises(PermanentError, match="more than 1000 bytes"):
         provider.transcript("j_1")
     provider.status("j_2")
@@ -186,12 +186,12 @@ def test_idle_time_counts_on_the_wall_clock_too(servers: Servers, monkeypatch: p
     vendor.routes["/v1/jobs/j_1"] = (200, {}, STATUS)
     frozen = time.monotonic()
     wall = [time.time()]
-    monkeypatch.setattr(http_provider.time, "monotonic", lambda: frozen)
-    monkeypatch.setattr(http_provider.time, "time", lambda: wall[0])
+    monkeypatch.setattr(vendor_transport.time, "monotonic", lambda: frozen)
+    monkeypatch.setattr(vendor_transport.time, "time", lambda: wall[0])
     provider = HttpJobProvider(vendor.url, None)
     provider.status("j_1")
     provider.status("j_1")
-    wall[0] += http_provider.IDLE_REUSE_S + 1  # a frozen container, thawed later
+    wall[0] += vendor_transport.IDLE_REUSE_S + 1  # a frozen container, thawed later
     provider.status("j_1")
     ports = [seen.client_port for seen in vendor.seen]
     assert ports[0] == ports[1] != ports[2]
@@ -209,7 +209,7 @@ def test_an_https_vendor_is_verified_against_the_trusted_store(
             HttpJobProvider(vendor.url, None).submit(MEDIA, {}, "key-untrusted")
         assert vendor.uploads == {}
         monkeypatch.setenv("SSL_CERT_FILE", str(tls.ca_file))
-        http_provider._connections.cache_clear()  # the store is read once per container: a new one reads it
+        vendor_transport.connections.cache_clear()  # the store is read once per container: a new one reads it
         work_id = HttpJobProvider(vendor.url, None).submit(MEDIA, {}, "key-1")
         assert work_id.startswith("j_") and list(vendor.uploads.values()) == [MEDIA.body]
 
@@ -221,7 +221,7 @@ def test_https_connections_share_one_loaded_ca_store(
     vendor a minute later) must not load it again."""
     tls = loopback_tls(tmp_path)
     monkeypatch.setenv("SSL_CERT_FILE", str(tls.ca_file))
-    monkeypatch.setattr(http_provider, "IDLE_REUSE_S", 0.0)  # every call a new connection, as polls are
+    monkeypatch.setattr(vendor_transport, "IDLE_REUSE_S", 0.0)  # every call a new connection, as polls are
     loads = []
     real_load = ssl.SSLContext.load_default_certs
 
