@@ -154,7 +154,7 @@ class VendorSimulator:
         self._bucket_size = float(burst if burst is not None else max(rate or 1.0, 1.0))
         self._tokens = self._bucket_size
         self._tokens_at_ms: int | None = None
-        self._server = _Server((host, port), _handler_for(self))
+        self._server = _Server((host, port), self)
         self._server.daemon_threads = True
         self._scheme = "http"
         if tls is not None:
@@ -357,6 +357,10 @@ class _Server(ThreadingHTTPServer):
     # socketserver's default backlog of 5 resets connections when a burst of clients connects at once
     request_queue_size = 128
 
+    def __init__(self, address: tuple[str, int], sim: VendorSimulator) -> None:
+        super().__init__(address, _VendorRequestHandler)
+        self.sim = sim
+
 
 def check_options(options: dict[str, Any]) -> str | None:
     """What is wrong with a job's options, or None."""
@@ -381,131 +385,137 @@ def _iso(epoch_ms: int) -> str:
     return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _handler_for(sim: VendorSimulator) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # Headers and body go out in two writes: with Nagle on, a kept-alive connection waits for the
-        # client's delayed ACK between them (~40 ms a request). Real API servers set TCP_NODELAY too.
-        disable_nagle_algorithm = True
+class _VendorRequestHandler(BaseHTTPRequestHandler):
+    """The reference API over HTTP: each request read, gated (API key, flakiness), answered from the
+    simulator its server belongs to (`_Server.sim`)."""
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet server
-            pass
+    server: _Server
 
-        def _send(self, code: int, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> None:
-            raw = json.dumps(body).encode() if body is not None else b""
-            self.send_response(code)
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            if body is not None:
-                self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(raw)))
-            self.end_headers()
-            self.wfile.write(raw)
+    @property
+    def sim(self) -> VendorSimulator:
+        return self.server.sim
 
-        def _error(self, code: int, err: str, message: str, headers: dict[str, str] | None = None) -> None:
-            sim.count(f"http_{code}")
-            self._send(code, {"error": {"code": err, "message": message}}, headers)
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: with Nagle on, a kept-alive connection waits for the
+    # client's delayed ACK between them (~40 ms a request). Real API servers set TCP_NODELAY too.
+    disable_nagle_algorithm = True
 
-        def _body(self) -> bytes:
-            length = int(self.headers.get("Content-Length") or 0)
-            return self.rfile.read(length) if length else b""
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet server
+        pass
 
-        def _gate(self) -> bool:
-            """Authentication and flakiness, before any route runs; True when the request may go on."""
-            if sim.config.api_key and self.headers.get("Authorization") != f"Bearer {sim.config.api_key}":
-                self._body()
-                self._error(401, "unauthorized", "missing or wrong API key")
-                return False
-            flaky = sim.flaky_answer()
-            if flaky is not None:
-                self._body()
-                if flaky == 429:
-                    self._error(429, "rate_limited", "slow down", {"Retry-After": "30"})
-                else:
-                    self._error(503, "unavailable", "try again later")
-                return False
-            return True
+    def _send(self, code: int, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> None:
+        raw = json.dumps(body).encode() if body is not None else b""
+        self.send_response(code)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        if body is not None:
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
 
-        def do_POST(self) -> None:
-            if not self._gate():
-                return
-            if self.path not in ("/v1/uploads", "/v1/jobs"):
-                self._body()
-                return self._error(404, "not_found", f"no route {self.path}")
-            body = self._body()
-            key = self.headers.get("Idempotency-Key")
-            if key is not None and not 1 <= len(key) <= IDEMPOTENCY_KEY_MAX:
-                return self._error(400, "bad_request", f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} characters")
-            create: Callable[[], dict[str, Any]]
-            if self.path == "/v1/uploads":
-                sim.count("upload_requests")
-                sim.count("upload_bytes", len(body))
-                if len(body) > sim.config.max_upload_bytes:
-                    return self._error(413, "too_large", "upload is over the limit")
+    def _error(self, code: int, err: str, message: str, headers: dict[str, str] | None = None) -> None:
+        self.sim.count(f"http_{code}")
+        self._send(code, {"error": {"code": err, "message": message}}, headers)
 
-                def create() -> dict[str, Any]:
-                    return sim.create_upload(body)
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _gate(self) -> bool:
+        """Authentication and flakiness, before any route runs; True when the request may go on."""
+        if self.sim.config.api_key and self.headers.get("Authorization") != f"Bearer {self.sim.config.api_key}":
+            self._body()
+            self._error(401, "unauthorized", "missing or wrong API key")
+            return False
+        flaky = self.sim.flaky_answer()
+        if flaky is not None:
+            self._body()
+            if flaky == 429:
+                self._error(429, "rate_limited", "slow down", {"Retry-After": "30"})
             else:
-                sim.count("job_requests")
-                try:
-                    request = json.loads(body or b"null")
-                    media_url, options = request["mediaUrl"], request.get("options") or {}
-                    if not isinstance(media_url, str) or not isinstance(options, dict):
-                        raise TypeError
-                except (ValueError, KeyError, TypeError):
-                    return self._error(400, "bad_request", "body needs mediaUrl (string) and options (object)")
-                problem = check_options(options)
-                if problem is not None:
-                    return self._error(400, "bad_request", problem)
-                if not sim.has_upload(media_url):
-                    return self._error(400, "bad_request", f"mediaUrl {media_url} is no upload of this vendor")
+                self._error(503, "unavailable", "try again later")
+            return False
+        return True
 
-                def create() -> dict[str, Any]:
-                    job = sim.create_job(options, admit=True)
-                    sim.count("jobs_created")
-                    return {"id": job.id, "status": "queued", "createdAt": _iso(job.created_ms)}
+    def do_POST(self) -> None:
+        if not self._gate():
+            return
+        if self.path not in ("/v1/uploads", "/v1/jobs"):
+            self._body()
+            return self._error(404, "not_found", f"no route {self.path}")
+        body = self._body()
+        key = self.headers.get("Idempotency-Key")
+        if key is not None and not 1 <= len(key) <= IDEMPOTENCY_KEY_MAX:
+            return self._error(400, "bad_request", f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} characters")
+        create: Callable[[], dict[str, Any]]
+        if self.path == "/v1/uploads":
+            self.sim.count("upload_requests")
+            self.sim.count("upload_bytes", len(body))
+            if len(body) > self.sim.config.max_upload_bytes:
+                return self._error(413, "too_large", "upload is over the limit")
 
-            scope = self.headers.get("Authorization") or ""
+            def create() -> dict[str, Any]:
+                return self.sim.create_upload(body)
+        else:
+            self.sim.count("job_requests")
             try:
-                code, answer = sim.idempotent(scope, self.path, key, body, create)
-            except Refused as refused:  # nothing created, nothing remembered: the key stays unused
-                return self._error(429, refused.code, refused.message, {"Retry-After": str(refused.retry_after_s)})
-            if code == 409:
-                sim.count("http_409")
-            return self._send(code, answer)
+                request = json.loads(body or b"null")
+                media_url, options = request["mediaUrl"], request.get("options") or {}
+                if not isinstance(media_url, str) or not isinstance(options, dict):
+                    raise TypeError
+            except (ValueError, KeyError, TypeError):
+                return self._error(400, "bad_request", "body needs mediaUrl (string) and options (object)")
+            problem = check_options(options)
+            if problem is not None:
+                return self._error(400, "bad_request", problem)
+            if not self.sim.has_upload(media_url):
+                return self._error(400, "bad_request", f"mediaUrl {media_url} is no upload of this vendor")
 
-        def _job(self) -> SimJob | None:
-            parts = self.path.strip("/").split("/")
-            job = sim.jobs.get(parts[2]) if len(parts) >= 3 and parts[:2] == ["v1", "jobs"] else None
-            if job is None:
-                self._error(404, "not_found", "unknown job")
-            return job
+            def create() -> dict[str, Any]:
+                job = self.sim.create_job(options, admit=True)
+                self.sim.count("jobs_created")
+                return {"id": job.id, "status": "queued", "createdAt": _iso(job.created_ms)}
 
-        def do_GET(self) -> None:
-            if self.path == "/_simulator/stats":  # the harness's view: the API key, but never flaky
-                if sim.config.api_key and self.headers.get("Authorization") != f"Bearer {sim.config.api_key}":
-                    return self._error(401, "unauthorized", "missing or wrong API key")
-                return self._send(200, sim.quota_stats())
-            if not self._gate():
-                return
-            job = self._job()
-            if job is None:
-                return
-            sim.count("status" if not self.path.endswith("/result") else "results")
-            if self.path.endswith("/result"):
-                if job.status(clock.now_ms()) != "completed":
-                    return self._error(409, "not_completed", "the job is not completed")
-                return self._send(200, sim.result_body(job))
-            return self._send(200, sim.job_body(job))
+        scope = self.headers.get("Authorization") or ""
+        try:
+            code, answer = self.sim.idempotent(scope, self.path, key, body, create)
+        except Refused as refused:  # nothing created, nothing remembered: the key stays unused
+            return self._error(429, refused.code, refused.message, {"Retry-After": str(refused.retry_after_s)})
+        if code == 409:
+            self.sim.count("http_409")
+        return self._send(code, answer)
 
-        def do_DELETE(self) -> None:
-            if not self._gate():
-                return
-            job = self._job()
-            if job is None:
-                return
-            sim.cancel(job)
-            sim.count("cancels")
-            return self._send(204)
+    def _job(self) -> SimJob | None:
+        parts = self.path.strip("/").split("/")
+        job = self.sim.jobs.get(parts[2]) if len(parts) >= 3 and parts[:2] == ["v1", "jobs"] else None
+        if job is None:
+            self._error(404, "not_found", "unknown job")
+        return job
 
-    return Handler
+    def do_GET(self) -> None:
+        if self.path == "/_simulator/stats":  # the harness's view: the API key, but never flaky
+            if self.sim.config.api_key and self.headers.get("Authorization") != f"Bearer {self.sim.config.api_key}":
+                return self._error(401, "unauthorized", "missing or wrong API key")
+            return self._send(200, self.sim.quota_stats())
+        if not self._gate():
+            return
+        job = self._job()
+        if job is None:
+            return
+        self.sim.count("status" if not self.path.endswith("/result") else "results")
+        if self.path.endswith("/result"):
+            if job.status(clock.now_ms()) != "completed":
+                return self._error(409, "not_completed", "the job is not completed")
+            return self._send(200, self.sim.result_body(job))
+        return self._send(200, self.sim.job_body(job))
+
+    def do_DELETE(self) -> None:
+        if not self._gate():
+            return
+        job = self._job()
+        if job is None:
+            return
+        self.sim.cancel(job)
+        self.sim.count("cancels")
+        return self._send(204)
