@@ -271,15 +271,11 @@ def _with_staged(payload: PollPayload, error: TransientError, now: int, started_
     staged = error.staged
     if staged is None:
         return payload
-    if len(staged) > MAX_STAGED_REF:
-        return payload.model_copy(update={"stagedMedia": None, "stagedAtUTC": None})
     same = staged == started_from == payload.stagedMedia and payload.stagedAtUTC is not None
-    since = payload.stagedAtUTC if same else now
-    carried = payload.model_copy(update={"stagedMedia": staged, "stagedAtUTC": since})
-    size = len(json.dumps(carried.model_dump(mode="json", exclude_none=True)).encode()) + _GROWTH_ALLOWANCE
-    return (
-        carried if size <= MAX_PAYLOAD_BYTES else payload.model_copy(update={"stagedMedia": None, "stagedAtUTC": None})
-    )
+    carried = payload.model_copy(update={"stagedMedia": staged, "stagedAtUTC": payload.stagedAtUTC if same else now})
+    if len(staged) <= MAX_STAGED_REF and _payload_bytes(carried) <= MAX_PAYLOAD_BYTES:
+        return carried
+    return payload.model_copy(update={"stagedMedia": None, "stagedAtUTC": None})
 
 
 def _staged_for(payload: PollPayload, now: int) -> str | None:
@@ -699,8 +695,13 @@ def _scheduled(
     return Outcome("scheduled", message, payload.origTaskId, payload.pollNumber, repeated, submit_deferred=deferred)
 
 
+def _payload_bytes(payload: PollPayload) -> int:
+    """The payload's size as carried, with room for what later polls add (_GROWTH_ALLOWANCE)."""
+    return len(json.dumps(payload.model_dump(mode="json")).encode()) + _GROWTH_ALLOWANCE
+
+
 def _check_payload_size(draft: PollPayload) -> None:
-    size = len(json.dumps(draft.model_dump(mode="json")).encode()) + _GROWTH_ALLOWANCE
+    size = _payload_bytes(draft)
     if size > MAX_PAYLOAD_BYTES:
         raise InvalidEventError(
             f"invalid media_chunk: taskPayload: the task's payload would be {size} bytes; "

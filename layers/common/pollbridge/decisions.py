@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from typing import Literal
 
 from pollbridge.errors import PermanentError, TransientError
 from pollbridge.models import MAX_POLLS, JobState, JobStatus, PollPayload, TaskFailureReason
-from pollbridge.timing import (
-    MIN_AHEAD_MS,
-    MINUTE_MS,
-    PollFacts,
-    PollPolicy,
-    VendorHints,
-    next_poll_time,
-    next_submit_time,
-)
+from pollbridge.timing import PollFacts, PollPolicy, VendorHints, next_poll_time, next_submit_time
 
 # A vendor that fails transiently (timeouts, 429, 5xx) or answers out of contract this many polls
 # in a row is given up on: with the backoff that is about an hour and a half of trying.
@@ -210,14 +201,6 @@ def after_refused_submit(
     refusals = payload.transientErrors + 1
     facts = poll_facts(payload, transient_errors=refusals)
     at = next_submit_time(now_ms, facts, policy, error.retry_after_s, crowding)
-    # A wait stretched past the deadline still gets a last try a minute before it, unless the vendor
-    # itself asked for longer (a finite Retry-After is never cut short).
-    last_chance = (payload.deadlineUTC - MINUTE_MS) // 1000 * 1000
-    asked_ms = (
-        error.retry_after_s * 1000 if error.retry_after_s is not None and math.isfinite(error.retry_after_s) else 0
-    )
-    if at >= payload.deadlineUTC and last_chance >= max(now_ms + MIN_AHEAD_MS, now_ms + asked_ms):
-        at = last_chance
     if at >= payload.deadlineUTC or now_ms >= payload.deadlineUTC:
         return Finish(
             "failed",

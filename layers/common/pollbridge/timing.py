@@ -252,7 +252,9 @@ def next_submit_time(
     fill every slot the vendor frees, 1 to MAX_CROWDING; fully for a task that just came, by
     admission_crowding_kept of it once its cap is down to admission_min_wait_s), and drawn from its
     upper half by a hash of the task and the refusal count: spread, so a burst's refusals do not come
-    back together, and deterministic for the same facts. Never before a finite Retry-After."""
+    back together, and deterministic for the same facts. Never before a finite Retry-After. A wait
+    past the task's deadline becomes a last try a minute before it, when that is still ahead (and the
+    Retry-After allows it)."""
     age_s = max(0, now_ms - facts.started_ms) / 1000
     longest = float(policy.admission_max_wait_s)
     cap = _clamp(longest - age_s * policy.admission_age_share, float(policy.admission_min_wait_s), longest)
@@ -266,10 +268,15 @@ def next_submit_time(
     wait_s = min(policy.min_interval_s * policy.backoff**steps, cap) * stretch
     digest = hashlib.sha256(f"{facts.task_id}\x00submit\x00{facts.transient_errors}".encode()).digest()
     wait_s *= 0.5 + 0.5 * int.from_bytes(digest[:8], "big") / 2**64
-    if retry_after_s is not None and math.isfinite(retry_after_s):
-        wait_s = max(wait_s, min(retry_after_s, float(_MAX_AHEAD_MS // 1000)))
     earliest = now_ms + max(policy.min_interval_s * 1000, MIN_AHEAD_MS)
+    if retry_after_s is not None and math.isfinite(retry_after_s):
+        asked_s = min(max(retry_after_s, 0.0), float(_MAX_AHEAD_MS // 1000))
+        wait_s = max(wait_s, asked_s)
+        earliest = max(earliest, now_ms + int(asked_s * 1000))
     at = now_ms + int(wait_s * 1000)
+    last_chance = (facts.deadline_ms - MINUTE_MS) // 1000 * 1000
+    if at >= facts.deadline_ms and last_chance >= earliest:
+        return last_chance
     return earliest if at <= earliest else -(-at // 1000) * 1000
 
 
