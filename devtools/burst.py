@@ -41,8 +41,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from devtools.cloud.clocks import ManualClock
-from devtools.cloud.local_cloud import ROOT, LocalCloud, MotoMode, sample_wav
+from devtools.cloud.local_aws import MotoMode
+from devtools.cloud.local_cloud import LocalCloud
+from devtools.cloud.local_values import ROOT
 from devtools.cloud.scheduler_emulator import Delivery
+from devtools.cloud.stack_view import sample_wav
 from devtools.load.workload import Progress, Report, percentile, run_workload
 from devtools.standins.vendor_simulator import SimConfig
 

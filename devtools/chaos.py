@@ -37,7 +37,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from devtools.cloud.lambda_host import Around, Handler, Invocation
-from devtools.cloud.local_cloud import LOCAL_WEBHOOK_TOKEN, ROOT, LocalCloud
+from devtools.cloud.local_cloud import LocalCloud
+from devtools.cloud.local_values import LOCAL_WEBHOOK_TOKEN, ROOT
 from devtools.cloud.scheduler_emulator import Delivery
 from devtools.load.faults import FaultInjector, FaultPlan
 from devtools.load.workload import drive, make_tasks

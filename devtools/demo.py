@@ -22,7 +22,8 @@ from typing import Any, TextIO
 from devtools.aiware.platform import Delivery
 from devtools.aiware.run import Wiring, run_aiware
 from devtools.cloud.lambda_host import Invocation
-from devtools.cloud.local_cloud import ROOT, TEMPLATE, LocalCloud
+from devtools.cloud.local_cloud import LocalCloud
+from devtools.cloud.local_values import ROOT, TEMPLATE
 from devtools.cloud.scheduler_emulator import Delivery as ScheduledDelivery
 from devtools.cloud.template_stack import load_template
 from devtools.load.platform_emulator import Post, run_platform_workload

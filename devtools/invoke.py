@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from devtools.cloud.local_cloud import LOCAL_ENVIRONMENT, ROOT
+from devtools.cloud.local_values import LOCAL_ENVIRONMENT, ROOT
 from devtools.cloud.template_stack import FunctionSpec, StackPlan
 
 RUNNER = Path(__file__).parent / "cloud" / "lambda_runner.py"

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from devtools.cloud.local_cloud import LOCAL_WEBHOOK_TOKEN, ROOT
+from devtools.cloud.local_values import LOCAL_WEBHOOK_TOKEN, ROOT
 from devtools.standins.function_url import function_url_event, process_event, process_form
 
 EVENTS = ROOT / "events"

@@ -26,7 +26,7 @@ from typing import Any
 
 import boto3
 
-from devtools.cloud.local_cloud import LOCAL_ENVIRONMENT, ROOT
+from devtools.cloud.local_values import LOCAL_ENVIRONMENT, ROOT
 from pollbridge import clock, core
 from pollbridge.adapters.sinks.aiware import (
     MUTATION_INPUTS,

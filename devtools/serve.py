@@ -20,7 +20,8 @@ from types import FrameType
 from typing import Any
 
 from devtools.cloud.lambda_endpoint import LambdaEndpoint
-from devtools.cloud.local_cloud import ROOT, LocalCloud
+from devtools.cloud.local_cloud import LocalCloud
+from devtools.cloud.local_values import ROOT
 from devtools.standins.vendor_simulator import SimConfig
 
 STATE_DIR = ROOT / ".localcloud"

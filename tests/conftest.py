@@ -97,7 +97,7 @@ def as_if_due(payload: dict[str, Any], due_in_ms: int = 0) -> dict[str, Any]:
     clock to advance): re-signed with the local key, `notBeforeUTC` set from now."""
     import time
 
-    from devtools.cloud.local_cloud import LOCAL_SIGNING_KEY
+    from devtools.cloud.local_values import LOCAL_SIGNING_KEY
     from pollbridge import signing
     from pollbridge.models import PollPayload
 

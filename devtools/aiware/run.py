@@ -25,7 +25,8 @@ from devtools.aiware.forwarder_process import ForwarderProcess
 from devtools.aiware.function_url_server import FunctionUrlServer
 from devtools.aiware.platform import Chunk, Delivery, Platform, PlatformStats, Task
 from devtools.aiware.toolkit import ready
-from devtools.cloud.local_cloud import LOCAL_WEBHOOK_TOKEN, LocalCloud
+from devtools.cloud.local_cloud import LocalCloud
+from devtools.cloud.local_values import LOCAL_WEBHOOK_TOKEN
 
 CHUNK_NAMESPACE = uuid.UUID("1b5f6b1e-6a43-4d1c-9a0e-6f1f4c1c0a11")
 READY_WITHIN_S = 60.0

@@ -17,7 +17,7 @@ import time
 import warnings
 
 from devtools.bench.report import machine, write_section
-from devtools.cloud.local_cloud import ROOT
+from devtools.cloud.local_values import ROOT
 
 PLOTS = ROOT / "docs" / "benchmarks"
 

@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devtools.cloud.local_cloud import ROOT, LocalCloud
+from devtools.cloud.local_cloud import LocalCloud
+from devtools.cloud.local_values import ROOT
 from devtools.load.workload import SEGMENT_EVENT
 from devtools.standins.tls import loopback_tls, with_system_store
 from devtools.standins.vendor_simulator import VendorSimulator
@@ -163,7 +164,7 @@ def child_env(cloud: LocalCloud, variant: Variant, setup: ChildSetup | None = No
         env.pop("POWERTOOLS_TRACE_DISABLED", None)
         env |= TRACING_ON | {"LAMBDA_TASK_ROOT": str(folder)}
     if variant.kind == "webhook":  # the literal token of local runs: /ready checks one is configured
-        from devtools.cloud.local_cloud import LOCAL_WEBHOOK_TOKEN
+        from devtools.cloud.local_values import LOCAL_WEBHOOK_TOKEN
 
         env["WEBHOOK_TOKEN"] = LOCAL_WEBHOOK_TOKEN
     if variant.module.endswith("_handler") and variant.tracing:  # the hand-written one with the X-Ray SDK

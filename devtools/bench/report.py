@@ -10,7 +10,7 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from devtools.cloud.local_cloud import ROOT
+from devtools.cloud.local_values import ROOT
 
 BENCHMARKS = ROOT / "BENCHMARKS.md"
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from devtools.cloud.clocks import ManualClock
-from devtools.cloud.local_cloud import LOCAL_WEBHOOK_TOKEN, LocalCloud
+from devtools.cloud.local_cloud import LocalCloud
+from devtools.cloud.local_values import LOCAL_WEBHOOK_TOKEN
 from devtools.load.workload import Progress, Report, build_report
 from devtools.standins.function_url import poll_task_form, process_event, process_form, response_body
 

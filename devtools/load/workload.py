@@ -18,7 +18,8 @@ from typing import Any
 
 from devtools.cloud.clocks import ManualClock
 from devtools.cloud.lambda_host import Invocation
-from devtools.cloud.local_cloud import ROOT, LocalCloud
+from devtools.cloud.local_cloud import LocalCloud
+from devtools.cloud.local_values import ROOT
 from devtools.cloud.scheduler_emulator import Delivery
 
 SEGMENT_EVENT = ROOT / "events" / "segment.json"

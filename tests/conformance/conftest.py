@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from devtools.cloud.local_cloud import start_moto
+from devtools.cloud.local_aws import start_moto
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,8 @@ from typing import Any
 import boto3
 import pytest
 
-from devtools.cloud.local_cloud import LOCAL_ENVIRONMENT, start_moto
+from devtools.cloud.local_aws import start_moto
+from devtools.cloud.local_values import LOCAL_ENVIRONMENT
 from devtools.standins.vendor_simulator import SimConfig, VendorSimulator
 
 

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from devtools.cloud.local_cloud import LocalCloud, sample_wav
+from devtools.cloud.local_cloud import LocalCloud
+from devtools.cloud.stack_view import sample_wav
 from pollbridge.naming import idempotency_key
 from tests.conftest import ROOT, validate_vtn
 from tests.support.fakes import unit_of

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from devtools.cloud.local_cloud import LOCAL_SIGNING_KEY, LocalCloud
+from devtools.cloud.local_cloud import LocalCloud
+from devtools.cloud.local_values import LOCAL_SIGNING_KEY
 from devtools.standins.vendor_simulator import SimConfig
 from pollbridge import signing
 from pollbridge.models import PollPayload
@@ -151,13 +152,13 @@ def test_a_forged_or_unsigned_poll_is_rejected_and_changes_nothing(
 
 
 def test_a_missing_setting_is_named(cloud: LocalCloud, chunk: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    from devtools.cloud.local_cloud import _forget_cached_wiring
+    from devtools.cloud.container_env import forget_cached_wiring
 
     monkeypatch.delenv("RESULTS_BUCKET")
-    _forget_cached_wiring()
+    forget_cached_wiring()
     result = cloud.invoke("SegmentFunction", chunk)
     assert (result.ok, result.error_type) == (False, "ConfigurationError")
     assert "RESULTS_BUCKET: missing setting" in (result.error_message or "")
     monkeypatch.undo()
-    _forget_cached_wiring()
+    forget_cached_wiring()
     nothing_left(cloud)

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from devtools import ops
-from devtools.cloud.local_cloud import LOCAL_ENVIRONMENT, LocalCloud
+from devtools.cloud.local_cloud import LocalCloud
+from devtools.cloud.local_values import LOCAL_ENVIRONMENT
 from devtools.standins.vendor_simulator import SimConfig
 from pollbridge import signing
 from pollbridge.adapters.signing_keys import CACHE_SECONDS

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from devtools.cloud.local_cloud import LOCAL_WEBHOOK_TOKEN, LocalCloud
+from devtools.cloud.local_cloud import LocalCloud
+from devtools.cloud.local_values import LOCAL_WEBHOOK_TOKEN
 from devtools.load.platform_emulator import chunk_form, run_platform_workload
 from devtools.load.workload import make_tasks
 from devtools.standins.function_url import (

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from devtools.cloud.local_cloud import LOCAL_WEBHOOK_TOKEN, LocalCloud
+from devtools.cloud.local_cloud import LocalCloud
+from devtools.cloud.local_values import LOCAL_WEBHOOK_TOKEN
 from devtools.load.platform_emulator import chunk_form
 from devtools.standins.function_url import process_event, response_body
 from pollbridge import core

@@ -8,7 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from devtools.cloud.local_cloud import LOCAL_SIGNING_KEY, LocalCloud
+from devtools.cloud.local_cloud import LocalCloud
+from devtools.cloud.local_values import LOCAL_SIGNING_KEY
+from devtools.cloud.stack_resources import secret_value
 from devtools.cloud.template_stack import StackPlan
 from tests.template.conftest import ROOT
 
@@ -29,9 +31,10 @@ def test_the_signing_secret_holds_the_development_key(cloud: LocalCloud) -> None
 
 def test_other_secrets_are_generated_with_the_templates_settings(cloud: LocalCloud) -> None:
     props = cloud.plan.resolve(cloud.plan.resources["PayloadSigningSecret"]["Properties"])
-    generated = cloud._secret_value(props)
+    secrets = cloud.clients["secretsmanager"]
+    generated = secret_value(props, secrets)
     assert re.fullmatch(r"[A-Za-z0-9]{64}", generated)  # PasswordLength 64, ExcludePunctuation
-    assert cloud._secret_value(props) != generated
+    assert secret_value(props, secrets) != generated
 
 
 def test_ref_gives_both_functions_the_created_secrets_arn(cloud: LocalCloud) -> None:
