@@ -214,8 +214,9 @@ class CallCounter:
 
 
 def functions_events(cloud: Any) -> Any:
-    """The event emitter of the functions' botocore session: the one LocalCloud hooks its scheduler
-    emulator to (by construction the session the functions' clients come from), else pollbridge's."""
+    """The event emitter of the functions' botocore session, the one the local cloud hooks its
+    scheduler emulator to: pollbridge's session (`adapters.aws.session`, or `wiring.aws_session` in
+    older trees); a tree whose LocalCloud kept the emitter itself (`_session_events`) gives it."""
     events = getattr(cloud, "_session_events", None)
     if events is not None:
         return events
