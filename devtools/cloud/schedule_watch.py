@@ -8,7 +8,6 @@ So the emulator neither reads each schedule back nor lists the whole group after
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from typing import Any
 
 from devtools.cloud.scheduler_emulator import SchedulerEmulator
@@ -29,18 +28,14 @@ class ScheduleCallWatch:
         from pollbridge.adapters.aws import session as aws_session
 
         self._events = aws_session().get_component("event_emitter")
-        hooks: list[tuple[str, Callable[..., None]]] = [
-            ("before-parameter-build.scheduler.CreateSchedule", _remember),
-            ("before-parameter-build.scheduler.UpdateSchedule", _remember),
-            ("before-parameter-build.scheduler.DeleteSchedule", _remember),
-            ("after-call.scheduler.CreateSchedule", self._created),
-            ("after-call.scheduler.UpdateSchedule", self._updated),
-            ("after-call.scheduler.DeleteSchedule", self._deleted),
-        ]
-        for event_name, hook in hooks:
-            unique_id = f"local-cloud-{id(self)}-{event_name}"
-            self._events.register(event_name, hook, unique_id=unique_id)
-            self._registered.append((event_name, unique_id))
+        for operation in ("CreateSchedule", "UpdateSchedule", "DeleteSchedule"):
+            for event_name, hook in (
+                (f"before-parameter-build.scheduler.{operation}", _remember),
+                (f"after-call.scheduler.{operation}", self._answered),
+            ):
+                unique_id = f"local-cloud-{id(self)}-{event_name}"
+                self._events.register(event_name, hook, unique_id=unique_id)
+                self._registered.append((event_name, unique_id))
         return self
 
     def stop(self) -> None:
@@ -48,25 +43,21 @@ class ScheduleCallWatch:
             self._events.unregister(event_name, unique_id=unique_id)
         self._registered.clear()
 
-    def _created(self, parsed: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> None:
+    def _answered(
+        self, parsed: dict[str, Any], event_name: str, context: dict[str, Any] | None = None, **_: Any
+    ) -> None:
+        """What AWS answered a schedule call: the emulator learns it, or looks at the name later."""
         params = (context or {}).get(_PARAMS)
-        if params and "ScheduleArn" in parsed:
-            self.emulator.created(params, str(parsed["ScheduleArn"]))
-        elif params:  # refused (a conflict, a throttle): look at the name later
-            self.emulator.notice(str(params["Name"]), params.get("GroupName"))
-
-    def _updated(self, parsed: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> None:
-        params = (context or {}).get(_PARAMS)
-        if params and "ScheduleArn" in parsed:
-            self.emulator.updated(params, str(parsed["ScheduleArn"]))
-        elif params:
-            self.emulator.notice(str(params["Name"]), params.get("GroupName"))
-
-    def _deleted(self, parsed: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> None:
-        params = (context or {}).get(_PARAMS)
-        if params and "Error" not in parsed:
+        if not params:
+            return
+        operation = event_name.rsplit(".", 1)[-1]
+        if operation == "DeleteSchedule" and "Error" not in parsed:
             self.emulator.deleted(str(params["Name"]), params.get("GroupName"))
-        elif params:
+        elif operation == "CreateSchedule" and "ScheduleArn" in parsed:
+            self.emulator.created(params, str(parsed["ScheduleArn"]))
+        elif operation == "UpdateSchedule" and "ScheduleArn" in parsed:
+            self.emulator.updated(params, str(parsed["ScheduleArn"]))
+        else:  # refused (a conflict, a throttle): the emulator looks at the name later
             self.emulator.notice(str(params["Name"]), params.get("GroupName"))
 
 

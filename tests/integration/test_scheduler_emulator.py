@@ -432,4 +432,9 @@ def test_the_local_cloud_tells_the_emulator_what_the_functions_schedule(chunk: d
 
     with LocalCloud(manual_clock=True) as cloud:
         assert cloud.invoke("SegmentFunction", chunk).ok
+        reads: list[str] = []
+        cloud.clients["scheduler"].meta.events.register(
+            "before-call.scheduler.GetSchedule", lambda **kwargs: reads.append(kwargs["event_name"])
+        )
         assert list(cloud.emulator.refresh(full=False)) == [schedule_name(unit_of(chunk), 1)]
+        assert reads == []  # told what AWS took, not left to read the schedule back
